@@ -1,0 +1,187 @@
+// Reverse-mode automatic differentiation with a dynamic tape, as in PyTorch (and micrograd).
+//
+// Every op that produces a float tensor calls Autograd.Record(op, output, inputs, backward) right
+// after computing its forward. If gradients are enabled and some input requires grad, the output
+// gets a Node remembering its inputs and a backward rule: a function from the output's gradient to
+// one gradient per input. Backward rules are written with ordinary differentiable tensor ops, so
+// with createGraph the gradients are themselves on the tape and can be differentiated again
+// (WGAN-GP, R1, Jacobian-vector products).
+//
+// Backward(root): topologically sort the tensors reachable from root, walk them in reverse, call
+// each node's rule, and accumulate into a gradient table; leaves that require grad accumulate into
+// .Grad. Afterwards the graph is freed (rules and input references dropped) unless retainGraph.
+namespace Denoise;
+
+/// <summary>One recorded op: its inputs and the rule mapping the output gradient to input gradients.</summary>
+internal sealed class Node
+{
+    public readonly string Op;
+    public Tensor[] Inputs;
+    public Func<Tensor, Tensor?[]>? Backward;
+
+    public Node(string op, Tensor[] inputs, Func<Tensor, Tensor?[]> backward) { Op = op; Inputs = inputs; Backward = backward; }
+
+    public bool Freed => Backward == null;
+    public void Free() { Backward = null; Inputs = []; }
+}
+
+public static class Autograd
+{
+    [ThreadStatic] static int disabledDepth;
+
+    /// <summary>Whether ops record onto the tape on this thread.</summary>
+    public static bool IsEnabled => disabledDepth == 0;
+
+    /// <summary>When on, Backward() checks every gradient for NaN/Inf and names the op that produced it.</summary>
+    public static bool DetectAnomalies { get; set; }
+
+    /// <summary><c>using (Autograd.NoGrad()) { … }</c>: nothing inside is recorded (sampling, evaluation, updates).</summary>
+    public static GradModeScope NoGrad() { disabledDepth++; return new GradModeScope(restoreTo: disabledDepth - 1); }
+
+    /// <summary>Re-enables recording inside a NoGrad region (used by create-graph backward).</summary>
+    public static GradModeScope EnableGrad() { int old = disabledDepth; disabledDepth = 0; return new GradModeScope(restoreTo: old); }
+
+    public readonly struct GradModeScope : IDisposable
+    {
+        readonly int restoreTo;
+        internal GradModeScope(int restoreTo) { this.restoreTo = restoreTo; }
+        public void Dispose() => disabledDepth = restoreTo;
+    }
+
+    /// <summary>
+    /// Attaches a backward rule to <paramref name="output"/> when recording is on and any input
+    /// requires grad; returns output. <paramref name="backward"/> receives dL/d(output) (same shape
+    /// as output) and returns dL/d(input) for each input, or null where an input needs none.
+    /// </summary>
+    internal static Tensor Record(string op, Tensor output, Tensor[] inputs, Func<Tensor, Tensor?[]> backward)
+    {
+        if (!IsEnabled) return output;
+        bool any = false;
+        foreach (var t in inputs) any |= t.RequiresGrad;
+        if (!any) return output;
+        output.GradFn = new Node(op, inputs, backward);
+        output.requiresGrad = true;
+        return output;
+    }
+
+    /// <summary>
+    /// Gradients of <paramref name="outputs"/> with respect to <paramref name="inputs"/> (like
+    /// torch.autograd.grad). Does not touch .Grad. With createGraph the results are on the tape.
+    /// </summary>
+    public static Tensor?[] Grad(Tensor[] outputs, Tensor[] inputs, Tensor[]? gradOutputs = null,
+        bool createGraph = false, bool? retainGraph = null, bool allowUnused = false)
+    {
+        var wanted = new Dictionary<Tensor, int>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            if (!inputs[i].RequiresGrad)
+                throw new InvalidOperationException($"Autograd.Grad: input {i}{inputs[i].NameSuffix} of shape {inputs[i].ShapeStr} does not require grad.");
+            wanted[inputs[i]] = i;
+        }
+        var result = new Tensor?[inputs.Length];
+        Run(outputs, gradOutputs, retainGraph ?? createGraph, createGraph, accumulateLeaves: false, wanted, result);
+        if (!allowUnused)
+            for (int i = 0; i < inputs.Length; i++)
+                if (result[i] == null)
+                    throw new InvalidOperationException($"Autograd.Grad: input {i}{inputs[i].NameSuffix} of shape {inputs[i].ShapeStr} is not used by the outputs (pass allowUnused: true to get null).");
+        return result;
+    }
+
+    internal static void Backward(Tensor root, Tensor? grad, bool retainGraph, bool createGraph) =>
+        Run([root], grad == null ? null : [grad], retainGraph, createGraph, accumulateLeaves: true, null, null);
+
+    static void Run(Tensor[] roots, Tensor[]? rootGrads, bool retainGraph, bool createGraph, bool accumulateLeaves,
+        Dictionary<Tensor, int>? wanted, Tensor?[]? wantedGrads)
+    {
+        var grads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
+        for (int r = 0; r < roots.Length; r++)
+        {
+            var root = roots[r];
+            if (!root.RequiresGrad)
+                throw new InvalidOperationException($"Backward: tensor{root.NameSuffix} of shape {root.ShapeStr} does not require grad and has no grad_fn " +
+                    "(was it computed under NoGrad, detached, or from inputs that do not require grad?).");
+            Tensor g;
+            if (rootGrads != null && rootGrads[r] != null)
+            {
+                g = rootGrads[r];
+                if (!ShapeUtil.Equal(g.Shape, root.Shape))
+                    throw new ArgumentException($"Backward: gradient of shape {g.ShapeStr} given for tensor of shape {root.ShapeStr}; they must match.");
+            }
+            else
+            {
+                if (root.Numel != 1)
+                    throw new InvalidOperationException($"Backward: tensor{root.NameSuffix} of shape {root.ShapeStr} is not a scalar; pass the upstream gradient explicitly.");
+                using (NoGrad()) g = Tensor.OnesLike(root);
+            }
+            grads[root] = grads.TryGetValue(root, out var prev) ? Accumulate(prev, g, createGraph) : g;
+        }
+
+        var order = TopologicalOrder(roots);
+        using var mode = createGraph ? EnableGrad() : NoGrad();
+        for (int k = order.Count - 1; k >= 0; k--)
+        {
+            var t = order[k];
+            if (!grads.Remove(t, out var g)) continue;
+            if (t.hooks != null)
+                foreach (var hook in t.hooks) g = hook(g) ?? g;
+            if (wanted != null && wanted.TryGetValue(t, out int wi)) wantedGrads![wi] = g;
+
+            var node = t.GradFn;
+            if (node == null)
+            {
+                if (accumulateLeaves) t.AccumulateGrad(g, createGraph);
+                continue;
+            }
+            if (node.Freed)
+                throw new InvalidOperationException($"Backward: the graph through '{node.Op}' was already freed by an earlier backward; pass retainGraph: true to the first call.");
+            var inputGrads = node.Backward!(g);
+            for (int i = 0; i < node.Inputs.Length; i++)
+            {
+                var x = node.Inputs[i];
+                var gx = inputGrads[i];
+                if (gx == null || !x.RequiresGrad) continue;
+                if (!ShapeUtil.Equal(gx.Shape, x.Shape))
+                    throw new InvalidOperationException($"Backward of '{node.Op}': gradient for input {i} has shape {gx.ShapeStr}, input has {x.ShapeStr} (a bug in the op's rule).");
+                if (DetectAnomalies) CheckFinite(gx, node.Op, i);
+                grads[x] = grads.TryGetValue(x, out var acc) ? Accumulate(acc, gx, createGraph) : gx;
+            }
+            if (!retainGraph) node.Free();
+        }
+    }
+
+    static Tensor Accumulate(Tensor a, Tensor b, bool createGraph) => a + b;
+
+    static void CheckFinite(Tensor g, string op, int input)
+    {
+        foreach (var v in g.ToArray())
+            if (!float.IsFinite(v))
+                throw new ArithmeticException($"Backward of '{op}' produced a non-finite gradient ({v}) for input {input} of shape {g.ShapeStr} (Autograd.DetectAnomalies is on).");
+    }
+
+    /// <summary>Tensors reachable from the roots through requires-grad edges, inputs before users.
+    /// Iterative DFS: a 10,000-op chain must not overflow the stack.</summary>
+    static List<Tensor> TopologicalOrder(Tensor[] roots)
+    {
+        var order = new List<Tensor>();
+        var visited = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        var stack = new Stack<(Tensor t, int next)>();
+        foreach (var root in roots)
+        {
+            if (!visited.Add(root)) continue;
+            stack.Push((root, 0));
+            while (stack.Count > 0)
+            {
+                var (t, next) = stack.Pop();
+                var inputs = t.GradFn?.Inputs ?? [];
+                if (next < inputs.Length)
+                {
+                    stack.Push((t, next + 1));
+                    var x = inputs[next];
+                    if (x.RequiresGrad && visited.Add(x)) stack.Push((x, 0));
+                }
+                else order.Add(t);
+            }
+        }
+        return order;
+    }
+}

@@ -1,0 +1,112 @@
+// Reductions over any set of axes, with keepdim. Sum is the primitive: mean, SumTo (the reverse of
+// broadcasting) and the backward rules of expand and every broadcasting binary op are built on it.
+// Sum's backward is an Expand of the gradient back to the input shape.
+using System.Numerics.Tensors;
+
+namespace Denoise;
+
+public sealed partial class Tensor
+{
+    /// <summary>Sum of all elements (a 0-d tensor).</summary>
+    public Tensor Sum() => Sum(Enumerable.Range(0, Rank).ToArray(), keepDim: false);
+
+    public Tensor Sum(int dim, bool keepDim = false) => Sum([dim], keepDim);
+
+    /// <summary>Sum over <paramref name="dims"/>; keepDim leaves them as size 1.</summary>
+    public Tensor Sum(int[] dims, bool keepDim = false)
+    {
+        CheckFloat("sum");
+        var reduce = ReduceMask(dims, "sum");
+        var keptShape = new int[Rank];
+        for (int d = 0; d < Rank; d++) keptShape[d] = reduce[d] ? 1 : shape[d];
+        var y = SumKernel(this, reduce, keptShape);
+        var outShape = keepDim ? keptShape : keptShape.Where((_, d) => !reduce[d]).ToArray();
+        y = new Tensor(y.Storage, outShape, null, y.offset);
+        var x = this;
+        return Autograd.Record("sum", y, [x], g => [g.Reshape(keptShape).Expand(x.shape)]);
+    }
+
+    /// <summary>Mean over all elements.</summary>
+    public Tensor Mean() => Sum() * (1f / Math.Max(1, Numel));
+
+    public Tensor Mean(int dim, bool keepDim = false) => Mean([dim], keepDim);
+
+    public Tensor Mean(int[] dims, bool keepDim = false)
+    {
+        var reduce = ReduceMask(dims, "mean");
+        int n = 1;
+        for (int d = 0; d < Rank; d++) if (reduce[d]) n *= shape[d];
+        return Sum(dims, keepDim) * (1f / Math.Max(1, n));
+    }
+
+    /// <summary>
+    /// Sums a broadcast result back to <paramref name="target"/> (the gradient of broadcasting):
+    /// leading extra dims and dims where the target is 1 are summed away.
+    /// </summary>
+    public Tensor SumTo(ReadOnlySpan<int> target)
+    {
+        if (ShapeUtil.Equal(Shape, target)) return this;
+        int lead = Rank - target.Length;
+        if (lead < 0) throw new ArgumentException($"SumTo: cannot reduce shape {ShapeStr} to the larger rank {ShapeUtil.Str(target)}.");
+        var dims = new List<int>();
+        for (int d = 0; d < Rank; d++)
+        {
+            if (d < lead) { dims.Add(d); continue; }
+            int t = target[d - lead];
+            if (t == 1 && shape[d] != 1) dims.Add(d);
+            else if (t != shape[d]) throw new ArgumentException($"SumTo: shape {ShapeStr} does not broadcast from {ShapeUtil.Str(target)}.");
+        }
+        var s = dims.Count == 0 ? this : Sum(dims.ToArray(), keepDim: true);
+        return s.Reshape(target.ToArray());
+    }
+
+    internal bool[] ReduceMask(int[] dims, string op)
+    {
+        var mask = new bool[Rank];
+        foreach (var dim in dims)
+        {
+            int d = Dim(dim, op);
+            if (mask[d]) throw new ArgumentException($"{op}: dimension {dim} listed twice.");
+            mask[d] = true;
+        }
+        return mask;
+    }
+
+    /// <summary>Sum kernel: result is a contiguous tensor of keptShape.</summary>
+    static Tensor SumKernel(Tensor x, bool[] reduce, int[] keptShape)
+    {
+        var y = Empty(keptShape);
+        var ys = y.Span;
+        if (x.Numel == 0) { ys.Clear(); return y; }
+        int r = x.Rank;
+        int firstReduced = Array.IndexOf(reduce, true), lastKept = Array.LastIndexOf(reduce, false);
+        if (firstReduced < 0) { StridedCopy.Copy(x, y); return y; }
+
+        if (x.IsContiguous && lastKept < firstReduced)
+        {
+            // Reduced axes are trailing: y[i] = Σ row i.
+            int inner = x.Numel / Math.Max(1, y.Numel);
+            var xs = x.Span;
+            for (int i = 0; i < ys.Length; i++) ys[i] = TensorPrimitives.Sum(xs.Slice(i * inner, inner));
+            return y;
+        }
+        int lastReduced = Array.LastIndexOf(reduce, true), firstKept = Array.IndexOf(reduce, false);
+        if (x.IsContiguous && lastReduced < firstKept)
+        {
+            // Reduced axes are leading (bias gradients): y = Σ rows, each row a SIMD add.
+            int inner = ys.Length, rows = x.Numel / inner;
+            var xs = x.Span;
+            xs.Slice(0, inner).CopyTo(ys);
+            for (int i = 1; i < rows; i++) TensorPrimitives.Add(ys, xs.Slice(i * inner, inner), ys);
+            return y;
+        }
+        // General case: move the reduced axes last, copy, then row sums.
+        var perm = Enumerable.Range(0, r).Where(d => !reduce[d]).Concat(Enumerable.Range(0, r).Where(d => reduce[d])).ToArray();
+        var p = new Tensor(x.Storage, perm.Select(d => x.shape[d]).ToArray(), perm.Select(d => x.strides[d]).ToArray(), x.offset);
+        var c = p.ContiguousCopy();
+        var cs = c.Span;
+        int n = c.Numel / Math.Max(1, ys.Length);
+        for (int i = 0; i < ys.Length; i++) ys[i] = TensorPrimitives.Sum(cs.Slice(i * n, n));
+        return y;
+    }
+}

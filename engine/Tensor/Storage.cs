@@ -1,0 +1,136 @@
+// Tensor storage and its caching allocator.
+//
+// Why a pool: on this project's machines the first touch of freshly mapped memory costs 12–18 µs
+// per 4 KiB page (shared/docs/MACHINE.md), so `new float[n]` per intermediate would cost more than
+// the arithmetic. Storage is rented from size buckets and returned when its owner — a TensorScope,
+// usually one per training step — ends. Model code never disposes anything.
+//
+// Use after release is an error, not silent corruption: a released Storage drops its array, and
+// any tensor still pointing at it throws, naming the problem.
+using System.Runtime.CompilerServices;
+
+namespace Denoise;
+
+public abstract class Storage
+{
+    public abstract Device Device { get; }
+    public DType DType { get; }
+    public int Length { get; }
+    public bool IsReleased { get; protected set; }
+
+    protected Storage(int length, DType dtype) { Length = length; DType = dtype; }
+
+    /// <summary>Hands the memory back to the device's pool. Called by the owning TensorScope.</summary>
+    internal abstract void Release();
+}
+
+public sealed class CpuStorage : Storage
+{
+    float[]? floats;
+    int[]? ints;
+
+    CpuStorage(int length, DType dtype, float[]? f, int[]? i) : base(length, dtype) { floats = f; ints = i; }
+
+    public override Device Device => Device.Cpu;
+
+    internal static CpuStorage Rent(int length, DType dtype)
+    {
+        var s = dtype == DType.Float32
+            ? new CpuStorage(length, dtype, CpuPool.Floats.Rent(length), null)
+            : new CpuStorage(length, dtype, null, CpuPool.Ints.Rent(length));
+        TensorScope.Register(s);
+        return s;
+    }
+
+    /// <summary>Wraps an existing array without copying (the array becomes the tensor's memory).</summary>
+    internal static CpuStorage Wrap(float[] data) => new(data.Length, DType.Float32, data, null);
+    internal static CpuStorage Wrap(int[] data) => new(data.Length, DType.Int32, null, data);
+
+    /// <summary>The backing array (its length may exceed <see cref="Storage.Length"/>: pool buckets round up).</summary>
+    public float[] Floats
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => floats ?? throw Dead(DType.Float32);
+    }
+
+    public int[] Ints
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => ints ?? throw Dead(DType.Int32);
+    }
+
+    Exception Dead(DType wanted) => IsReleased
+        ? new ObjectDisposedException("Tensor", "This tensor's storage was released when the TensorScope that created it ended. " +
+            "Keep it with scope.Keep(tensor), or create it outside the scope.")
+        : new InvalidOperationException($"Storage holds {DType}, not {wanted}.");
+
+    internal override void Release()
+    {
+        if (IsReleased) return;
+        IsReleased = true;
+        if (floats != null) CpuPool.Floats.Return(floats);
+        if (ints != null) CpuPool.Ints.Return(ints);
+        floats = null; ints = null;
+    }
+}
+
+/// <summary>
+/// Size-bucketed pool of arrays. Lengths round up to 16 elements (one 64-byte line) so that
+/// near-equal sizes share a bucket; training loops repeat the same shapes every step, so after the
+/// first step every request is a hit. Bounded: above <see cref="MaxPooledBytes"/> returned arrays
+/// are left to the GC instead.
+/// </summary>
+public sealed class CpuPool<T> where T : unmanaged
+{
+    readonly Dictionary<int, Stack<T[]>> buckets = new();
+    readonly object gate = new();
+    long pooledBytes;
+
+    public long MaxPooledBytes { get; set; } = 8L << 30;
+    public long Hits { get; private set; }
+    public long Misses { get; private set; }
+    /// <summary>Bytes of fresh arrays allocated because the pool had none of the size.</summary>
+    public long AllocatedBytes { get; private set; }
+    public long PooledBytes { get { lock (gate) return pooledBytes; } }
+
+    static int Bucket(int length) => length <= 16 ? 16 : (int)Math.Min(((long)length + 15) & ~15L, Array.MaxLength);
+
+    public T[] Rent(int length)
+    {
+        if (length < 0) throw new ArgumentOutOfRangeException(nameof(length));
+        int size = Bucket(length);
+        lock (gate)
+        {
+            if (buckets.TryGetValue(size, out var stack) && stack.Count > 0)
+            {
+                Hits++;
+                pooledBytes -= (long)size * Unsafe.SizeOf<T>();
+                return stack.Pop();
+            }
+            Misses++;
+            AllocatedBytes += (long)size * Unsafe.SizeOf<T>();
+        }
+        return GC.AllocateUninitializedArray<T>(size);
+    }
+
+    public void Return(T[] array)
+    {
+        long bytes = (long)array.Length * Unsafe.SizeOf<T>();
+        lock (gate)
+        {
+            if (pooledBytes + bytes > MaxPooledBytes) return;
+            if (!buckets.TryGetValue(array.Length, out var stack)) buckets[array.Length] = stack = new Stack<T[]>();
+            stack.Push(array);
+            pooledBytes += bytes;
+        }
+    }
+
+    /// <summary>Drops every pooled array (they go to the GC).</summary>
+    public void Trim() { lock (gate) { buckets.Clear(); pooledBytes = 0; } }
+}
+
+public static class CpuPool
+{
+    public static readonly CpuPool<float> Floats = new();
+    public static readonly CpuPool<int> Ints = new();
+}

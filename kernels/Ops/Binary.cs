@@ -1,0 +1,133 @@
+// Binary element-wise ops y = f(a, b). Comparisons return 1 or 0 as float, so masks multiply.
+using System.Runtime.Intrinsics;
+
+namespace Denoise.Kernels.Ops;
+
+public readonly struct Add : IBinaryOp
+{
+    public static float Apply(float a, float b) => a + b;
+    public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => a + b;
+    public static Vector512<float> Apply(Vector512<float> a, Vector512<float> b) => a + b;
+}
+
+public readonly struct Sub : IBinaryOp
+{
+    public static float Apply(float a, float b) => a - b;
+    public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => a - b;
+    public static Vector512<float> Apply(Vector512<float> a, Vector512<float> b) => a - b;
+}
+
+public readonly struct Mul : IBinaryOp
+{
+    public static float Apply(float a, float b) => a * b;
+    public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => a * b;
+    public static Vector512<float> Apply(Vector512<float> a, Vector512<float> b) => a * b;
+}
+
+public readonly struct Div : IBinaryOp
+{
+    public static float Apply(float a, float b) => a / b;
+    public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => a / b;
+    public static Vector512<float> Apply(Vector512<float> a, Vector512<float> b) => a / b;
+}
+
+/// <summary>aᵇ. The SIMD form is e^(b·ln a), exact for a &gt; 0; for a ≤ 0 it falls back to MathF.Pow
+/// per lane so that e.g. (−2)² = 4 and 0⁰ = 1 as in PyTorch.</summary>
+public readonly struct Pow : IBinaryOp
+{
+    public static float Apply(float a, float b) => MathF.Pow(a, b);
+
+    public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b)
+    {
+        if (Vector256.GreaterThanAll(a, Vector256<float>.Zero)) return Vector256.Exp(b * Vector256.Log(a));
+        Span<float> r = stackalloc float[Vector256<float>.Count];
+        for (int i = 0; i < r.Length; i++) r[i] = MathF.Pow(a[i], b[i]);
+        return Vector256.Create((ReadOnlySpan<float>)r);
+    }
+
+    public static Vector512<float> Apply(Vector512<float> a, Vector512<float> b)
+    {
+        if (Vector512.GreaterThanAll(a, Vector512<float>.Zero)) return Vector512.Exp(b * Vector512.Log(a));
+        Span<float> r = stackalloc float[Vector512<float>.Count];
+        for (int i = 0; i < r.Length; i++) r[i] = MathF.Pow(a[i], b[i]);
+        return Vector512.Create((ReadOnlySpan<float>)r);
+    }
+}
+
+/// <summary>max(a, b); NaN-propagating like torch.maximum.</summary>
+public readonly struct Maximum : IBinaryOp
+{
+    public static float Apply(float a, float b) => MathF.Max(a, b);
+    public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => Vector256.Max(a, b);
+    public static Vector512<float> Apply(Vector512<float> a, Vector512<float> b) => Vector512.Max(a, b);
+}
+
+/// <summary>min(a, b); NaN-propagating like torch.minimum.</summary>
+public readonly struct Minimum : IBinaryOp
+{
+    public static float Apply(float a, float b) => MathF.Min(a, b);
+    public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => Vector256.Min(a, b);
+    public static Vector512<float> Apply(Vector512<float> a, Vector512<float> b) => Vector512.Min(a, b);
+}
+
+/// <summary>leaky_relu(x; slope) = x if x &gt; 0 else slope·x  (b = slope)</summary>
+public readonly struct LeakyRelu : IBinaryOp
+{
+    public static float Apply(float x, float slope) => x > 0 ? x : slope * x;
+    public static Vector256<float> Apply(Vector256<float> x, Vector256<float> slope) =>
+        Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256<float>.Zero), x, slope * x);
+    public static Vector512<float> Apply(Vector512<float> x, Vector512<float> slope) =>
+        Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512<float>.Zero), x, slope * x);
+}
+
+/// <summary>elu(x; α) = x if x &gt; 0 else α(eˣ − 1)  (b = α)</summary>
+public readonly struct Elu : IBinaryOp
+{
+    public static float Apply(float x, float alpha) => x > 0 ? x : alpha * (MathF.Exp(x) - 1f);
+    public static Vector256<float> Apply(Vector256<float> x, Vector256<float> alpha) =>
+        Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256<float>.Zero), x, alpha * (Vector256.Exp(x) - Vector256<float>.One));
+    public static Vector512<float> Apply(Vector512<float> x, Vector512<float> alpha) =>
+        Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512<float>.Zero), x, alpha * (Vector512.Exp(x) - Vector512<float>.One));
+}
+
+public readonly struct Greater : IBinaryOp
+{
+    public static float Apply(float a, float b) => a > b ? 1f : 0f;
+    public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => Vector256.GreaterThan(a, b) & Vector256<float>.One;
+    public static Vector512<float> Apply(Vector512<float> a, Vector512<float> b) => Vector512.GreaterThan(a, b) & Vector512<float>.One;
+}
+
+public readonly struct GreaterEqual : IBinaryOp
+{
+    public static float Apply(float a, float b) => a >= b ? 1f : 0f;
+    public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => Vector256.GreaterThanOrEqual(a, b) & Vector256<float>.One;
+    public static Vector512<float> Apply(Vector512<float> a, Vector512<float> b) => Vector512.GreaterThanOrEqual(a, b) & Vector512<float>.One;
+}
+
+public readonly struct Less : IBinaryOp
+{
+    public static float Apply(float a, float b) => a < b ? 1f : 0f;
+    public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => Vector256.LessThan(a, b) & Vector256<float>.One;
+    public static Vector512<float> Apply(Vector512<float> a, Vector512<float> b) => Vector512.LessThan(a, b) & Vector512<float>.One;
+}
+
+public readonly struct LessEqual : IBinaryOp
+{
+    public static float Apply(float a, float b) => a <= b ? 1f : 0f;
+    public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => Vector256.LessThanOrEqual(a, b) & Vector256<float>.One;
+    public static Vector512<float> Apply(Vector512<float> a, Vector512<float> b) => Vector512.LessThanOrEqual(a, b) & Vector512<float>.One;
+}
+
+public readonly struct Equal : IBinaryOp
+{
+    public static float Apply(float a, float b) => a == b ? 1f : 0f;
+    public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => Vector256.Equals(a, b) & Vector256<float>.One;
+    public static Vector512<float> Apply(Vector512<float> a, Vector512<float> b) => Vector512.Equals(a, b) & Vector512<float>.One;
+}
+
+public readonly struct NotEqual : IBinaryOp
+{
+    public static float Apply(float a, float b) => a != b ? 1f : 0f;
+    public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => ~Vector256.Equals(a, b) & Vector256<float>.One;
+    public static Vector512<float> Apply(Vector512<float> a, Vector512<float> b) => ~Vector512.Equals(a, b) & Vector512<float>.One;
+}
