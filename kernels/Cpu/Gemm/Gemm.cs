@@ -1,0 +1,155 @@
+// Gemm.cs — row-major single-precision GEMM:  C = alpha · op(A) · op(B) + beta · C
+//
+// Math: the BLAS-3 SGEMM contract (Dongarra et al., 1990). op(A) is M×K (A is stored K×M when
+// transA), op(B) is K×N (B is stored N×K when transB); lda/ldb/ldc are row strides in floats.
+// beta == 0 overwrites C without reading it, so NaN or garbage already in C never leaks through.
+//
+// Versions, each kept and tested against V0 (GFLOP/s on the 2-core Zen 5 dev box, see
+// docs/MACHINE.md; 1 thread / 2 threads; n = 1024):
+//   V0Naive    i-j-k loops, double accumulator; the reference          ~  1 / –
+//   V1Reorder  i-k-j: rows of B stream contiguously into a row AXPY    ~ 15 / –
+//   V2Packed   BLIS-style packed panels + 6×64 Vector512 FMA tile,     ~150 / ~280   (current)
+//              deterministic split over threads
+// (figures are from `GemmBench`; rerun them rather than trusting this table.)
+//
+// Run:   dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Gemm
+// Bench: dotnet run -c Release --project bench -- --filter *GemmBench*   (needs a BenchmarkSwitcher Main)
+using System.Runtime.CompilerServices;
+
+namespace Denoise.Kernels.Cpu;
+
+/// <summary>The GEMM versions kept in the project, slowest to fastest.</summary>
+public enum GemmVersion { V0Naive, V1Reorder, V2Packed }
+
+public static partial class Gemm
+{
+    /// <summary>
+    /// Upper bound on worker threads for one GEMM (1 = single-thread mode). The result bits do
+    /// not depend on this value: each output element is computed by exactly one thread with the
+    /// same summation order whatever the partition.
+    /// </summary>
+    public static int MaxThreads { get; set; } = Environment.ProcessorCount;
+
+    /// <summary>Below this many multiply-adds (M·N·K) a GEMM runs on the calling thread: a
+    /// Parallel.For costs 10–20 µs here, about 2^21 FMAs at the single-core rate.</summary>
+    public static long ParallelThreshold { get; set; } = 1L << 21;
+
+    /// <summary>C = alpha · op(A) · op(B) + beta · C with the current best version.</summary>
+    public static void Run(bool transA, bool transB, int M, int N, int K, float alpha,
+        ReadOnlySpan<float> A, int lda, ReadOnlySpan<float> B, int ldb, float beta, Span<float> C, int ldc)
+        => V2Packed(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+
+    /// <summary>Runs a named version; the tests and the benchmark walk the ladder through this.</summary>
+    public static void Run(GemmVersion version, bool transA, bool transB, int M, int N, int K, float alpha,
+        ReadOnlySpan<float> A, int lda, ReadOnlySpan<float> B, int ldb, float beta, Span<float> C, int ldc)
+    {
+        switch (version)
+        {
+            case GemmVersion.V0Naive: V0Naive(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+            case GemmVersion.V1Reorder: V1Reorder(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+            case GemmVersion.V2Packed: V2Packed(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+            default: throw new ArgumentOutOfRangeException(nameof(version));
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="batch"/> independent GEMMs; problem b reads A[b·strideA..], B[b·strideB..]
+    /// and writes C[b·strideC..]. A stride of 0 broadcasts one operand (a shared weight).
+    /// Many small problems are spread over threads by batch; big ones thread inside each GEMM.
+    /// </summary>
+    public static unsafe void RunBatched(bool transA, bool transB, int M, int N, int K, float alpha,
+        ReadOnlySpan<float> A, int lda, ReadOnlySpan<float> B, int ldb, float beta, Span<float> C, int ldc,
+        int batch, long strideA, long strideB, long strideC)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        if (batch == 0 || M == 0 || N == 0) return;
+        CheckBatchedLengths(transA, transB, M, N, K, A.Length, lda, B.Length, ldb, C.Length, ldc,
+            batch, strideA, strideB, strideC);
+
+        long work = (long)M * N * Math.Max(K, 1);
+        int threads = Math.Min(MaxThreads, batch);
+        bool perBatchThreads = threads > 1 && work < ParallelThreshold && work * batch >= ParallelThreshold;
+        if (!perBatchThreads)
+        {
+            for (int b = 0; b < batch; b++)
+                Run(transA, transB, M, N, K, alpha, A[(int)(b * strideA)..], lda, B[(int)(b * strideB)..], ldb,
+                    beta, C[(int)(b * strideC)..], ldc);
+            return;
+        }
+
+        // Fixed contiguous batch ranges, one per worker; each problem runs single-threaded,
+        // so the bits match the sequential loop exactly.
+        fixed (float* pA = A, pB = B, pC = C)
+        {
+            nint a = (nint)pA, bb = (nint)pB, c = (nint)pC;
+            int lenA = A.Length, lenB = B.Length, lenC = C.Length;
+            int per = (batch + threads - 1) / threads;
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+            {
+                int b0 = t * per, b1 = Math.Min(batch, b0 + per);
+                for (int b = b0; b < b1; b++)
+                {
+                    long oa = b * strideA, ob = b * strideB, oc = b * strideC;
+                    var As = new ReadOnlySpan<float>((float*)a + oa, (int)(lenA - oa));
+                    var Bs = new ReadOnlySpan<float>((float*)bb + ob, (int)(lenB - ob));
+                    var Cs = new Span<float>((float*)c + oc, (int)(lenC - oc));
+                    V2Packed(transA, transB, M, N, K, alpha, As, lda, Bs, ldb, beta, Cs, ldc, maxThreads: 1);
+                }
+            });
+        }
+    }
+
+    // ---- shared helpers -------------------------------------------------------------------
+
+    /// <summary>Span lengths must cover every element touched; V2 reads through raw pointers.</summary>
+    static void CheckArgs(bool transA, bool transB, int M, int N, int K,
+        int lenA, int lda, int lenB, int ldb, int lenC, int ldc)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(M);
+        ArgumentOutOfRangeException.ThrowIfNegative(N);
+        ArgumentOutOfRangeException.ThrowIfNegative(K);
+        int aRows = transA ? K : M, aCols = transA ? M : K;
+        int bRows = transB ? N : K, bCols = transB ? K : N;
+        CheckMatrix("A", aRows, aCols, lenA, lda);
+        CheckMatrix("B", bRows, bCols, lenB, ldb);
+        CheckMatrix("C", M, N, lenC, ldc);
+    }
+
+    static void CheckMatrix(string name, int rows, int cols, int len, int ld)
+    {
+        if (rows == 0 || cols == 0) return;
+        if (ld < cols) throw new ArgumentException($"ld{name.ToLowerInvariant()} = {ld} < {cols} columns");
+        long need = (long)(rows - 1) * ld + cols;
+        if (len < need) throw new ArgumentException($"{name} has {len} elements, needs {need}");
+    }
+
+    static void CheckBatchedLengths(bool transA, bool transB, int M, int N, int K,
+        int lenA, int lda, int lenB, int ldb, int lenC, int ldc, int batch, long sA, long sB, long sC)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(sA);
+        ArgumentOutOfRangeException.ThrowIfNegative(sB);
+        ArgumentOutOfRangeException.ThrowIfNegative(sC);
+        long last = batch - 1;
+        CheckArgs(transA, transB, M, N, K, (int)Math.Max(0, lenA - last * sA), lda,
+            (int)Math.Max(0, lenB - last * sB), ldb, (int)Math.Max(0, lenC - last * sC), ldc);
+    }
+
+    /// <summary>C = beta · C, used when alpha · op(A) · op(B) contributes nothing (K == 0).</summary>
+    static void ScaleC(int M, int N, float beta, Span<float> C, int ldc)
+    {
+        for (int i = 0; i < M; i++)
+        {
+            var row = C.Slice(i * ldc, N);
+            if (beta == 0f) row.Clear();
+            else if (beta != 1f) System.Numerics.Tensors.TensorPrimitives.Multiply(row, beta, row);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static float OpA(bool transA, ReadOnlySpan<float> A, int lda, int i, int k)
+        => transA ? A[k * lda + i] : A[i * lda + k];
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static float OpB(bool transB, ReadOnlySpan<float> B, int ldb, int k, int j)
+        => transB ? B[j * ldb + k] : B[k * ldb + j];
+}
