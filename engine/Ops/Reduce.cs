@@ -110,3 +110,97 @@ public sealed partial class Tensor
         return y;
     }
 }
+
+public sealed partial class Tensor
+{
+    /// <summary>Moves the reduced dims last and returns (contiguous copy or view, rows, rowLength, keptShape).</summary>
+    (Tensor rows, int count, int length, int[] keptShape) ReduceRows(int[] dims, string op)
+    {
+        var reduce = ReduceMask(dims, op);
+        var keptShape = new int[Rank];
+        for (int d = 0; d < Rank; d++) keptShape[d] = reduce[d] ? 1 : shape[d];
+        var perm = Enumerable.Range(0, Rank).Where(d => !reduce[d]).Concat(Enumerable.Range(0, Rank).Where(d => reduce[d])).ToArray();
+        var p = new Tensor(Storage, perm.Select(d => shape[d]).ToArray(), perm.Select(d => strides[d]).ToArray(), offset);
+        var c = p.ContiguousNoGrad();
+        int count = ShapeUtil.Numel(keptShape);
+        int length = count == 0 ? 0 : Numel / count;
+        if (length == 0 && count > 0) throw new ArgumentException($"{op}: cannot reduce over an empty dimension of tensor{NameSuffix} with shape {ShapeStr}.");
+        return (c, count, length, keptShape);
+    }
+
+    Tensor MaxMin(int[] dims, bool keepDim, bool max)
+    {
+        string op = max ? "max" : "min";
+        CheckFloat(op);
+        var (rows, count, length, keptShape) = ReduceRows(dims, op);
+        var y = Empty(keptShape);
+        var ys = y.Span; var rs = rows.Span;
+        for (int i = 0; i < count; i++)
+        {
+            var row = rs.Slice(i * length, length);
+            ys[i] = max ? System.Numerics.Tensors.TensorPrimitives.Max(row) : System.Numerics.Tensors.TensorPrimitives.Min(row);
+        }
+        var x = this;
+        var reduce = ReduceMask(dims, op);
+        var outShape = keepDim ? keptShape : keptShape.Where((_, d) => !reduce[d]).ToArray();
+        var result = new Tensor(y.Storage, outShape, null, y.offset);
+        // The gradient goes to the positions equal to the extreme, split evenly between ties
+        // (PyTorch's rule for full reductions; for a single dim it picks one index — both are valid subgradients).
+        return Autograd.Record(op, result, [x], g =>
+        {
+            var mask = x.Eq(y);
+            var share = mask / mask.Sum(dims, keepDim: true);
+            return [g.Reshape(keptShape) * share];
+        });
+    }
+
+    /// <summary>Maximum over all elements.</summary>
+    public Tensor Max() => MaxMin(Enumerable.Range(0, Rank).ToArray(), false, true);
+    public Tensor Max(int dim, bool keepDim = false) => MaxMin([dim], keepDim, true);
+    public Tensor Max(int[] dims, bool keepDim = false) => MaxMin(dims, keepDim, true);
+    public Tensor Min() => MaxMin(Enumerable.Range(0, Rank).ToArray(), false, false);
+    public Tensor Min(int dim, bool keepDim = false) => MaxMin([dim], keepDim, false);
+    public Tensor Min(int[] dims, bool keepDim = false) => MaxMin(dims, keepDim, false);
+
+    /// <summary>Index of the maximum along <paramref name="dim"/> (first one on ties), as an Int32 tensor.</summary>
+    public Tensor Argmax(int dim, bool keepDim = false) => ArgExtreme(dim, keepDim, true);
+    public Tensor Argmin(int dim, bool keepDim = false) => ArgExtreme(dim, keepDim, false);
+
+    Tensor ArgExtreme(int dim, bool keepDim, bool max)
+    {
+        string op = max ? "argmax" : "argmin";
+        CheckFloat(op);
+        int d = Dim(dim, op);
+        var (rows, count, length, keptShape) = ReduceRows([d], op);
+        var y = Empty(keptShape, DType.Int32);
+        var ys = y.IntSpan; var rs = rows.Span;
+        for (int i = 0; i < count; i++)
+        {
+            var row = rs.Slice(i * length, length);
+            int best = 0;
+            for (int j = 1; j < length; j++)
+                if (max ? row[j] > row[best] : row[j] < row[best]) best = j;
+            ys[i] = best;
+        }
+        return keepDim ? y : y.Squeeze(d);
+    }
+
+    /// <summary>log Σ exp(x) over dim, stably: m + log Σ exp(x − m) with m = max (detached; the result does not depend on m).</summary>
+    public Tensor LogSumExp(int dim, bool keepDim = false)
+    {
+        var m = Detach().Max(dim, keepDim: true);
+        m = Where(m.Abs().Lt(float.PositiveInfinity), m, Scalar(0f)); // all −∞ rows: avoid ∞ − ∞
+        var r = (this - m).Exp().Sum(dim, keepDim: true).Log() + m;
+        return keepDim ? r : r.Squeeze(Dim(dim, "logsumexp"));
+    }
+
+    /// <summary>softmax along dim: exp(x − max) / Σ exp(x − max). Composed of differentiable ops.</summary>
+    public Tensor Softmax(int dim)
+    {
+        var e = (this - Detach().Max(dim, keepDim: true)).Exp();
+        return e / e.Sum(dim, keepDim: true);
+    }
+
+    /// <summary>log_softmax along dim: x − logsumexp(x).</summary>
+    public Tensor LogSoftmax(int dim) => this - LogSumExp(dim, keepDim: true);
+}
