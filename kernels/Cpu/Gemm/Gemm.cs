@@ -4,13 +4,13 @@
 // transA), op(B) is K×N (B is stored N×K when transB); lda/ldb/ldc are row strides in floats.
 // beta == 0 overwrites C without reading it, so NaN or garbage already in C never leaks through.
 //
-// Versions, each kept and tested against V0 (GFLOP/s on the 2-core Zen 5 dev box, see
-// docs/MACHINE.md; 1 thread / 2 threads; n = 1024):
-//   V0Naive    i-j-k loops, double accumulator; the reference          ~  1 / –
-//   V1Reorder  i-k-j: rows of B stream contiguously into a row AXPY    ~ 15 / –
-//   V2Packed   BLIS-style packed panels + 6×64 Vector512 FMA tile,     ~150 / ~280   (current)
-//              deterministic split over threads
-// (figures are from `GemmBench`; rerun them rather than trusting this table.)
+// Versions, each kept and tested against V0. GFLOP/s measured on the 2-core Zen 5 dev box
+// (docs/MACHINE.md: peak 225 one core, 445 two), best of 5 Stopwatch runs, n = 512 / 1024:
+//   V0Naive    i-j-k loops, double accumulator; the reference         0.9 /   0.4
+//   V1Reorder  i-k-j: rows of B stream contiguously into a row AXPY    15 /  24     (no blocking)
+//   V2Packed   BLIS-style packed panels + 6×64 Vector512 FMA tile,    185 / 198     1 thread
+//              deterministic split over threads              (current) 380 / 385     2 threads
+// The 2-thread figures need an otherwise idle machine; rerun GemmBench rather than trust these.
 //
 // Run:   dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Gemm
 // Bench: dotnet run -c Release --project bench -- --filter *GemmBench*   (needs a BenchmarkSwitcher Main)
