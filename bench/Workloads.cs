@@ -1,0 +1,124 @@
+// The WORKLOADS runner (shared/bench/WORKLOADS.md): times the reference workloads and prints one
+// JSON object, key for key comparable with the PyTorch peer's output.
+//   dotnet run -c Release --project bench -- workloads               all implemented workloads
+//   dotnet run -c Release --project bench -- workloads --only M2,K5  a subset (prefix match on keys)
+//   dotnet run -c Release --project bench -- workloads --quick       fewer repetitions
+// Every timed region runs inside a TensorScope, as a training loop does, so pooled memory is
+// reused; "alloc_kb" is managed bytes allocated per iteration (GC.GetAllocatedBytesForCurrentThread).
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Denoise.Kernels.Cpu;
+
+namespace Denoise.Bench;
+
+public static partial class Workloads
+{
+    sealed record Options(HashSet<string>? Only, bool Quick);
+
+    public static int Run(string[] args)
+    {
+        HashSet<string>? only = null;
+        bool quick = false;
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--only" when i + 1 < args.Length: only = args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries).ToHashSet(); break;
+                case "--quick": quick = true; break;
+                default: Console.Error.WriteLine($"workloads: unknown option '{args[i]}'. Use --only K1,M2 and/or --quick."); return 2;
+            }
+        }
+        var opt = new Options(only, quick);
+        var results = new JsonObject();
+        foreach (var (key, run) in All(opt))
+        {
+            if (only != null && !only.Any(o => key.StartsWith(o, StringComparison.OrdinalIgnoreCase))) continue;
+            Console.Error.WriteLine($"running {key} …");
+            results[key] = run();
+        }
+        var doc = new JsonObject
+        {
+            ["engine"] = "denoise",
+            ["device"] = "cpu",
+            ["threads"] = Gemm.MaxThreads,
+            ["machine"] = MachineName(),
+            ["results"] = results,
+        };
+        Console.WriteLine(doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        return 0;
+    }
+
+    static IEnumerable<(string key, Func<JsonObject> run)> All(Options o)
+    {
+        foreach (var n in o.Quick ? new[] { 256, 512 } : new[] { 256, 512, 1024, 2048 })
+            yield return ($"K1/n={n}", () => GemmWorkload(n, o));
+        yield return ("K5/silu", () => SiluWorkload(o));
+        yield return ("K5/rowsum", () => RowSumWorkload(o));
+        foreach (var w in ModelWorkloads(o)) yield return w;
+    }
+
+    private static partial IEnumerable<(string key, Func<JsonObject> run)> ModelWorkloads(Options o);
+
+    /// <summary>Median / min / max milliseconds of <paramref name="reps"/> timed calls after <paramref name="warmup"/>, plus managed KB allocated per call.</summary>
+    static (double median, double min, double max, double allocKb) Time(Action body, int warmup, int reps)
+    {
+        for (int i = 0; i < warmup; i++) body();
+        var ms = new double[reps];
+        long alloc0 = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < reps; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            body();
+            ms[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        }
+        long alloc = GC.GetAllocatedBytesForCurrentThread() - alloc0;
+        Array.Sort(ms);
+        return (ms[reps / 2], ms[0], ms[^1], alloc / 1024.0 / reps);
+    }
+
+    static JsonObject Result((double median, double min, double max, double allocKb) t, double? flops = null)
+    {
+        var r = new JsonObject { ["ms"] = Math.Round(t.median, 4), ["min_ms"] = Math.Round(t.min, 4), ["max_ms"] = Math.Round(t.max, 4), ["alloc_kb"] = Math.Round(t.allocKb, 1) };
+        if (flops is double f) r["gflops"] = Math.Round(f / (t.median * 1e6), 2);
+        return r;
+    }
+
+    static JsonObject GemmWorkload(int n, Options o)
+    {
+        var a = Tensor.Randn([n, n], new Generator(1));
+        var b = Tensor.Randn([n, n], new Generator(2));
+        int reps = o.Quick ? 5 : (n >= 2048 ? 10 : 20);
+        var t = Time(() => { using var s = TensorScope.Begin(); a.MatMul(b); }, 2, reps);
+        return Result(t, 2.0 * n * n * n);
+    }
+
+    static JsonObject SiluWorkload(Options o)
+    {
+        var x = Tensor.Randn([16 << 20], new Generator(3));
+        var t = Time(() => { using var s = TensorScope.Begin(); x.SiLU(); }, 2, o.Quick ? 5 : 20);
+        var r = Result(t);
+        r["gbps"] = Math.Round(2.0 * 4 * x.Numel / (t.median * 1e6), 2); // read + write
+        return r;
+    }
+
+    static JsonObject RowSumWorkload(Options o)
+    {
+        var x = Tensor.Randn([4096, 4096], new Generator(4));
+        var t = Time(() => { using var s = TensorScope.Begin(); x.Sum(-1); }, 2, o.Quick ? 5 : 20);
+        var r = Result(t);
+        r["gbps"] = Math.Round(4.0 * x.Numel / (t.median * 1e6), 2);
+        return r;
+    }
+
+    static string MachineName()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/cpuinfo"))
+                if (line.StartsWith("model name")) return line[(line.IndexOf(':') + 1)..].Trim();
+        }
+        catch (IOException) { }
+        return Environment.MachineName;
+    }
+}
