@@ -262,6 +262,7 @@ public sealed partial class Tensor
     {
         CheckFloat("pad");
         if (before.Length != Rank || after.Length != Rank) throw new ArgumentException($"pad: padding for {before.Length} dims given for tensor of shape {ShapeStr}.");
+        before = (int[])before.Clone(); after = (int[])after.Clone(); // the backward closure must not see later edits by the caller
         var ns = new int[Rank];
         for (int d = 0; d < Rank; d++)
         {

@@ -69,7 +69,7 @@ public sealed partial class Tensor
     /// <summary>Copies <paramref name="data"/> into a new tensor of the given shape (default: 1-D).</summary>
     public static Tensor FromArray(float[] data, params int[] shape)
     {
-        if (shape.Length == 0 && data.Length != 1) shape = [data.Length];
+        if (shape.Length == 0) shape = [data.Length]; // like torch.tensor([…]); use Scalar(v) for 0-d
         ShapeUtil.Validate(shape, "FromArray");
         if (ShapeUtil.Numel(shape) != data.Length)
             throw new ArgumentException($"FromArray: {data.Length} values cannot fill shape {ShapeUtil.Str(shape)} ({ShapeUtil.Numel(shape)} elements).");
@@ -80,7 +80,7 @@ public sealed partial class Tensor
 
     public static Tensor FromArray(int[] data, params int[] shape)
     {
-        if (shape.Length == 0 && data.Length != 1) shape = [data.Length];
+        if (shape.Length == 0) shape = [data.Length]; // like torch.tensor([…]); use Scalar(v) for 0-d
         ShapeUtil.Validate(shape, "FromArray");
         if (ShapeUtil.Numel(shape) != data.Length)
             throw new ArgumentException($"FromArray: {data.Length} values cannot fill shape {ShapeUtil.Str(shape)} ({ShapeUtil.Numel(shape)} elements).");
