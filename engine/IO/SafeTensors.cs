@@ -393,6 +393,8 @@ public static class SafeTensorsFile
             throw Error(source, $"{where}: data_offsets begin {begin} > end {end}");
         if (end > dataLength)
             throw Error(source, $"{where}: data_offsets end {end} is beyond the {dataLength}-byte data buffer");
+        if (end - begin > Array.MaxLength)
+            throw Error(source, $"{where}: {end - begin} bytes exceeds the largest array .NET can allocate");
 
         // size agreement: numel · element size, with overflow reported instead of wrapped
         long expectedBytes;
