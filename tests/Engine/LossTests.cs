@@ -123,7 +123,7 @@ public class LossTests
         // Smoothing ε = 0.1: 0.9·(lse − 3) + 0.1/3·Σ_c(lse − z_c) = 0.9·(lse − 3) + 0.1·(lse − 2).
         Assert.That(F.CrossEntropy(logits, target, labelSmoothing: 0.1f).Item(), Is.EqualTo(0.9 * (lse - 3) + 0.1 * (lse - 2)).Within(1e-6));
         // Unbatched (C,) logits with a 0-d target.
-        var scalarTarget = Tensor.FromArray(new[] { 2 }); // one value, no shape: 0-d
+        var scalarTarget = Tensor.FromArray(new[] { 2 }, 1).Reshape(); // 0-d
         Assert.That(F.CrossEntropy(logits.Reshape(3), scalarTarget, reduction: Reduction.None).Rank, Is.EqualTo(0));
         Assert.That(F.CrossEntropy(logits.Reshape(3), scalarTarget).Item(), Is.EqualTo(lse - 3).Within(1e-6));
         // Uniform logits: log C.
