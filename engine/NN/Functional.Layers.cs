@@ -1,0 +1,180 @@
+// nn.functional for layers: linear, layer/group/batch norm, scaled dot-product attention.
+//
+// These are composed from differentiable primitives (matmul, mean, sub, mul, rsqrt, softmax), so
+// their backward — and second order, for gradient penalties — comes from the ops' own rules. A
+// later issue replaces the norms and attention with fused kernels carrying hand-written backward
+// rules; these compositions stay as the reference those kernels are tested against.
+//   LayerNorm: Ba, Kiros & Hinton 2016.   GroupNorm: Wu & He 2018.   BatchNorm: Ioffe & Szegedy 2015.
+//   Attention: Vaswani et al. 2017, softmax(QKᵀ/√d)V.
+// Normalisation uses the biased variance (÷n), as PyTorch; BatchNorm's running variance is fed
+// the unbiased one (÷(n−1)), also as PyTorch.
+// Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter "FullyQualifiedName~NN"
+
+namespace Denoise;
+
+public static partial class F
+{
+    /// <summary>y = x·Wᵀ + b for x (…, in), W (out, in), b (out) → (…, out).</summary>
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
+    {
+        if (weight.Rank != 2)
+            throw new ArgumentException($"linear: weight{weight.NameSuffix} must be (out, in), got {weight.ShapeStr}.");
+        int outF = weight.Shape[0], inF = weight.Shape[1];
+        if (x.Rank == 0 || x.Shape[^1] != inF)
+            throw new ArgumentException($"linear: input{x.NameSuffix} of shape {x.ShapeStr} does not end in in_features = {inF} of weight{weight.NameSuffix} {weight.ShapeStr}.");
+        if (bias != null && (bias.Rank != 1 || bias.Shape[0] != outF))
+            throw new ArgumentException($"linear: bias{bias.NameSuffix} must be ({outF},) for weight {weight.ShapeStr}, got {bias.ShapeStr}.");
+        var lead = x.Shape[..^1].ToArray();
+        var x2 = x.Reshape(-1, inF);                 // (N, in)
+        var y = x2.MatMul(weight.T);                 // (N, out); Wᵀ is a transposed view, no copy
+        if (bias != null) y = y + bias;
+        return y.Reshape([.. lead, outF]);           // (…, out)
+    }
+
+    /// <summary>Normalises over the trailing dims given by <paramref name="normalizedShape"/>:
+    /// (x − mean)/√(var + eps) · weight + bias, weight/bias of shape normalizedShape.</summary>
+    public static Tensor LayerNorm(Tensor x, int[] normalizedShape, Tensor? weight = null, Tensor? bias = null, float eps = 1e-5f)
+    {
+        int k = normalizedShape.Length;
+        if (k == 0 || x.Rank < k || !ShapeUtil.Equal(x.Shape[^k..], normalizedShape))
+            throw new ArgumentException($"layer_norm: input{x.NameSuffix} of shape {x.ShapeStr} does not end in normalized shape {ShapeUtil.Str(normalizedShape)}.");
+        CheckAffine("layer_norm", weight, normalizedShape);
+        CheckAffine("layer_norm", bias, normalizedShape);
+        var dims = Enumerable.Range(x.Rank - k, k).ToArray();
+        var y = Normalize(x, dims, eps).Y;
+        if (weight != null) y = y * weight;
+        if (bias != null) y = y + bias;
+        return y;
+    }
+
+    public static Tensor LayerNorm(Tensor x, int normalizedShape, Tensor? weight = null, Tensor? bias = null, float eps = 1e-5f) =>
+        LayerNorm(x, [normalizedShape], weight, bias, eps);
+
+    /// <summary>GroupNorm over x (N, C, …): channels split into <paramref name="groups"/> groups,
+    /// each (sample, group) normalised over its channels and all spatial positions; weight/bias (C).</summary>
+    public static Tensor GroupNorm(Tensor x, int groups, Tensor? weight = null, Tensor? bias = null, float eps = 1e-5f)
+    {
+        if (x.Rank < 2) throw new ArgumentException($"group_norm: input{x.NameSuffix} must be (N, C, …), got {x.ShapeStr}.");
+        int N = x.Shape[0], C = x.Shape[1];
+        if (groups <= 0 || C % groups != 0)
+            throw new ArgumentException($"group_norm: {C} channels of input {x.ShapeStr} are not divisible into {groups} groups.");
+        CheckAffine("group_norm", weight, [C]);
+        CheckAffine("group_norm", bias, [C]);
+        var shape = x.Shape.ToArray();
+        var xg = x.Reshape(N, groups, -1);                       // (N, G, C/G · spatial)
+        var y = Normalize(xg, [2], eps).Y.Reshape(shape);        // (N, C, …)
+        var perChannel = ChannelShape(x.Rank, C);                // (C, 1, …, 1)
+        if (weight != null) y = y * weight.Reshape(perChannel);
+        if (bias != null) y = y + bias.Reshape(perChannel);
+        return y;
+    }
+
+    /// <summary>
+    /// BatchNorm over x (N, C) or (N, C, …): statistics per channel over the batch and spatial dims.
+    /// In training (or when no running statistics are given) the batch statistics normalise, and
+    /// the running ones, if given, are updated in place: r ← (1 − momentum)·r + momentum·batch,
+    /// with the unbiased batch variance. Otherwise the running statistics normalise.
+    /// </summary>
+    public static Tensor BatchNorm(Tensor x, Tensor? runningMean, Tensor? runningVar, Tensor? weight = null, Tensor? bias = null,
+        bool training = true, float momentum = 0.1f, float eps = 1e-5f)
+    {
+        if (x.Rank < 2) throw new ArgumentException($"batch_norm: input{x.NameSuffix} must be (N, C, …), got {x.ShapeStr}.");
+        int C = x.Shape[1];
+        CheckAffine("batch_norm", weight, [C]);
+        CheckAffine("batch_norm", bias, [C]);
+        CheckAffine("batch_norm", runningMean, [C]);
+        CheckAffine("batch_norm", runningVar, [C]);
+        if ((runningMean == null) != (runningVar == null))
+            throw new ArgumentException("batch_norm: pass both running_mean and running_var, or neither.");
+        var perChannel = ChannelShape(x.Rank, C);
+        var dims = Enumerable.Range(0, x.Rank).Where(d => d != 1).ToArray();
+        int n = x.Numel / Math.Max(1, C);
+
+        Tensor y;
+        if (training || runningMean == null)
+        {
+            if (n <= 1)
+                throw new ArgumentException($"batch_norm: expected more than 1 value per channel when training, got input of shape {x.ShapeStr}.");
+            var (yn, mean, var) = Normalize(x, dims, eps);
+            y = yn;
+            if (runningMean != null && training)
+                using (Autograd.NoGrad())
+                {
+                    runningMean.MulInPlace(1f - momentum).AddInPlace(mean.Detach().Reshape(C), momentum);
+                    runningVar!.MulInPlace(1f - momentum).AddInPlace(var.Detach().Reshape(C), momentum * n / (n - 1f));
+                }
+        }
+        else
+        {
+            // The running statistics are constants of this forward (buffers, never on the tape).
+            y = (x - runningMean.Detach().Reshape(perChannel)) * (runningVar!.Detach().Reshape(perChannel) + eps).Rsqrt();
+        }
+        if (weight != null) y = y * weight.Reshape(perChannel);
+        if (bias != null) y = y + bias.Reshape(perChannel);
+        return y;
+    }
+
+    /// <summary>
+    /// softmax(Q·Kᵀ·scale + mask)·V over q (…, Tq, d), k (…, Tk, d), v (…, Tk, dv) → (…, Tq, dv);
+    /// scale defaults to 1/√d. <paramref name="mask"/> broadcasts to (…, Tq, Tk): added to the
+    /// scores when <paramref name="booleanMask"/> is false (use −∞ to block), or, when true, a
+    /// 0/1 tensor where 1 means "may attend" (torch's boolean attn_mask). <paramref name="isCausal"/>
+    /// lets query i see keys j ≤ i (top-left aligned, as torch's is_causal). A row that can see
+    /// nothing yields NaN, as in PyTorch.
+    /// </summary>
+    public static Tensor ScaledDotProductAttention(Tensor q, Tensor k, Tensor v, Tensor? mask = null, bool isCausal = false,
+        float? scale = null, bool booleanMask = false)
+    {
+        if (q.Rank < 2 || k.Rank < 2 || v.Rank < 2 || q.Shape[^1] != k.Shape[^1] || k.Shape[^2] != v.Shape[^2])
+            throw new ArgumentException($"scaled_dot_product_attention: expected q (…, Tq, d), k (…, Tk, d), v (…, Tk, dv); got q {q.ShapeStr}, k {k.ShapeStr}, v {v.ShapeStr}.");
+        int Tq = q.Shape[^2], Tk = k.Shape[^2], d = q.Shape[^1];
+        float s = scale ?? 1f / MathF.Sqrt(d);
+        var scores = q.MatMul(k.T) * s;                           // (…, Tq, Tk)
+        if (mask != null)
+        {
+            try { ShapeUtil.Broadcast(scores.Shape.ToArray(), mask.Shape.ToArray(), "scaled_dot_product_attention (mask)"); }
+            catch (ArgumentException)
+            {
+                throw new ArgumentException($"scaled_dot_product_attention: mask{mask.NameSuffix} of shape {mask.ShapeStr} does not broadcast to the scores' shape {scores.ShapeStr} (…, Tq, Tk).");
+            }
+            scores = booleanMask ? scores.MaskedFill(mask.Eq(0f), float.NegativeInfinity) : scores + mask;
+        }
+        if (isCausal) scores = scores + CausalMask(Tq, Tk);
+        return scores.Softmax(-1).MatMul(v);                      // (…, Tq, dv)
+    }
+
+    /// <summary>(Tq, Tk) additive mask: 0 where key j ≤ query i, −∞ above the diagonal.</summary>
+    public static Tensor CausalMask(int Tq, int Tk)
+    {
+        var m = Tensor.Empty([Tq, Tk]);
+        var s = m.Span;
+        for (int i = 0; i < Tq; i++)
+            for (int j = 0; j < Tk; j++) s[i * Tk + j] = j <= i ? 0f : float.NegativeInfinity;
+        return m;
+    }
+
+    // ───────────────────── helpers ─────────────────────
+
+    /// <summary>(x − mean)·rsqrt(var + eps) over dims, with mean and the biased var (keepDim) for callers that track them.</summary>
+    static (Tensor Y, Tensor Mean, Tensor Var) Normalize(Tensor x, int[] dims, float eps)
+    {
+        var mean = x.Mean(dims, keepDim: true);
+        var xc = x - mean;
+        var var = (xc * xc).Mean(dims, keepDim: true);
+        return (xc * (var + eps).Rsqrt(), mean, var);
+    }
+
+    static int[] ChannelShape(int rank, int C)
+    {
+        var s = new int[rank - 1];
+        Array.Fill(s, 1);
+        s[0] = C;
+        return s;
+    }
+
+    static void CheckAffine(string op, Tensor? t, int[] expected)
+    {
+        if (t != null && !ShapeUtil.Equal(t.Shape, expected))
+            throw new ArgumentException($"{op}: tensor{t.NameSuffix} has shape {t.ShapeStr}; expected {ShapeUtil.Str(expected)}.");
+    }
+}
