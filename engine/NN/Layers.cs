@@ -37,27 +37,7 @@ public sealed class Embedding : Layer
         Weight = Parameter("weight", Init.Normal(Init.Empty(numEmbeddings, embeddingDim), 0f, 1f, gen));
     }
 
-    public override Tensor Forward(Tensor ids) => Lookup(ids, Weight);
-
-    // TODO(index): switch to F.Embedding(ids, Weight) (a gather with a scatter-add backward) once
-    // the indexing branch lands. Until then: a one-hot (…, num) matrix times the table. Exact, and
-    // its gradient (one-hotᵀ·g) is the scatter-add, but it costs num× the memory of a gather.
-    static Tensor Lookup(Tensor ids, Tensor weight)
-    {
-        if (ids.DType != DType.Int32)
-            throw new ArgumentException($"Embedding: ids{ids.NameSuffix} must be Int32, got {ids.DType} of shape {ids.ShapeStr}.");
-        int num = weight.Shape[0];
-        var idv = ids.ToIntArray();
-        var oneHot = Tensor.Zeros(idv.Length, num);
-        var s = oneHot.Span;
-        for (int i = 0; i < idv.Length; i++)
-        {
-            if ((uint)idv[i] >= (uint)num)
-                throw new ArgumentException($"Embedding: id {idv[i]} at flat position {i} of ids {ids.ShapeStr} is out of range [0, {num}) of weight{weight.NameSuffix} {weight.ShapeStr}.");
-            s[i * num + idv[i]] = 1f;
-        }
-        return oneHot.MatMul(weight).Reshape([.. ids.Shape, weight.Shape[1]]);
-    }
+    public override Tensor Forward(Tensor ids) => F.Embedding(ids, Weight);
 
     public override string ToString() => $"Embedding({NumEmbeddings}, {EmbeddingDim})";
 }

@@ -243,7 +243,7 @@ public class ModuleTests
         for (int i = 0; i < 4; i++) for (int c = 0; c < 3; c++) Assert.That(yv[i * 3 + c], Is.EqualTo(w[idv[i] * 3 + c]));
         y.Sum().Backward();
         Assert.That(emb.Weight.Grad!.ToArray(), Is.EqualTo(new float[] { 1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 2, 2, 2 }));
-        var ex = Assert.Throws<ArgumentException>(() => emb.Forward(Tensor.FromArray(new[] { 5 }, 1)));
+        var ex = Assert.Catch<ArgumentException>(() => emb.Forward(Tensor.FromArray(new[] { 5 }, 1)));
         Assert.That(ex!.Message, Does.Contain("(5, 3)"));
     }
 
