@@ -58,7 +58,7 @@ internal static class ConvKernels
             {
                 ReadOnlySpan<float> xn = xd.AsSpan(xc.offset + n * s.Cin * HW, s.Cin * HW);
                 ReadOnlySpan<float> cols = xn;
-                if (col != null) { Conv2dIm2Col.Im2Col(xn, col, geo); cols = col; }
+                if (col != null) { Unfold(xd, xc.offset + n * s.Cin * HW, col, geo); cols = col; }
                 for (int g = 0; g < s.Groups; g++)
                     Gemm.Run(false, false, Fg, P, K, 1f,
                         wd.AsSpan(wc.offset + g * Fg * K), K,
@@ -91,11 +91,7 @@ internal static class ConvKernels
                         wd.AsSpan(wc.offset + g * Fg * K), K,
                         gd.AsSpan(gc.offset + (n * s.Cout + g * Fg) * P, Fg * P), P,
                         0f, cols[(g * K * P)..], P);
-                if (col != null)
-                {
-                    dxn.Clear();
-                    Conv2dIm2Col.Col2Im(col, dxn, geo);
-                }
+                if (col != null) Fold(col, dd, dx.offset + n * s.Cin * HW, geo);
             }
         }
         finally { if (col != null) CpuPool.Floats.Return(col); }
@@ -118,7 +114,7 @@ internal static class ConvKernels
             {
                 ReadOnlySpan<float> xn = xd.AsSpan(xc.offset + n * s.Cin * HW, s.Cin * HW);
                 ReadOnlySpan<float> cols = xn;
-                if (col != null) { Conv2dIm2Col.Im2Col(xn, col, geo); cols = col; }
+                if (col != null) { Unfold(xd, xc.offset + n * s.Cin * HW, col, geo); cols = col; }
                 // Images accumulate in order (beta = 1 after the first), so the sum is deterministic.
                 for (int g = 0; g < s.Groups; g++)
                     Gemm.Run(false, true, Fg, K, P, 1f,
@@ -129,5 +125,43 @@ internal static class ConvKernels
         }
         finally { if (col != null) CpuPool.Floats.Return(col); }
         return dw;
+    }
+
+    // Im2Col/Col2Im are memory-bound and serial would cost about a third of a 3×3 layer, so they are
+    // split over channel ranges (disjoint col rows and image planes: no races, same bits).
+    const int ParallelUnfoldFloats = 1 << 16;
+
+    static int UnfoldThreads(in Conv2dGeometry geo) =>
+        (long)geo.ColRows * geo.ColCols < ParallelUnfoldFloats ? 1 : Math.Clamp(Gemm.MaxThreads, 1, geo.C);
+
+    /// <summary>col = Im2Col(image at src[offset..]).</summary>
+    static void Unfold(float[] src, int offset, float[] col, Conv2dGeometry geo)
+    {
+        int T = UnfoldThreads(geo), len = geo.C * geo.H * geo.W;
+        if (T == 1) { Conv2dIm2Col.Im2Col(src.AsSpan(offset, len), col, geo); return; }
+        Parallel.For(0, T, new ParallelOptions { MaxDegreeOfParallelism = T }, t =>
+        {
+            var (c0, count) = ChannelRange(geo.C, T, t);
+            Conv2dIm2Col.Im2Col(src.AsSpan(offset, len), col, geo, c0, count);
+        });
+    }
+
+    /// <summary>image at dst[offset..] = Col2Im(col) (overwrites).</summary>
+    static void Fold(float[] col, float[] dst, int offset, Conv2dGeometry geo)
+    {
+        int T = UnfoldThreads(geo), HW = geo.H * geo.W, len = geo.C * HW;
+        if (T == 1) { dst.AsSpan(offset, len).Clear(); Conv2dIm2Col.Col2Im(col, dst.AsSpan(offset, len), geo); return; }
+        Parallel.For(0, T, new ParallelOptions { MaxDegreeOfParallelism = T }, t =>
+        {
+            var (c0, count) = ChannelRange(geo.C, T, t);
+            dst.AsSpan(offset + c0 * HW, count * HW).Clear();
+            Conv2dIm2Col.Col2Im(col, dst.AsSpan(offset, len), geo, c0, count);
+        });
+    }
+
+    static (int C0, int Count) ChannelRange(int C, int T, int t)
+    {
+        int c0 = (int)((long)C * t / T), c1 = (int)((long)C * (t + 1) / T);
+        return (c0, c1 - c0);
     }
 }

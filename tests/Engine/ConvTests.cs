@@ -99,6 +99,7 @@ public class ConvTests
     [TestCase(2, 3, 5, 5, 4, 1, 1, 2, 2, 0, 0, 1, 1, 1, TestName = "Conv2d 1x1 stride 2 (im2col path)")]
     [TestCase(2, 3, 7, 10, 2, 2, 3, 2, 1, 0, 1, 1, 2, 1, TestName = "Conv2d 2x3 kernel, mixed stride/pad/dilation")]
     [TestCase(1, 2, 4, 4, 3, 4, 4, 4, 4, 0, 0, 1, 1, 1, TestName = "Conv2d kernel equals input")]
+    [TestCase(2, 16, 24, 23, 8, 3, 3, 1, 1, 1, 1, 1, 1, 2, TestName = "Conv2d large enough for the threaded im2col")]
     public void Conv2d_Forward_MatchesDirectReference(int N, int Cin, int H, int W, int Cout, int KH, int KW,
         int sh, int sw, int ph, int pw, int dh, int dw, int G)
     {
@@ -183,6 +184,7 @@ public class ConvTests
     [TestCase(4, 8, 7, 6, 3, 2, 1, 2, 2, 0, 2, 1, 2)]
     [TestCase(4, 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 4)]
     [TestCase(6, 4, 5, 4, 1, 1, 1, 1, 0, 0, 1, 1, 2)]
+    [TestCase(16, 24, 23, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1)]   // threaded im2col/col2im
     public void ConvMaps_AreMutualAdjoints(int Cin, int H, int W, int Cout, int KH, int KW,
         int sh, int sw, int ph, int pw, int dh, int dw, int G)
     {
@@ -197,6 +199,32 @@ public class ConvTests
         double bw = Dot(w, F.ConvWeightGrad(x, y, s));
         Assert.That(bx, Is.EqualTo(a).Within(1e-4 * (1 + Math.Abs(a))));
         Assert.That(bw, Is.EqualTo(a).Within(1e-4 * (1 + Math.Abs(a))));
+    }
+
+    [Test]
+    public void Conv2d_ForwardAndBackward_AreBitIdenticalAcrossThreadCounts()
+    {
+        // Big enough that the GEMMs and im2col/col2im take their threaded paths.
+        var x = GradCheck.Rand(15, 3, 16, 24, 24); var w = GradCheck.Rand(16, 24, 16, 3, 3);
+        (float[] y, float[] dx, float[] dw) Run()
+        {
+            var xr = x.Detach().RequiresGrad_(); var wr = w.Detach().RequiresGrad_();
+            var y = F.Conv2d(xr, wr, padding: 1);
+            (y * y).Sum().Backward();
+            return (y.ToArray(), xr.Grad!.ToArray(), wr.Grad!.ToArray());
+        }
+        int saved = Denoise.Kernels.Cpu.Gemm.MaxThreads;
+        try
+        {
+            Denoise.Kernels.Cpu.Gemm.MaxThreads = 1;
+            var one = Run();
+            Denoise.Kernels.Cpu.Gemm.MaxThreads = 4;
+            var four = Run();
+            Assert.That(four.y, Is.EqualTo(one.y));
+            Assert.That(four.dx, Is.EqualTo(one.dx));
+            Assert.That(four.dw, Is.EqualTo(one.dw));
+        }
+        finally { Denoise.Kernels.Cpu.Gemm.MaxThreads = saved; }
     }
 
     // ───────────────────── gradients ─────────────────────
