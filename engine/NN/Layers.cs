@@ -96,3 +96,89 @@ public sealed class Flatten : Layer
     public Flatten(int startDim = 1, int endDim = -1) { this.startDim = startDim; this.endDim = endDim; }
     public override Tensor Forward(Tensor x) => x.Flatten(startDim, endDim);
 }
+
+/// <summary>2-D convolution layer: weight (Cout, Cin/groups, kh, kw), bias (Cout); PyTorch's default init.</summary>
+public sealed class Conv2d : Layer
+{
+    public Tensor Weight { get; }
+    public Tensor? Bias { get; }
+    public Int2 Stride { get; }
+    public Int2 Padding { get; }
+    public Int2 Dilation { get; }
+    public int Groups { get; }
+
+    public Conv2d(int inChannels, int outChannels, Int2 kernelSize, Int2? stride = null, Int2? padding = null,
+        Int2? dilation = null, int groups = 1, bool bias = true, Generator? gen = null)
+    {
+        if (groups < 1 || inChannels % groups != 0 || outChannels % groups != 0)
+            throw new ArgumentException($"Conv2d: channels ({inChannels} → {outChannels}) must be divisible by groups = {groups}.");
+        Stride = stride ?? 1; Padding = padding ?? 0; Dilation = dilation ?? 1; Groups = groups;
+        Weight = Parameter("weight", Init.Empty(outChannels, inChannels / groups, kernelSize.H, kernelSize.W));
+        if (bias) Bias = Parameter("bias", Init.Empty(outChannels));
+        Init.DefaultLinearOrConv(Weight, Bias, gen);
+    }
+
+    public override Tensor Forward(Tensor x) => F.Conv2d(x, Weight, Bias, Stride, Padding, Dilation, Groups);
+    public override string ToString() => $"Conv2d({Weight.Shape[1] * Groups} → {Weight.Shape[0]}, k={Weight.Shape[2]}×{Weight.Shape[3]}, stride {Stride}, padding {Padding})";
+}
+
+/// <summary>1-D convolution layer: weight (Cout, Cin/groups, k), bias (Cout).</summary>
+public sealed class Conv1d : Layer
+{
+    public Tensor Weight { get; }
+    public Tensor? Bias { get; }
+    readonly int stride, padding, dilation, groups;
+
+    public Conv1d(int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0, int dilation = 1,
+        int groups = 1, bool bias = true, Generator? gen = null)
+    {
+        if (groups < 1 || inChannels % groups != 0 || outChannels % groups != 0)
+            throw new ArgumentException($"Conv1d: channels ({inChannels} → {outChannels}) must be divisible by groups = {groups}.");
+        (this.stride, this.padding, this.dilation, this.groups) = (stride, padding, dilation, groups);
+        Weight = Parameter("weight", Init.Empty(outChannels, inChannels / groups, kernelSize));
+        if (bias) Bias = Parameter("bias", Init.Empty(outChannels));
+        Init.DefaultLinearOrConv(Weight, Bias, gen);
+    }
+
+    public override Tensor Forward(Tensor x) => F.Conv1d(x, Weight, Bias, stride, padding, dilation, groups);
+}
+
+/// <summary>Transposed 2-D convolution: weight (Cin, Cout/groups, kh, kw), bias (Cout), as PyTorch.</summary>
+public sealed class ConvTranspose2d : Layer
+{
+    public Tensor Weight { get; }
+    public Tensor? Bias { get; }
+    readonly Int2 stride, padding, outputPadding, dilation;
+    readonly int groups;
+
+    public ConvTranspose2d(int inChannels, int outChannels, Int2 kernelSize, Int2? stride = null, Int2? padding = null,
+        Int2? outputPadding = null, int groups = 1, bool bias = true, Int2? dilation = null, Generator? gen = null)
+    {
+        if (groups < 1 || inChannels % groups != 0 || outChannels % groups != 0)
+            throw new ArgumentException($"ConvTranspose2d: channels ({inChannels} → {outChannels}) must be divisible by groups = {groups}.");
+        this.stride = stride ?? 1; this.padding = padding ?? 0; this.outputPadding = outputPadding ?? 0; this.dilation = dilation ?? 1; this.groups = groups;
+        Weight = Parameter("weight", Init.Empty(inChannels, outChannels / groups, kernelSize.H, kernelSize.W));
+        if (bias) Bias = Parameter("bias", Init.Empty(outChannels));
+        Init.DefaultLinearOrConv(Weight, Bias, gen);
+    }
+
+    public override Tensor Forward(Tensor x) => F.ConvTranspose2d(x, Weight, Bias, stride, padding, outputPadding, dilation, groups);
+}
+
+/// <summary>Max pooling layer (see F.MaxPool2d).</summary>
+public sealed class MaxPool2d(int kernel, int? stride = null, int padding = 0) : Layer
+{
+    public override Tensor Forward(Tensor x) => F.MaxPool2d(x, kernel, stride, padding);
+}
+
+/// <summary>Average pooling layer (see F.AvgPool2d).</summary>
+public sealed class AvgPool2d(int kernel, int? stride = null, int padding = 0) : Layer
+{
+    public override Tensor Forward(Tensor x) => F.AvgPool2d(x, kernel, stride, padding);
+}
+
+/// <summary>Adaptive average pooling to a fixed output size.</summary>
+public sealed class AdaptiveAvgPool2d(int outH, int outW) : Layer
+{
+    public override Tensor Forward(Tensor x) => F.AdaptiveAvgPool2d(x, (outH, outW));
+}
