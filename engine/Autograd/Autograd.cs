@@ -55,6 +55,7 @@ public static class Autograd
     /// </summary>
     internal static Tensor Record(string op, Tensor output, Tensor[] inputs, Func<Tensor, Tensor?[]> backward)
     {
+        if (DetectAnomalies) CheckForwardFinite(op, output, inputs);
         if (!IsEnabled) return output;
         bool any = false;
         foreach (var t in inputs) any |= t.RequiresGrad;
@@ -113,6 +114,8 @@ public static class Autograd
                     throw new InvalidOperationException($"Backward: tensor{root.NameSuffix} of shape {root.ShapeStr} is not a scalar; pass the upstream gradient explicitly.");
                 using (NoGrad()) g = Tensor.OnesLike(root);
             }
+            if (DetectAnomalies && root.DType == DType.Float32 && !AllFinite(root))
+                throw new ArithmeticException($"Backward: the loss{root.NameSuffix} of shape {root.ShapeStr} produced by '{root.GradFn?.Op}' is not finite ({string.Join(", ", root.ToArray().Where(v => !float.IsFinite(v)).Take(3))}) (Autograd.DetectAnomalies is on).");
             grads[root] = grads.TryGetValue(root, out var prev) ? Accumulate(prev, g, createGraph) : g;
         }
 
@@ -150,6 +153,21 @@ public static class Autograd
     }
 
     static Tensor Accumulate(Tensor a, Tensor b, bool createGraph) => a + b;
+
+    /// <summary>With DetectAnomalies on, the first op whose output holds NaN/Inf while its inputs do not is named.</summary>
+    static void CheckForwardFinite(string op, Tensor output, Tensor[] inputs)
+    {
+        if (output.DType != DType.Float32 || AllFinite(output)) return;
+        foreach (var x in inputs) if (x.DType == DType.Float32 && !AllFinite(x)) return; // propagated, not produced here
+        throw new ArithmeticException($"'{op}' produced a non-finite value from finite inputs of shapes " +
+            $"{string.Join(", ", inputs.Select(x => x.ShapeStr))} → {output.ShapeStr} (Autograd.DetectAnomalies is on).");
+    }
+
+    static bool AllFinite(Tensor t)
+    {
+        foreach (var v in t.ToArray()) if (!float.IsFinite(v)) return false;
+        return true;
+    }
 
     static void CheckFinite(Tensor g, string op, int input)
     {

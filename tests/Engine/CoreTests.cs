@@ -234,3 +234,32 @@ public class CoreTests
         GradCheck.CheckSecondOrder(xs => (xs[0].Sum(1, keepDim: true) * xs[0]).Exp(), [GradCheck.Rand(14, 2, 3)], what: "sum");
     }
 }
+
+public class AnomalyTests
+{
+    [Test]
+    public void DetectAnomalies_NamesTheOpThatMadeNaN_AndRefusesANonFiniteLoss()
+    {
+        Autograd.DetectAnomalies = true;
+        try
+        {
+            var x = Tensor.FromArray(new float[] { -1f, 4f }).RequiresGrad_();
+            var ex = Assert.Throws<ArithmeticException>(() => x.Log());
+            Assert.That(ex!.Message, Does.Contain("'log'").And.Contain("(2,)"));
+            // An infinite constant is propagated, not produced, so the forward check stays quiet;
+            // the non-finite loss is then refused at Backward.
+            var y = Tensor.FromArray(new float[] { 1f, 2f }).RequiresGrad_();
+            var loss = (y * float.PositiveInfinity).Sum();
+            ex = Assert.Throws<ArithmeticException>(() => loss.Backward());
+            Assert.That(ex!.Message, Does.Contain("loss").And.Contain("'sum'").And.Contain("Infinity"));
+        }
+        finally { Autograd.DetectAnomalies = false; }
+    }
+
+    [Test]
+    public void DetectAnomalies_Off_LetsNaNThrough()
+    {
+        var x = Tensor.FromArray(new float[] { -1f }).RequiresGrad_();
+        Assert.That(float.IsNaN(x.Log().Item()), Is.True);
+    }
+}
