@@ -88,6 +88,22 @@ public static class Autograd
         return result;
     }
 
+    /// <summary>
+    /// Jacobian-vector product J·v of y = f(x) by the double-backward trick: with a dummy cotangent u
+    /// (requires grad), g(u) = Jᵀu is linear in u, so d⟨g(u), v⟩/du = J·v. Costs two backward passes.
+    /// </summary>
+    public static (Tensor y, Tensor jvp) Jvp(Func<Tensor, Tensor> f, Tensor x, Tensor v)
+    {
+        if (!ShapeUtil.Equal(x.Shape, v.Shape)) throw new ArgumentException($"Jvp: tangent of shape {v.ShapeStr} does not match input {x.ShapeStr}.");
+        using var _ = EnableGrad();
+        var xi = x.Detach().RequiresGrad_();
+        var y = f(xi);
+        var u = Tensor.ZerosLike(y).RequiresGrad_();
+        var g = Grad([y], [xi], [u], createGraph: true)[0]!;
+        var jv = Grad([(g * v).Sum()], [u])[0]!;
+        return (y.Detach(), jv);
+    }
+
     internal static void Backward(Tensor root, Tensor? grad, bool retainGraph, bool createGraph) =>
         Run([root], grad == null ? null : [grad], retainGraph, createGraph, accumulateLeaves: true, null, null);
 

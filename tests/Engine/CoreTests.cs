@@ -263,3 +263,22 @@ public class AnomalyTests
         Assert.That(float.IsNaN(x.Log().Item()), Is.True);
     }
 }
+
+public class JvpTests
+{
+    [Test]
+    public void Jvp_MatchesFiniteDifferenceDirectionalDerivative()
+    {
+        var x = GradCheck.Rand(1, 3, 4);
+        var v = GradCheck.Rand(2, 3, 4);
+        var w = GradCheck.Rand(3, 4, 5);
+        Tensor Fn(Tensor t) => t.MatMul(w).Tanh().Softmax(-1);
+        var (y, jv) = Autograd.Jvp(Fn, x, v);
+        // Directional derivative (f(x + hv) − f(x − hv)) / 2h with h = 1e-2; error O(h²) ≈ 1e-4.
+        Tensor yp, ym;
+        using (Autograd.NoGrad()) { yp = Fn(x + v * 1e-2f); ym = Fn(x - v * 1e-2f); }
+        var fd = ((yp - ym) / 2e-2f).ToArray();
+        Assert.That(jv.ToArray(), Is.EqualTo(fd).Within(2e-4f));
+        Assert.That(y.ToArray(), Is.EqualTo(Fn(x).ToArray()));
+    }
+}
