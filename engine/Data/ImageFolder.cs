@@ -67,13 +67,22 @@ public static class ImageFolder
         int S = size, C = channels;
         using var _ = TensorScope.Suspend();
         var x = Tensor.Empty([files.Count, C, S, S]);
-        Parallel.For(0, files.Count, i =>
+        try
         {
-            var (w, h, c, px) = Decode(files[i]);
-            var dst = x.Span.Slice(i * C * S * S, C * S * S);
-            ToChannels(w, h, c, px, C, out var planes);
-            ResizeCrop(planes, w, h, S, resize, dst);
-        });
+            Parallel.For(0, files.Count, i =>
+            {
+                var (w, h, c, px) = Decode(files[i]);
+                var dst = x.Span.Slice(i * C * S * S, C * S * S);
+                ToChannels(w, h, c, px, C, out var planes);
+                ResizeCrop(planes, w, h, S, resize, dst);
+            });
+        }
+        catch (AggregateException e)
+        {
+            // Report one bad file plainly (the first in path order, so the message is stable).
+            var first = e.InnerExceptions.OrderBy(ex => ex.Message, StringComparer.Ordinal).First();
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(first).Throw();
+        }
         var y = classes.Count > 0 ? Tensor.FromArray(labels.ToArray(), labels.Count) : null;
         return new ImageFolderData(new TensorDataset(x, y), classes.Select(c => c.Name).ToList(), files);
     }
