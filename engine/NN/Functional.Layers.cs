@@ -54,12 +54,15 @@ public static partial class F
     /// each (sample, group) normalised over its channels and all spatial positions; weight/bias (C).</summary>
     public static Tensor GroupNorm(Tensor x, int groups, Tensor? weight = null, Tensor? bias = null, float eps = 1e-5f)
     {
-        if (x.Rank < 2) throw new ArgumentException($"group_norm: input{x.NameSuffix} must be (N, C, …), got {x.ShapeStr}.");
+        CheckGroupNorm(x, groups, weight, bias);
+        return GroupNormFused(x, groups, weight, bias, eps, silu: false);   // Functional.Norms.cs
+    }
+
+    /// <summary>GroupNorm as a composition of differentiable primitives: the reference the fused op is tested against.</summary>
+    internal static Tensor GroupNormComposed(Tensor x, int groups, Tensor? weight = null, Tensor? bias = null, float eps = 1e-5f)
+    {
+        CheckGroupNorm(x, groups, weight, bias);
         int N = x.Shape[0], C = x.Shape[1];
-        if (groups <= 0 || C % groups != 0)
-            throw new ArgumentException($"group_norm: {C} channels of input {x.ShapeStr} are not divisible into {groups} groups.");
-        CheckAffine("group_norm", weight, [C]);
-        CheckAffine("group_norm", bias, [C]);
         var shape = x.Shape.ToArray();
         var xg = x.Reshape(N, groups, -1);                       // (N, G, C/G · spatial)
         var y = Normalize(xg, [2], eps).Y.Reshape(shape);        // (N, C, …)

@@ -10,10 +10,11 @@
 // derivative is one of the other two (see Functional.Conv.cs). InputGrad is also the transposed
 // convolution.
 //
-// Speed: the col matrix of one image lives in a pooled workspace (CpuPool, returned at the end of
-// the call). One GEMM per image per group; threads come from the GEMM itself, so results are
-// bit-identical whatever the thread count. A 1×1, stride-1, unpadded convolution skips
-// im2col: the image viewed as (Cin, H·W) already is the col matrix.
+// Speed: the span kernels live in kernels/Cpu/Conv/Conv2d.cs (numbered versions; Run names the
+// best): image chunks on the worker pool, a per-thread col workspace, single-thread GEMMs, and a
+// fixed-order sum of per-chunk weight gradients, so results are bit-identical whatever the thread
+// count. A 1×1, stride-1, unpadded convolution skips im2col: the image viewed as (Cin, H·W)
+// already is the col matrix.
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Engine.Conv
 using Denoise.Kernels.Cpu;
 
@@ -39,6 +40,7 @@ internal readonly record struct ConvSpec(
     public int[] InputShape(int n) => [n, Cin, H, W];
     public int[] OutputShape(int n) => [n, Cout, Hout, Wout];
     public int[] WeightShape => [Cout, CinG, KH, KW];
+    public Conv2dProblem Problem(int n) => new(n, Geometry, Cout, Groups);
 }
 
 internal static class ConvKernels
@@ -46,122 +48,33 @@ internal static class ConvKernels
     /// <summary>y (N, Cout, Hout, Wout) = conv(x (N, Cin, H, W), w).</summary>
     public static Tensor Forward(Tensor x, Tensor w, in ConvSpec s)
     {
-        int N = x.shape[0], P = s.Hout * s.Wout, HW = s.H * s.W, K = s.KG, Fg = s.CoutG;
+        var p = s.Problem(x.shape[0]);
         var xc = x.ContiguousNoGrad(); var wc = w.ContiguousNoGrad();
-        var y = Tensor.Empty(s.OutputShape(N));
-        float[] xd = xc.Data, wd = wc.Data, yd = y.Data;
-        var geo = s.Geometry;
-        float[]? col = s.IsPointwise ? null : CpuPool.Floats.Rent(s.Cin * s.KH * s.KW * P);
-        try
-        {
-            for (int n = 0; n < N; n++)
-            {
-                ReadOnlySpan<float> xn = xd.AsSpan(xc.offset + n * s.Cin * HW, s.Cin * HW);
-                ReadOnlySpan<float> cols = xn;
-                if (col != null) { Unfold(xd, xc.offset + n * s.Cin * HW, col, geo); cols = col; }
-                for (int g = 0; g < s.Groups; g++)
-                    Gemm.Run(false, false, Fg, P, K, 1f,
-                        wd.AsSpan(wc.offset + g * Fg * K), K,
-                        cols[(g * K * P)..], P,
-                        0f, yd.AsSpan(y.offset + (n * s.Cout + g * Fg) * P, Fg * P), P);
-            }
-        }
-        finally { if (col != null) CpuPool.Floats.Return(col); }
+        var y = Tensor.Empty(s.OutputShape(p.N));
+        Conv2d.Forward(Whole(xc), Whole(wc), y.Span, p);
         return y;
     }
 
     /// <summary>dx (N, Cin, H, W) = convᵀ(gy (N, Cout, Hout, Wout), w): the transposed convolution.</summary>
     public static Tensor InputGrad(Tensor gy, Tensor w, in ConvSpec s)
     {
-        int N = gy.shape[0], P = s.Hout * s.Wout, HW = s.H * s.W, K = s.KG, Fg = s.CoutG;
+        var p = s.Problem(gy.shape[0]);
         var gc = gy.ContiguousNoGrad(); var wc = w.ContiguousNoGrad();
-        var dx = Tensor.Empty(s.InputShape(N));
-        float[] gd = gc.Data, wd = wc.Data, dd = dx.Data;
-        var geo = s.Geometry;
-        float[]? col = s.IsPointwise ? null : CpuPool.Floats.Rent(s.Cin * s.KH * s.KW * P);
-        try
-        {
-            for (int n = 0; n < N; n++)
-            {
-                Span<float> dxn = dd.AsSpan(dx.offset + n * s.Cin * HW, s.Cin * HW);
-                // Pointwise: P == H·W and the col rows are dx's channels, so GEMM writes dx directly.
-                Span<float> cols = col ?? dxn;
-                for (int g = 0; g < s.Groups; g++)
-                    Gemm.Run(true, false, K, P, Fg, 1f,
-                        wd.AsSpan(wc.offset + g * Fg * K), K,
-                        gd.AsSpan(gc.offset + (n * s.Cout + g * Fg) * P, Fg * P), P,
-                        0f, cols[(g * K * P)..], P);
-                if (col != null) Fold(col, dd, dx.offset + n * s.Cin * HW, geo);
-            }
-        }
-        finally { if (col != null) CpuPool.Floats.Return(col); }
+        var dx = Tensor.Empty(s.InputShape(p.N));
+        Conv2d.InputGrad(Whole(gc), Whole(wc), dx.Span, p);
         return dx;
     }
 
     /// <summary>dw (Cout, Cin/G, KH, KW) = Σₙ gy[n] · im2col(x[n])ᵀ, per group.</summary>
     public static Tensor WeightGrad(Tensor x, Tensor gy, in ConvSpec s)
     {
-        int N = x.shape[0], P = s.Hout * s.Wout, HW = s.H * s.W, K = s.KG, Fg = s.CoutG;
+        var p = s.Problem(x.shape[0]);
         var xc = x.ContiguousNoGrad(); var gc = gy.ContiguousNoGrad();
         var dw = Tensor.Empty(s.WeightShape);
-        if (N == 0) { dw.Span.Clear(); return dw; }
-        float[] xd = xc.Data, gd = gc.Data, dd = dw.Data;
-        var geo = s.Geometry;
-        float[]? col = s.IsPointwise ? null : CpuPool.Floats.Rent(s.Cin * s.KH * s.KW * P);
-        try
-        {
-            for (int n = 0; n < N; n++)
-            {
-                ReadOnlySpan<float> xn = xd.AsSpan(xc.offset + n * s.Cin * HW, s.Cin * HW);
-                ReadOnlySpan<float> cols = xn;
-                if (col != null) { Unfold(xd, xc.offset + n * s.Cin * HW, col, geo); cols = col; }
-                // Images accumulate in order (beta = 1 after the first), so the sum is deterministic.
-                for (int g = 0; g < s.Groups; g++)
-                    Gemm.Run(false, true, Fg, K, P, 1f,
-                        gd.AsSpan(gc.offset + (n * s.Cout + g * Fg) * P, Fg * P), P,
-                        cols[(g * K * P)..], P,
-                        n == 0 ? 0f : 1f, dd.AsSpan(dw.offset + g * Fg * K, Fg * K), K);
-            }
-        }
-        finally { if (col != null) CpuPool.Floats.Return(col); }
+        Conv2d.WeightGrad(Whole(xc), Whole(gc), dw.Span, p);
         return dw;
     }
 
-    // Im2Col/Col2Im are memory-bound and serial would cost about a third of a 3×3 layer, so they are
-    // split over channel ranges (disjoint col rows and image planes: no races, same bits).
-    const int ParallelUnfoldFloats = 1 << 16;
-
-    static int UnfoldThreads(in Conv2dGeometry geo) =>
-        (long)geo.ColRows * geo.ColCols < ParallelUnfoldFloats ? 1 : Math.Clamp(Gemm.MaxThreads, 1, geo.C);
-
-    /// <summary>col = Im2Col(image at src[offset..]).</summary>
-    static void Unfold(float[] src, int offset, float[] col, Conv2dGeometry geo)
-    {
-        int T = UnfoldThreads(geo), len = geo.C * geo.H * geo.W;
-        if (T == 1) { Conv2dIm2Col.Im2Col(src.AsSpan(offset, len), col, geo); return; }
-        Parallel.For(0, T, new ParallelOptions { MaxDegreeOfParallelism = T }, t =>
-        {
-            var (c0, count) = ChannelRange(geo.C, T, t);
-            Conv2dIm2Col.Im2Col(src.AsSpan(offset, len), col, geo, c0, count);
-        });
-    }
-
-    /// <summary>image at dst[offset..] = Col2Im(col) (overwrites).</summary>
-    static void Fold(float[] col, float[] dst, int offset, Conv2dGeometry geo)
-    {
-        int T = UnfoldThreads(geo), HW = geo.H * geo.W, len = geo.C * HW;
-        if (T == 1) { dst.AsSpan(offset, len).Clear(); Conv2dIm2Col.Col2Im(col, dst.AsSpan(offset, len), geo); return; }
-        Parallel.For(0, T, new ParallelOptions { MaxDegreeOfParallelism = T }, t =>
-        {
-            var (c0, count) = ChannelRange(geo.C, T, t);
-            dst.AsSpan(offset + c0 * HW, count * HW).Clear();
-            Conv2dIm2Col.Col2Im(col, dst.AsSpan(offset, len), geo, c0, count);
-        });
-    }
-
-    static (int C0, int Count) ChannelRange(int C, int T, int t)
-    {
-        int c0 = (int)((long)C * t / T), c1 = (int)((long)C * (t + 1) / T);
-        return (c0, c1 - c0);
-    }
+    /// <summary>The elements of a contiguous tensor (empty tensors give an empty span).</summary>
+    static ReadOnlySpan<float> Whole(Tensor t) => t.Data.AsSpan(t.offset, t.Numel);
 }

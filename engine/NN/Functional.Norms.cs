@@ -1,0 +1,98 @@
+// Functional.Norms.cs — fused GroupNorm (+SiLU) as one recorded op over the span kernels in
+// kernels/Cpu/Norm/GroupNorm.cs (Wu & He 2018; closed-form backward derived there).
+//
+// First-order backward runs the fused kernel. Under create-graph (the backward closure runs with
+// recording enabled exactly then) it builds the same closed form from differentiable tensor ops
+// instead, so gradient penalties differentiate through it; GroupNormComposed (the original
+// composition of mean/sub/mul/rsqrt in Functional.Layers.cs) stays as the reference in tests.
+// Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter "FullyQualifiedName~NN"
+using Denoise.Kernels.Cpu;
+using GroupNormKernel = Denoise.Kernels.Cpu.GroupNorm;
+
+namespace Denoise;
+
+public static partial class F
+{
+    /// <summary>silu(GroupNorm(x)) in one fused kernel (the UNet ResBlock's GroupNorm → SiLU pair).</summary>
+    public static Tensor GroupNormSiLU(Tensor x, int groups, Tensor? weight = null, Tensor? bias = null, float eps = 1e-5f)
+    {
+        CheckGroupNorm(x, groups, weight, bias);
+        return GroupNormFused(x, groups, weight, bias, eps, silu: true);
+    }
+
+    static void CheckGroupNorm(Tensor x, int groups, Tensor? weight, Tensor? bias)
+    {
+        if (x.Rank < 2) throw new ArgumentException($"group_norm: input{x.NameSuffix} must be (N, C, …), got {x.ShapeStr}.");
+        x.CheckFloat("group_norm");
+        int C = x.Shape[1];
+        if (groups <= 0 || C % groups != 0)
+            throw new ArgumentException($"group_norm: {C} channels of input {x.ShapeStr} are not divisible into {groups} groups.");
+        CheckAffine("group_norm", weight, [C]);
+        CheckAffine("group_norm", bias, [C]);
+    }
+
+    /// <summary>[silu](GroupNorm(x)) with the fused forward and (first-order) fused backward.</summary>
+    internal static Tensor GroupNormFused(Tensor x, int groups, Tensor? w, Tensor? b, float eps, bool silu)
+    {
+        int N = x.Shape[0], C = x.Shape[1], S = N * C == 0 ? 0 : x.Numel / (N * C);
+        var s = new GroupNormShape(N, C, S, groups, eps, silu);
+        var xc = x.ContiguousNoGrad();
+        var wc = w?.ContiguousNoGrad(); var bc = b?.ContiguousNoGrad();
+        var y = Tensor.Empty(x.Shape.ToArray());
+        var mean = Tensor.Empty([N * groups]); var rstd = Tensor.Empty([N * groups]);
+        GroupNormKernel.Forward(xc.Span, wc == null ? default : wc.Span, bc == null ? default : bc.Span, y.Span, mean.Span, rstd.Span, s);
+
+        var inputs = new List<Tensor> { x };
+        if (w != null) inputs.Add(w);
+        if (b != null) inputs.Add(b);
+        return Autograd.Record(silu ? "group_norm_silu" : "group_norm", y, inputs.ToArray(), g =>
+        {
+            var (dx, dw, db) = Autograd.IsEnabled
+                ? GroupNormBackwardComposed(g, x, groups, w, b, eps, silu)
+                : GroupNormBackwardFused(g, xc, wc, bc, mean, rstd, s, w?.RequiresGrad == true, b?.RequiresGrad == true);
+            var grads = new List<Tensor?> { x.RequiresGrad ? dx : null };
+            if (w != null) grads.Add(dw);
+            if (b != null) grads.Add(db);
+            return grads.ToArray();
+        });
+    }
+
+    static (Tensor Dx, Tensor? Dw, Tensor? Db) GroupNormBackwardFused(Tensor g, Tensor xc, Tensor? wc, Tensor? bc,
+        Tensor mean, Tensor rstd, GroupNormShape s, bool wantW, bool wantB)
+    {
+        var gc = g.ContiguousNoGrad();
+        var dx = Tensor.Empty(xc.Shape.ToArray());
+        var dw = wantW ? Tensor.Empty([s.C]) : null;
+        var db = wantB ? Tensor.Empty([s.C]) : null;
+        GroupNormKernel.Backward(xc.Span, gc.Span, wc == null ? default : wc.Span, bc == null ? default : bc.Span,
+            mean.Span, rstd.Span, dx.Span, dw == null ? default : dw.Span, db == null ? default : db.Span, s);
+        return (dx, dw, db);
+    }
+
+    /// <summary>The fused backward's closed form in differentiable ops (used under create-graph).</summary>
+    static (Tensor Dx, Tensor? Dw, Tensor? Db) GroupNormBackwardComposed(Tensor g, Tensor x, int groups, Tensor? w, Tensor? b,
+        float eps, bool silu)
+    {
+        int N = x.Shape[0], C = x.Shape[1];
+        var shape = x.Shape.ToArray();
+        var perChannel = ChannelShape(x.Rank, C);                 // (C, 1, …, 1)
+        var (xhatG, _, varG) = Normalize(x.Reshape(N, groups, -1), [2], eps);   // (N, G, M)
+        var rstd = (varG + eps).Rsqrt();                          // (N, G, 1)
+        var xhat = xhatG.Reshape(shape);
+        var dh = g;
+        if (silu)
+        {
+            var h = xhat;
+            if (w != null) h = h * w.Reshape(perChannel);
+            if (b != null) h = h + b.Reshape(perChannel);
+            var sg = h.Sigmoid();
+            dh = g * (sg * (1f + h * (1f - sg)));                 // silu'(h)
+        }
+        var dxhat = (w != null ? dh * w.Reshape(perChannel) : dh).Reshape(N, groups, -1);
+        var dx = (rstd * (dxhat - dxhat.Mean(2, keepDim: true) - xhatG * (dxhat * xhatG).Mean(2, keepDim: true))).Reshape(shape);
+        var dims = Enumerable.Range(0, x.Rank).Where(d => d != 1).ToArray();
+        Tensor? dw = w != null && w.RequiresGrad ? (dh * xhat).Sum(dims) : null;
+        Tensor? db = b != null && b.RequiresGrad ? dh.Sum(dims) : null;
+        return (dx, dw, db);
+    }
+}

@@ -1,0 +1,230 @@
+// Conv2d.cs — the three linear maps of a 2-D convolution over a batch, on raw spans:
+//   Forward     y  (N, Cout, Hout, Wout) = x ⋆ w
+//   InputGrad   dx (N, Cin, H, W)        = convᵀ(gy, w)          (also the transposed convolution)
+//   WeightGrad  dw (Cout, Cin/G, KH, KW) = Σₙ gy[n] · im2col(x[n])ᵀ
+// Math: im2col lowering (Chellapilla, Puri & Simard, 2006). For one image and group g
+// (K = Cin/G·KH·KW, P = Hout·Wout):  Y[g] (Fg, P) = W[g] (Fg, K) · col[g] (K, P);
+// col[g] = W[g]ᵀ · G[g] then Col2Im;  dW[g] += G[g] · col[g]ᵀ.
+//
+// Versions, each kept and tested against V0 (tests/Kernels/Conv2dTests.cs). K2 shape
+// (64, 32, 28, 28) → 32, 3×3 pad 1, 2 threads, forward / forward+backward (ConvBench, same run):
+//   V0PerImage  one im2col + one GEMM per image, images in sequence; the GEMM and the im2col
+//               each thread themselves, so every image pays two Parallel.For fork/joins on a
+//               skinny (M = Cout = 32) GEMM                                   ~25 / ~55 ms
+//   V1Chunked   images split into contiguous chunks that run on the WorkerPool, one whole
+//               image per thread at a time: im2col into a per-thread workspace, single-thread
+//               GEMM, no fork/join inside an image. Forward and input-grad write disjoint images
+//               (bits independent of the partition); weight-grad keeps one partial dW per chunk
+//               (chunks fixed by N alone) and adds them in chunk order, so 1 and 2 threads give
+//               the same bits.                                        (current) see ConvBench
+// A 1×1, stride-1, unpadded convolution skips im2col in every version: the image viewed as
+// (Cin, H·W) is its own col matrix.
+// Run:   dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Conv2d
+// Bench: dotnet run -c Release --project bench -- --filter '*ConvVersionsBench*'
+using System.Buffers;
+
+namespace Denoise.Kernels.Cpu;
+
+/// <summary>The convolution versions kept in the project, slowest to fastest.</summary>
+public enum Conv2dVersion { V0PerImage, V1Chunked }
+
+/// <summary>A batched 2-D convolution: N images of geometry <paramref name="Geo"/>, Cout filters, Groups groups.</summary>
+public readonly record struct Conv2dProblem(int N, Conv2dGeometry Geo, int Cout, int Groups = 1)
+{
+    public int Cin => Geo.C;
+    public int P => Geo.Hout * Geo.Wout;
+    public int HW => Geo.H * Geo.W;
+    public int CinG => Geo.C / Groups;
+    public int CoutG => Cout / Groups;
+    /// <summary>GEMM inner dimension of one group: Cin/G · KH · KW.</summary>
+    public int KG => CinG * Geo.KH * Geo.KW;
+    public bool IsPointwise => Geo.KH == 1 && Geo.KW == 1 && Geo.SH == 1 && Geo.SW == 1 && Geo.PH == 0 && Geo.PW == 0;
+    public long InputLength => (long)N * Geo.C * HW;
+    public long OutputLength => (long)N * Cout * P;
+    public long WeightLength => (long)Cout * KG;
+    /// <summary>Multiply-adds of one of the three maps.</summary>
+    public long Macs => (long)N * Cout * P * KG;
+}
+
+public static unsafe partial class Conv2d
+{
+    public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, in Conv2dProblem p)
+        => Forward(Conv2dVersion.V1Chunked, x, w, y, p);
+
+    public static void InputGrad(ReadOnlySpan<float> gy, ReadOnlySpan<float> w, Span<float> dx, in Conv2dProblem p)
+        => InputGrad(Conv2dVersion.V1Chunked, gy, w, dx, p);
+
+    public static void WeightGrad(ReadOnlySpan<float> x, ReadOnlySpan<float> gy, Span<float> dw, in Conv2dProblem p)
+        => WeightGrad(Conv2dVersion.V1Chunked, x, gy, dw, p);
+
+    public static void Forward(Conv2dVersion v, ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, in Conv2dProblem p)
+    {
+        Check(p, x.Length, p.InputLength, "x"); Check(p, w.Length, p.WeightLength, "w"); Check(p, y.Length, p.OutputLength, "y");
+        fixed (float* px = x, pw = w, py = y)
+        {
+            if (v == Conv2dVersion.V0PerImage) { V0Forward(px, pw, py, p); return; }
+            var job = new Job(JobKind.Forward, p, px, pw, py, ImageParts(p));
+            RunJob(job);
+        }
+    }
+
+    public static void InputGrad(Conv2dVersion v, ReadOnlySpan<float> gy, ReadOnlySpan<float> w, Span<float> dx, in Conv2dProblem p)
+    {
+        Check(p, gy.Length, p.OutputLength, "gy"); Check(p, w.Length, p.WeightLength, "w"); Check(p, dx.Length, p.InputLength, "dx");
+        fixed (float* pg = gy, pw = w, pd = dx)
+        {
+            if (v == Conv2dVersion.V0PerImage) { V0InputGrad(pg, pw, pd, p); return; }
+            var job = new Job(JobKind.InputGrad, p, pg, pw, pd, ImageParts(p));
+            RunJob(job);
+        }
+    }
+
+    public static void WeightGrad(Conv2dVersion v, ReadOnlySpan<float> x, ReadOnlySpan<float> gy, Span<float> dw, in Conv2dProblem p)
+    {
+        Check(p, x.Length, p.InputLength, "x"); Check(p, gy.Length, p.OutputLength, "gy"); Check(p, dw.Length, p.WeightLength, "dw");
+        if (p.N == 0) { dw[..(int)p.WeightLength].Clear(); return; }
+        fixed (float* px = x, pg = gy, pd = dw)
+        {
+            if (v == Conv2dVersion.V0PerImage) { V0WeightGrad(px, pg, pd, p); return; }
+            int parts = ImageParts(p), len = (int)p.WeightLength;
+            if (parts == 1) { RunJob(new Job(JobKind.WeightGrad, p, px, pg, pd, 1)); return; }
+            // One partial dW per chunk, then a fixed-order sum: the bits depend on N only.
+            float[] partial = ArrayPool<float>.Shared.Rent(parts * len);
+            try
+            {
+                fixed (float* pp = partial)
+                {
+                    RunJob(new Job(JobKind.WeightGrad, p, px, pg, pp, parts));
+                    var sum = new Span<float>(pd, len);
+                    new ReadOnlySpan<float>(pp, len).CopyTo(sum);
+                    for (int c = 1; c < parts; c++)
+                        System.Numerics.Tensors.TensorPrimitives.Add(sum, new ReadOnlySpan<float>(pp + (long)c * len, len), sum);
+                }
+            }
+            finally { ArrayPool<float>.Shared.Return(partial); }
+        }
+    }
+
+    // ───────────────────── V1: image chunks on the worker pool ─────────────────────
+
+    // A chunk should carry at least ~2^22 multiply-adds (~20 µs on one core) so the pool's
+    // hand-off is noise; at most 16 chunks, so weight-grad partials stay small.
+    const long MinMacsPerPart = 1L << 22;
+
+    /// <summary>Chunks of images; a function of the problem alone, never of the thread count.</summary>
+    static int ImageParts(in Conv2dProblem p)
+    {
+        if (p.N <= 1) return 1;
+        long perImage = Math.Max(1, p.Macs / p.N);
+        return (int)Math.Clamp(p.Macs / Math.Max(MinMacsPerPart, perImage), 1, Math.Min(p.N, 16));
+    }
+
+    enum JobKind { Forward, InputGrad, WeightGrad }
+
+    [ThreadStatic] static float[]? t_col;
+
+    static float* ColWorkspace(in Conv2dProblem p)
+    {
+        int need = p.IsPointwise ? 0 : p.Geo.ColRows * p.P;
+        if (t_col == null || t_col.Length < need) t_col = GC.AllocateUninitializedArray<float>(Math.Max(need, 16), pinned: true);
+        return (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref t_col[0]);
+    }
+
+    /// <summary>Job over image chunks; a, b are the inputs and c the output (or per-chunk partials).</summary>
+    readonly struct Job(JobKind kind, Conv2dProblem p, float* a, float* b, float* c, int parts) : IParallelJob
+    {
+        public int Parts => parts;
+
+        public void Execute(int part)
+        {
+            var (n0, count) = WorkerPool.Range(p.N, parts, part);
+            // A lone chunk may thread its GEMMs (bits do not depend on GEMM threads).
+            int gemmThreads = parts == 1 ? Gemm.MaxThreads : 1;
+            switch (kind)
+            {
+                case JobKind.Forward: ForwardImages(a, b, c, p, n0, count, gemmThreads); break;
+                case JobKind.InputGrad: InputGradImages(a, b, c, p, n0, count, gemmThreads); break;
+                default: WeightGradImages(a, b, c + (long)part * p.WeightLength, p, n0, count, gemmThreads); break;
+            }
+        }
+    }
+
+    static void RunJob(in Job job)
+    {
+        if (job.Parts == 1) job.Execute(0);
+        else WorkerPool.Run(job, job.Parts);
+    }
+
+    static void ForwardImages(float* x, float* w, float* y, in Conv2dProblem p, int n0, int count, int threads)
+    {
+        int P = p.P, K = p.KG, Fg = p.CoutG, inLen = p.Cin * p.HW;
+        float* col = ColWorkspace(p);
+        for (int n = n0; n < n0 + count; n++)
+        {
+            float* xn = x + (long)n * inLen;
+            float* cols = xn;
+            if (!p.IsPointwise)
+            {
+                Conv2dIm2Col.Im2Col(new ReadOnlySpan<float>(xn, inLen), new Span<float>(col, p.Geo.ColRows * P), p.Geo);
+                cols = col;
+            }
+            for (int g = 0; g < p.Groups; g++)
+                Gemm.V2Packed(false, false, Fg, P, K, 1f,
+                    new ReadOnlySpan<float>(w + (long)g * Fg * K, Fg * K), K,
+                    new ReadOnlySpan<float>(cols + (long)g * K * P, K * P), P,
+                    0f, new Span<float>(y + ((long)n * p.Cout + g * Fg) * P, Fg * P), P, threads);
+        }
+    }
+
+    static void InputGradImages(float* gy, float* w, float* dx, in Conv2dProblem p, int n0, int count, int threads)
+    {
+        int P = p.P, K = p.KG, Fg = p.CoutG, inLen = p.Cin * p.HW;
+        float* col = ColWorkspace(p);
+        for (int n = n0; n < n0 + count; n++)
+        {
+            float* dxn = dx + (long)n * inLen;
+            // Pointwise: P == H·W and the col rows are dx's channels, so the GEMM writes dx directly.
+            float* cols = p.IsPointwise ? dxn : col;
+            for (int g = 0; g < p.Groups; g++)
+                Gemm.V2Packed(true, false, K, P, Fg, 1f,
+                    new ReadOnlySpan<float>(w + (long)g * Fg * K, Fg * K), K,
+                    new ReadOnlySpan<float>(gy + ((long)n * p.Cout + g * Fg) * P, Fg * P), P,
+                    0f, new Span<float>(cols + (long)g * K * P, K * P), P, threads);
+            if (!p.IsPointwise)
+            {
+                var image = new Span<float>(dxn, inLen);
+                image.Clear();
+                Conv2dIm2Col.Col2Im(new ReadOnlySpan<float>(col, p.Geo.ColRows * P), image, p.Geo);
+            }
+        }
+    }
+
+    static void WeightGradImages(float* x, float* gy, float* dw, in Conv2dProblem p, int n0, int count, int threads)
+    {
+        int P = p.P, K = p.KG, Fg = p.CoutG, inLen = p.Cin * p.HW;
+        float* col = ColWorkspace(p);
+        for (int n = n0; n < n0 + count; n++)
+        {
+            float* xn = x + (long)n * inLen;
+            float* cols = xn;
+            if (!p.IsPointwise)
+            {
+                Conv2dIm2Col.Im2Col(new ReadOnlySpan<float>(xn, inLen), new Span<float>(col, p.Geo.ColRows * P), p.Geo);
+                cols = col;
+            }
+            // Images of the chunk accumulate in order (beta = 1 after the first).
+            for (int g = 0; g < p.Groups; g++)
+                Gemm.V2Packed(false, true, Fg, K, P, 1f,
+                    new ReadOnlySpan<float>(gy + ((long)n * p.Cout + g * Fg) * P, Fg * P), P,
+                    new ReadOnlySpan<float>(cols + (long)g * K * P, K * P), P,
+                    n == n0 ? 0f : 1f, new Span<float>(dw + (long)g * Fg * K, Fg * K), K, threads);
+        }
+    }
+
+    static void Check(in Conv2dProblem p, int length, long need, string name)
+    {
+        if (p.N < 0 || p.Cout < 1 || p.Groups < 1 || p.Geo.C % p.Groups != 0 || p.Cout % p.Groups != 0)
+            throw new ArgumentException($"conv2d: invalid problem {p}");
+        if (length < need) throw new ArgumentException($"conv2d: {name} has {length} elements, needs {need} for {p}");
+    }
+}

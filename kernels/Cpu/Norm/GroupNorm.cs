@@ -1,0 +1,325 @@
+// GroupNorm.cs — GroupNorm (Wu & He, "Group Normalization", 2018), optionally followed by SiLU
+// (Elfwing et al. 2018; the GroupNorm→SiLU pair of every diffusion UNet ResBlock), forward and
+// backward, fused into two passes over memory.
+//
+// x (N, C, S) with S the product of the spatial dims, G groups of Cg = C/G channels, M = Cg·S:
+//   mean, rstd per (n, g):  mean = Σx/M,  rstd = 1/√(Σ(x − mean)²/M + eps)      (biased variance)
+//   x̂ = (x − mean)·rstd,  h = γ_c·x̂ + β_c,  y = h  or  y = silu(h) = h·σ(h)
+// Backward (closed form of the chain rule through mean and rstd), dh = dy or dy·silu'(h),
+// silu'(h) = σ(h)·(1 + h·(1 − σ(h))):
+//   dx = rstd·(γ_c·dh − mean_g(γ·dh) − x̂·mean_g(γ·dh·x̂)),   dγ_c = Σ_{n,s} dh·x̂,   dβ_c = Σ_{n,s} dh
+//
+// Versions, each kept and tested against V0 (tests/Kernels/NormTests.cs). K3 (64,64,14,14) G=8 +
+// SiLU, forward+backward, 2 threads (NormBench; the composed engine path took ~25 ms):
+//   V0Reference  plain loops in double, one (n, g) after another; the reference
+//   V1Fused      per (n, g): one pass for the statistics (float vector sums per channel row,
+//                combined in double), one pass that normalises, applies γ, β and SiLU. Backward:
+//                pass 1 writes dh into dx and sums dh and dh·x̂ per channel, pass 2 turns dx into
+//                the gradient with one FMA chain. Vector512 with a scalar tail. Parts are ranges of
+//                n fixed by the shape; dγ/dβ are per-(n, c) partials summed over n in order, so
+//                1 and 2 threads give the same bits.                                     (current)
+// Run:   dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Norm
+// Bench: dotnet run -c Release --project bench -- --filter '*NormBench*'
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Denoise.Kernels.Cpu;
+
+public enum NormVersion { V0Reference, V1Fused }
+
+/// <summary>Shape of a GroupNorm: N samples, C channels of S elements each, G groups; γ/β optional (empty spans).</summary>
+public readonly record struct GroupNormShape(int N, int C, int S, int G, float Eps, bool SiLU)
+{
+    public int Cg => C / G;
+    public long M => (long)Cg * S;
+    public long Length => (long)N * C * S;
+}
+
+public static unsafe class GroupNorm
+{
+    /// <summary>y = [silu](γ·x̂ + β); mean, rstd (N·G) are saved for the backward.</summary>
+    public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta,
+        Span<float> y, Span<float> mean, Span<float> rstd, in GroupNormShape s)
+        => Forward(NormVersion.V1Fused, x, gamma, beta, y, mean, rstd, s);
+
+    /// <summary>dx, and dγ/dβ (C) when those spans are not empty.</summary>
+    public static void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta,
+        ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd, Span<float> dx, Span<float> dgamma, Span<float> dbeta, in GroupNormShape s)
+        => Backward(NormVersion.V1Fused, x, dy, gamma, beta, mean, rstd, dx, dgamma, dbeta, s);
+
+    public static void Forward(NormVersion v, ReadOnlySpan<float> x, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta,
+        Span<float> y, Span<float> mean, Span<float> rstd, in GroupNormShape s)
+    {
+        Check(s, x.Length, y.Length, gamma.Length, beta.Length, mean.Length, rstd.Length);
+        fixed (float* px = x, pg = gamma, pb = beta, py = y, pm = mean, pr = rstd)
+        {
+            var job = new FwdJob(s, px, gamma.IsEmpty ? null : pg, beta.IsEmpty ? null : pb, py, pm, pr, v, Parts(s));
+            if (job.Parts == 1) job.Execute(0); else WorkerPool.Run(job, job.Parts);
+        }
+    }
+
+    public static void Backward(NormVersion v, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta,
+        ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd, Span<float> dx, Span<float> dgamma, Span<float> dbeta, in GroupNormShape s)
+    {
+        Check(s, x.Length, dx.Length, gamma.Length, beta.Length, mean.Length, rstd.Length);
+        if (dy.Length != x.Length) throw new ArgumentException($"group_norm backward: dy has {dy.Length} elements, x {x.Length}.");
+        bool wantAffine = !dgamma.IsEmpty || !dbeta.IsEmpty;
+        if ((!dgamma.IsEmpty && dgamma.Length != s.C) || (!dbeta.IsEmpty && dbeta.Length != s.C))
+            throw new ArgumentException($"group_norm backward: dγ/dβ must have C = {s.C} elements.");
+        // Per-(n, c) partial sums of dh·x̂ and dh, reduced over n in order below.
+        int nc = s.N * s.C;
+        double[]? part = wantAffine ? ArrayPool<double>.Shared.Rent(2 * Math.Max(nc, 1)) : null;
+        try
+        {
+            fixed (float* px = x, pdy = dy, pg = gamma, pb = beta, pm = mean, pr = rstd, pdx = dx)
+            fixed (double* pp = part)
+            {
+                var job = new BwdJob(s, px, pdy, gamma.IsEmpty ? null : pg, beta.IsEmpty ? null : pb, pm, pr, pdx,
+                    pp, pp == null ? null : pp + nc, v, Parts(s));
+                if (job.Parts == 1) job.Execute(0); else WorkerPool.Run(job, job.Parts);
+            }
+            if (part != null)
+                for (int c = 0; c < s.C; c++)
+                {
+                    double sg = 0, sb = 0;
+                    for (int n = 0; n < s.N; n++) { sg += part[n * s.C + c]; sb += part[nc + n * s.C + c]; }
+                    if (!dgamma.IsEmpty) dgamma[c] = (float)sg;
+                    if (!dbeta.IsEmpty) dbeta[c] = (float)sb;
+                }
+        }
+        finally { if (part != null) ArrayPool<double>.Shared.Return(part); }
+    }
+
+    // Ranges of samples; ≥ 2^15 elements a part so the pool hand-off (~1 µs) is noise. Shape only.
+    static int Parts(in GroupNormShape s) =>
+        s.N <= 1 ? 1 : (int)Math.Clamp(s.Length / (1 << 15), 1, Math.Min(s.N, 16));
+
+    readonly struct FwdJob(GroupNormShape s, float* x, float* gamma, float* beta, float* y, float* mean, float* rstd,
+        NormVersion v, int parts) : IParallelJob
+    {
+        public int Parts => parts;
+        public void Execute(int part)
+        {
+            var (n0, count) = WorkerPool.Range(s.N, parts, part);
+            for (int n = n0; n < n0 + count; n++)
+                for (int g = 0; g < s.G; g++)
+                {
+                    if (v == NormVersion.V0Reference) V0Forward(s, x, gamma, beta, y, mean, rstd, n, g);
+                    else V1Forward(s, x, gamma, beta, y, mean, rstd, n, g);
+                }
+        }
+    }
+
+    readonly struct BwdJob(GroupNormShape s, float* x, float* dy, float* gamma, float* beta, float* mean, float* rstd,
+        float* dx, double* pg, double* pb, NormVersion v, int parts) : IParallelJob
+    {
+        public int Parts => parts;
+        public void Execute(int part)
+        {
+            var (n0, count) = WorkerPool.Range(s.N, parts, part);
+            for (int n = n0; n < n0 + count; n++)
+                for (int g = 0; g < s.G; g++)
+                {
+                    if (v == NormVersion.V0Reference) V0Backward(s, x, dy, gamma, beta, mean, rstd, dx, pg, pb, n, g);
+                    else V1Backward(s, x, dy, gamma, beta, mean, rstd, dx, pg, pb, n, g);
+                }
+        }
+    }
+
+    // ───────────────────── V0: plain loops in double ─────────────────────
+
+    static void V0Forward(in GroupNormShape s, float* x, float* gamma, float* beta, float* y, float* mean, float* rstd, int n, int g)
+    {
+        long M = s.M, o = ((long)n * s.C + (long)g * s.Cg) * s.S;
+        double sum = 0, sq = 0;
+        for (long i = 0; i < M; i++) sum += x[o + i];
+        double m = M == 0 ? 0 : sum / M;
+        for (long i = 0; i < M; i++) { double d = x[o + i] - m; sq += d * d; }
+        double r = 1 / Math.Sqrt((M == 0 ? 0 : sq / M) + s.Eps);
+        mean[n * s.G + g] = (float)m; rstd[n * s.G + g] = (float)r;
+        for (int cl = 0; cl < s.Cg; cl++)
+        {
+            int c = g * s.Cg + cl;
+            double ga = gamma == null ? 1 : gamma[c], be = beta == null ? 0 : beta[c];
+            for (int j = 0; j < s.S; j++)
+            {
+                long i = o + (long)cl * s.S + j;
+                double h = (x[i] - m) * r * ga + be;
+                y[i] = (float)(s.SiLU ? h / (1 + Math.Exp(-h)) : h);
+            }
+        }
+    }
+
+    static void V0Backward(in GroupNormShape s, float* x, float* dy, float* gamma, float* beta, float* mean, float* rstd,
+        float* dx, double* pg, double* pb, int n, int g)
+    {
+        long M = s.M, o = ((long)n * s.C + (long)g * s.Cg) * s.S;
+        double m = mean[n * s.G + g], r = rstd[n * s.G + g], sum1 = 0, sum2 = 0;
+        for (int pass = 0; pass < 2; pass++)
+            for (int cl = 0; cl < s.Cg; cl++)
+            {
+                int c = g * s.Cg + cl;
+                double ga = gamma == null ? 1 : gamma[c], be = beta == null ? 0 : beta[c], sd = 0, sdx = 0;
+                for (int j = 0; j < s.S; j++)
+                {
+                    long i = o + (long)cl * s.S + j;
+                    double xh = (x[i] - m) * r, dh = dy[i];
+                    if (s.SiLU) { double h = xh * ga + be, sg = 1 / (1 + Math.Exp(-h)); dh *= sg * (1 + h * (1 - sg)); }
+                    if (pass == 0) { sd += dh; sdx += dh * xh; }
+                    else dx[i] = (float)(r * (ga * dh - sum1 / M - xh * sum2 / M));
+                }
+                if (pass == 0)
+                {
+                    sum1 += ga * sd; sum2 += ga * sdx;
+                    if (pg != null) { pg[n * s.C + c] = sdx; pb[n * s.C + c] = sd; }
+                }
+            }
+    }
+
+    // ───────────────────── V1: two fused vector passes ─────────────────────
+
+    static void V1Forward(in GroupNormShape s, float* x, float* gamma, float* beta, float* y, float* mean, float* rstd, int n, int g)
+    {
+        long M = s.M, o = ((long)n * s.C + (long)g * s.Cg) * s.S;
+        int S = s.S;
+        // Pass 1: mean, then the centred sum of squares (the group is a few KiB: the re-read hits L1/L2).
+        double sum = 0;
+        for (int cl = 0; cl < s.Cg; cl++) sum += RowSum(x + o + (long)cl * S, S);
+        float m = M == 0 ? 0f : (float)(sum / M);
+        double sq = 0;
+        for (int cl = 0; cl < s.Cg; cl++) sq += RowCentredSquares(x + o + (long)cl * S, S, m);
+        float r = (float)(1 / Math.Sqrt((M == 0 ? 0 : sq / M) + s.Eps));
+        mean[n * s.G + g] = m; rstd[n * s.G + g] = r;
+        // Pass 2: y = (x − mean)·a + β with a = rstd·γ, then SiLU. (Folding mean into the bias,
+        // x·a + (β − mean·a), saves a subtraction but cancels catastrophically when |mean| ≫ std.)
+        for (int cl = 0; cl < s.Cg; cl++)
+        {
+            int c = g * s.Cg + cl;
+            float a = r * (gamma == null ? 1f : gamma[c]), b = beta == null ? 0f : beta[c];
+            float* xr = x + o + (long)cl * S, yr = y + o + (long)cl * S;
+            int j = 0;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                Vector512<float> av = Vector512.Create(a), bv = Vector512.Create(b), mv = Vector512.Create(m);
+                for (; j <= S - 16; j += 16)
+                {
+                    var h = Vector512.FusedMultiplyAdd(Vector512.Load(xr + j) - mv, av, bv);
+                    if (s.SiLU) h = Ops.SiLU.Apply(h);
+                    h.Store(yr + j);
+                }
+            }
+            for (; j < S; j++)
+            {
+                float h = MathF.FusedMultiplyAdd(xr[j] - m, a, b);
+                yr[j] = s.SiLU ? Ops.SiLU.Apply(h) : h;
+            }
+        }
+    }
+
+    static void V1Backward(in GroupNormShape s, float* x, float* dy, float* gamma, float* beta, float* mean, float* rstd,
+        float* dx, double* pg, double* pb, int n, int g)
+    {
+        long M = s.M, o = ((long)n * s.C + (long)g * s.Cg) * s.S;
+        int S = s.S;
+        float m = mean[n * s.G + g], r = rstd[n * s.G + g];
+        double sum1 = 0, sum2 = 0;
+        // Pass 1: dh (into dx), Σ dh and Σ dh·x̂ per channel.
+        for (int cl = 0; cl < s.Cg; cl++)
+        {
+            int c = g * s.Cg + cl;
+            float ga = gamma == null ? 1f : gamma[c], be = beta == null ? 0f : beta[c];
+            float* xr = x + o + (long)cl * S, dyr = dy + o + (long)cl * S, dr = dx + o + (long)cl * S;
+            float sd = 0, sdx = 0;
+            int j = 0;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                Vector512<float> mv = Vector512.Create(m), rv = Vector512.Create(r), gv = Vector512.Create(ga), bv = Vector512.Create(be);
+                Vector512<float> sdv = Vector512<float>.Zero, sdxv = Vector512<float>.Zero;
+                for (; j <= S - 16; j += 16)
+                {
+                    var xh = (Vector512.Load(xr + j) - mv) * rv;
+                    var d = Vector512.Load(dyr + j);
+                    if (s.SiLU)
+                    {
+                        var h = Vector512.FusedMultiplyAdd(xh, gv, bv);
+                        var sg = Vector512<float>.One / (Vector512<float>.One + Vector512.Exp(-h));
+                        d *= sg * Vector512.FusedMultiplyAdd(h, Vector512<float>.One - sg, Vector512<float>.One);
+                    }
+                    d.Store(dr + j);
+                    sdv += d;
+                    sdxv = Vector512.FusedMultiplyAdd(d, xh, sdxv);
+                }
+                sd = Vector512.Sum(sdv); sdx = Vector512.Sum(sdxv);
+            }
+            for (; j < S; j++)
+            {
+                float xh = (xr[j] - m) * r, d = dyr[j];
+                if (s.SiLU)
+                {
+                    float h = MathF.FusedMultiplyAdd(xh, ga, be), sg = 1f / (1f + MathF.Exp(-h));
+                    d *= sg * MathF.FusedMultiplyAdd(h, 1f - sg, 1f);
+                }
+                dr[j] = d; sd += d; sdx = MathF.FusedMultiplyAdd(d, xh, sdx);
+            }
+            sum1 += (double)ga * sd; sum2 += (double)ga * sdx;
+            if (pg != null) { pg[n * s.C + c] = sdx; pb[n * s.C + c] = sd; }
+        }
+        // Pass 2: dx = rstd·(γ·dh − c1 − x̂·c2) = dh·A + (x − mean)·B + D, per channel constants.
+        float c1 = (float)(sum1 / M), c2 = (float)(sum2 / M);
+        for (int cl = 0; cl < s.Cg; cl++)
+        {
+            int c = g * s.Cg + cl;
+            float A = r * (gamma == null ? 1f : gamma[c]), B = -r * r * c2, D = -r * c1;
+            float* xr = x + o + (long)cl * S, dr = dx + o + (long)cl * S;
+            int j = 0;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                Vector512<float> av = Vector512.Create(A), bv = Vector512.Create(B), dv = Vector512.Create(D), mv = Vector512.Create(m);
+                for (; j <= S - 16; j += 16)
+                    Vector512.FusedMultiplyAdd(Vector512.Load(dr + j), av,
+                        Vector512.FusedMultiplyAdd(Vector512.Load(xr + j) - mv, bv, dv)).Store(dr + j);
+            }
+            for (; j < S; j++) dr[j] = MathF.FusedMultiplyAdd(dr[j], A, MathF.FusedMultiplyAdd(xr[j] - m, B, D));
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static double RowSum(float* p, int len)
+    {
+        int j = 0;
+        float tail = 0;
+        var acc = Vector512<float>.Zero;
+        if (Vector512.IsHardwareAccelerated)
+            for (; j <= len - 16; j += 16) acc += Vector512.Load(p + j);
+        for (; j < len; j++) tail += p[j];
+        return (double)Vector512.Sum(acc) + tail;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static double RowCentredSquares(float* p, int len, float m)
+    {
+        int j = 0;
+        float tail = 0;
+        var acc = Vector512<float>.Zero;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var mv = Vector512.Create(m);
+            for (; j <= len - 16; j += 16) { var d = Vector512.Load(p + j) - mv; acc = Vector512.FusedMultiplyAdd(d, d, acc); }
+        }
+        for (; j < len; j++) { float d = p[j] - m; tail = MathF.FusedMultiplyAdd(d, d, tail); }
+        return (double)Vector512.Sum(acc) + tail;
+    }
+
+    static void Check(in GroupNormShape s, int xLen, int yLen, int gLen, int bLen, int mLen, int rLen)
+    {
+        if (s.N < 0 || s.C < 1 || s.S < 0 || s.G < 1 || s.C % s.G != 0)
+            throw new ArgumentException($"group_norm: invalid shape {s}.");
+        if (xLen != s.Length || yLen != s.Length)
+            throw new ArgumentException($"group_norm: x/y have {xLen}/{yLen} elements, expected N·C·S = {s.Length} for {s}.");
+        if ((gLen != 0 && gLen != s.C) || (bLen != 0 && bLen != s.C))
+            throw new ArgumentException($"group_norm: γ/β have {gLen}/{bLen} elements, expected C = {s.C} or none.");
+        if (mLen < s.N * s.G || rLen < s.N * s.G)
+            throw new ArgumentException($"group_norm: mean/rstd need N·G = {s.N * s.G} elements.");
+    }
+}

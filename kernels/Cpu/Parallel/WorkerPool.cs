@@ -1,0 +1,149 @@
+// WorkerPool.cs — a persistent pool of worker threads that splits one large kernel call into
+// numbered parts, without allocating per call.
+//
+// Why not Parallel.For: on this machine (shared/docs/MACHINE.md) one Parallel.For with an empty
+// body costs 10–23 µs, as long as a whole small op. Here the workers are started once, spin for a
+// short while after each job (so the next op of a training step finds them awake, ~1 µs to start),
+// then sleep on a monitor (so an idle process does not burn a core).
+//
+// Determinism: a job is `parts` independent pieces numbered 0..parts−1, and the caller chooses the
+// parts from the problem shape, never from the thread count. Which thread runs a part is decided at
+// run time, so a part must write only its own outputs (or its own partial sum, combined in part
+// order by the caller afterwards). Then the bits do not depend on the number of threads.
+//
+// Jobs are structs implementing IParallelJob (no closure, no delegate allocation); they hold raw
+// pointers, not spans, because they sit in a static field while the workers run them.
+// Calls from inside a job, or from a second thread while a job runs, run serially on the caller.
+// Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.WorkerPool
+namespace Denoise.Kernels.Cpu;
+
+/// <summary>One piece of a parallel job: <see cref="Execute"/> runs part <c>part</c> of it.</summary>
+public interface IParallelJob
+{
+    void Execute(int part);
+}
+
+public static class WorkerPool
+{
+    /// <summary>
+    /// Threads used by a job, the caller included (1 = single-thread mode, for reproducibility
+    /// checks; results are the same bits either way). Defaults to the processor count. Workers are
+    /// started up to this count and never stopped; lowering it to 1 makes every job serial.
+    /// </summary>
+    public static int Threads
+    {
+        get => threads;
+        set => threads = Math.Clamp(value, 1, 64);
+    }
+    static int threads = Environment.ProcessorCount;
+
+    // Spin this many rounds of Thread.SpinWait(SpinIterations) (~50–100 µs in all) before sleeping.
+    const int SpinRounds = 2000, SpinIterations = 20;
+
+    static readonly object gate = new();
+    static Thread[] workers = [];
+    static int busy;                 // 1 while a job runs (re-entrant and concurrent calls go serial)
+    static int generation;           // bumped once per job; workers wait for it to change
+    static int sleepers;             // workers blocked in Monitor.Wait
+    static int next;                 // next unclaimed part
+    static int parts;                // parts of the current job
+    static int active;               // workers that have not finished the current job
+    static Action<int>? body;        // the current job's Execute, cached per job type
+
+    /// <summary>Runs job.Execute(p) for p in [0, parts) across the pool; returns when all are done.</summary>
+    public static void Run<TJob>(in TJob job, int partCount) where TJob : struct, IParallelJob
+    {
+        if (partCount <= 0) return;
+        int t = Math.Min(threads, partCount);
+        if (t <= 1 || Interlocked.CompareExchange(ref busy, 1, 0) != 0)
+        {
+            for (int p = 0; p < partCount; p++) job.Execute(p);
+            return;
+        }
+        try
+        {
+            EnsureWorkers(t - 1);
+            JobSlot<TJob>.Job = job;
+            body = JobSlot<TJob>.Invoke;
+            parts = partCount;
+            next = 0;
+            active = workers.Length;         // every started worker takes part; extra ones find no parts left
+            Interlocked.Increment(ref generation);   // publishes the fields above (full fence)
+            if (Volatile.Read(ref sleepers) > 0)
+                lock (gate) Monitor.PulseAll(gate);
+            Work(JobSlot<TJob>.Invoke);
+            var spin = new SpinWait();
+            while (Volatile.Read(ref active) > 0) spin.SpinOnce(sleep1Threshold: -1);
+            JobSlot<TJob>.Job = default;
+            body = null;
+        }
+        finally { Volatile.Write(ref busy, 0); }
+    }
+
+    /// <summary>Splits [0, n) into <paramref name="parts"/> contiguous ranges by arithmetic only.</summary>
+    public static (int Start, int Length) Range(int n, int parts, int part)
+    {
+        int lo = (int)((long)n * part / parts), hi = (int)((long)n * (part + 1) / parts);
+        return (lo, hi - lo);
+    }
+
+    /// <summary>
+    /// How many parts to cut <paramref name="n"/> items into so each part has at least
+    /// <paramref name="minPerPart"/> of them (1 when n is small); at most <paramref name="maxParts"/>.
+    /// Depends only on n, so the partition is the same whatever the thread count.
+    /// </summary>
+    public static int PartsFor(long n, long minPerPart, int maxParts = 16) =>
+        (int)Math.Clamp(n / Math.Max(1, minPerPart), 1, maxParts);
+
+    static void Work(Action<int> run)
+    {
+        int p;
+        while ((p = Interlocked.Increment(ref next) - 1) < parts) run(p);
+    }
+
+    static void EnsureWorkers(int count)
+    {
+        if (workers.Length >= count) return;
+        lock (gate)
+        {
+            var grown = new Thread[count];
+            Array.Copy(workers, grown, workers.Length);
+            for (int i = workers.Length; i < count; i++)
+            {
+                grown[i] = new Thread(WorkerLoop) { IsBackground = true, Name = $"Denoise worker {i + 1}" };
+                grown[i].Start(generation);   // the job about to start is generation + 1
+            }
+            workers = grown;
+        }
+    }
+
+    static void WorkerLoop(object? startGeneration)
+    {
+        int seen = (int)startGeneration!;
+        while (true)
+        {
+            int rounds = 0;
+            while (Volatile.Read(ref generation) == seen)
+            {
+                if (rounds++ < SpinRounds) { Thread.SpinWait(SpinIterations); continue; }
+                lock (gate)
+                {
+                    Interlocked.Increment(ref sleepers);
+                    while (Volatile.Read(ref generation) == seen) Monitor.Wait(gate);
+                    Interlocked.Decrement(ref sleepers);
+                }
+            }
+            // The caller waits for every worker before the next job, so generation moved by exactly one.
+            seen++;
+            var run = body;
+            if (run != null) Work(run);
+            Interlocked.Decrement(ref active);
+        }
+    }
+
+    static class JobSlot<TJob> where TJob : struct, IParallelJob
+    {
+        public static TJob Job;
+        public static readonly Action<int> Invoke = p => Job.Execute(p);
+    }
+}

@@ -1,0 +1,109 @@
+// Conv2dTests.cs — every Conv2d version (kernels/Cpu/Conv/Conv2d.cs) against V0PerImage on odd
+// shapes, for the three maps, and V1's promise of the same bits on 1 and 2 threads.
+// Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Conv2d
+using Denoise.Kernels.Cpu;
+using NUnit.Framework;
+
+namespace Denoise.Tests.Kernels;
+
+[TestFixture, NonParallelizable]
+public class Conv2dTests
+{
+    static readonly Conv2dProblem[] Problems =
+    {
+        new(1, new Conv2dGeometry(1, 1, 1, 1, 1), 1),                              // 1×1 everything
+        new(7, new Conv2dGeometry(3, 13, 7, 3, 3, PH: 1, PW: 1), 5),               // "same" 3×3, odd sizes
+        new(13, new Conv2dGeometry(4, 7, 7, 1, 1), 6, Groups: 2),                  // pointwise, grouped
+        new(5, new Conv2dGeometry(6, 13, 11, 4, 4, SH: 2, SW: 2, PH: 1, PW: 1), 9, Groups: 3), // strided, grouped
+        new(31, new Conv2dGeometry(7, 9, 10, 3, 3, DH: 2, PH: 2, PW: 1), 13),      // dilated, many images
+        new(65, new Conv2dGeometry(16, 14, 14, 3, 3, PH: 1, PW: 1), 16),           // enough work for 16 chunks
+        new(0, new Conv2dGeometry(3, 5, 5, 3, 3), 2),                              // empty batch
+    };
+
+    static IEnumerable<TestCaseData> Cases() => Problems.Select((p, i) =>
+        new TestCaseData(i).SetName($"Conv2d_V1MatchesV0_N{p.N}_C{p.Cin}x{p.Geo.H}x{p.Geo.W}_k{p.Geo.KH}_to{p.Cout}_g{p.Groups}"));
+
+    [TestCaseSource(nameof(Cases))]
+    public void V1_MatchesV0_AllThreeMaps(int index)
+    {
+        var p = Problems[index];
+        var rng = new Random(index);
+        float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength), gy = Rand(rng, p.OutputLength);
+        var (y0, dx0, dw0) = RunAll(Conv2dVersion.V0PerImage, x, w, gy, p);
+        var (y1, dx1, dw1) = RunAll(Conv2dVersion.V1Chunked, x, w, gy, p);
+        // Forward and input-grad run the same GEMMs per image: identical bits. Weight-grad sums the
+        // batch in chunks, so only rounding differs: relative 1e-5 of the summed magnitude.
+        Assert.That(y1, Is.EqualTo(y0));
+        Assert.That(dx1, Is.EqualTo(dx0));
+        for (int i = 0; i < dw0.Length; i++)
+            Assert.That(dw1[i], Is.EqualTo(dw0[i]).Within(1e-5 * (1 + p.N * p.P * 0.5)), $"dw[{i}]");
+    }
+
+    [Test]
+    public void V1_SameBitsOnOneAndTwoThreads()
+    {
+        var p = Problems[5];
+        var rng = new Random(9);
+        float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength), gy = Rand(rng, p.OutputLength);
+        int saved = WorkerPool.Threads, savedGemm = Gemm.MaxThreads;
+        try
+        {
+            WorkerPool.Threads = 1; Gemm.MaxThreads = 1;
+            var one = RunAll(Conv2dVersion.V1Chunked, x, w, gy, p);
+            WorkerPool.Threads = 2; Gemm.MaxThreads = 2;
+            var two = RunAll(Conv2dVersion.V1Chunked, x, w, gy, p);
+            Assert.That(two.Y, Is.EqualTo(one.Y));
+            Assert.That(two.Dx, Is.EqualTo(one.Dx));
+            Assert.That(two.Dw, Is.EqualTo(one.Dw));
+        }
+        finally { WorkerPool.Threads = saved; Gemm.MaxThreads = savedGemm; }
+    }
+
+    [Test]
+    public void V0_MatchesDirectConvolution()
+    {
+        var p = Problems[3];
+        var rng = new Random(3);
+        float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength);
+        var y = new float[p.OutputLength];
+        Conv2d.Forward(Conv2dVersion.V0PerImage, x, w, y, p);
+        var g = p.Geo;
+        int Ho = g.Hout, Wo = g.Wout;
+        for (int n = 0; n < p.N; n++)
+            for (int f = 0; f < p.Cout; f++)
+                for (int oh = 0; oh < Ho; oh++)
+                    for (int ow = 0; ow < Wo; ow++)
+                    {
+                        int grp = f / p.CoutG;
+                        double s = 0;
+                        for (int c = 0; c < p.CinG; c++)
+                            for (int ki = 0; ki < g.KH; ki++)
+                                for (int kj = 0; kj < g.KW; kj++)
+                                {
+                                    int ih = oh * g.SH - g.PH + ki * g.DH, iw = ow * g.SW - g.PW + kj * g.DW;
+                                    if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
+                                    s += (double)x[((n * p.Cin + grp * p.CinG + c) * g.H + ih) * g.W + iw] * w[((f * p.CinG + c) * g.KH + ki) * g.KW + kj];
+                                }
+                        Assert.That(y[((n * p.Cout + f) * Ho + oh) * Wo + ow], Is.EqualTo(s).Within(1e-4));
+                    }
+    }
+
+    static (float[] Y, float[] Dx, float[] Dw) RunAll(Conv2dVersion v, float[] x, float[] w, float[] gy, in Conv2dProblem p)
+    {
+        // Outputs start as NaN: every version must overwrite every element.
+        float[] y = Nan(p.OutputLength), dx = Nan(p.InputLength), dw = Nan(p.WeightLength);
+        Conv2d.Forward(v, x, w, y, p);
+        Conv2d.InputGrad(v, gy, w, dx, p);
+        Conv2d.WeightGrad(v, x, gy, dw, p);
+        return (y, dx, dw);
+    }
+
+    static float[] Nan(long n) { var a = new float[n]; Array.Fill(a, float.NaN); return a; }
+
+    static float[] Rand(Random rng, long n)
+    {
+        var a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() * 2 - 1);
+        return a;
+    }
+}
