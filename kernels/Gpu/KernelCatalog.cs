@@ -1,0 +1,45 @@
+// KernelCatalog.cs — every GPU kernel entry point in this assembly as a concrete MethodInfo, for the
+// test that compiles all of them to PTX and OpenCL C with no device present, and for the bench's
+// PTX dump. A kernel added to kernels/Gpu without a line here is not compile-checked: add it.
+using System.Reflection;
+using Denoise.Kernels.Ops;
+
+namespace Denoise.Kernels.Gpu;
+
+public static class KernelCatalog
+{
+    /// <summary>(name, kernel method) for every kernel, generic ones instantiated for every op / layout.</summary>
+    public static IEnumerable<(string Name, MethodInfo Method)> All()
+    {
+        var asm = typeof(KernelCatalog).Assembly;
+        var ops = asm.GetTypes().Where(t => t.IsValueType && t.Namespace == typeof(IUnaryOp).Namespace).OrderBy(t => t.Name).ToList();
+        foreach (var op in ops.Where(typeof(IUnaryOp).IsAssignableFrom))
+            yield return ($"Map.Unary<{op.Name}>", Generic(typeof(Map), nameof(Map.UnaryKernel), op));
+        foreach (var op in ops.Where(typeof(IBinaryOp).IsAssignableFrom))
+        {
+            yield return ($"Map.Binary<{op.Name}>", Generic(typeof(Map), nameof(Map.BinaryKernel), op));
+            yield return ($"Map.BinaryScalarA<{op.Name}>", Generic(typeof(Map), nameof(Map.BinaryScalarAKernel), op));
+            yield return ($"Map.BinaryScalarB<{op.Name}>", Generic(typeof(Map), nameof(Map.BinaryScalarBKernel), op));
+        }
+        yield return ("Reduce.RowSum", Plain(typeof(Reduce), nameof(Reduce.RowSumKernel)));
+        foreach (var (version, kernel) in GemmKernels)
+            foreach (var a in new[] { typeof(NoTrans), typeof(Trans) })
+                foreach (var b in new[] { typeof(NoTrans), typeof(Trans) })
+                    yield return ($"Gemm.{version}<{a.Name},{b.Name}>", Generic(typeof(Gemm), kernel, a, b));
+        yield return ("Philox.Bits", Plain(typeof(PhiloxKernel), nameof(PhiloxKernel.BitsKernel)));
+        yield return ("Philox.Uniform", Plain(typeof(PhiloxKernel), nameof(PhiloxKernel.UniformKernel)));
+        yield return ("Philox.Normal", Plain(typeof(PhiloxKernel), nameof(PhiloxKernel.NormalKernel)));
+        yield return ("Adam.Step", Plain(typeof(AdamKernel), nameof(AdamKernel.StepKernel)));
+    }
+
+    static readonly (GpuGemmVersion, string)[] GemmKernels =
+    [
+        (GpuGemmVersion.V0Naive, nameof(Gemm.V0NaiveKernel)),
+        (GpuGemmVersion.V1Tiled, nameof(Gemm.V1TiledKernel)),
+        (GpuGemmVersion.V2Register, nameof(Gemm.V2RegisterKernel)),
+        (GpuGemmVersion.V3Register8, nameof(Gemm.V3Register8Kernel)),
+    ];
+
+    static MethodInfo Plain(Type t, string name) => t.GetMethod(name, BindingFlags.Public | BindingFlags.Static)!;
+    static MethodInfo Generic(Type t, string name, params Type[] args) => Plain(t, name).MakeGenericMethod(args);
+}

@@ -1,0 +1,54 @@
+// Reduce.cs — row sums y[r] = Σ_c x[r·cols + c] of a row-major rows×cols matrix, one group per row.
+//
+// Each thread first sums a strided slice of its row in a register (coalesced: neighbouring threads
+// read neighbouring columns), then the group folds its partial sums in shared memory, halving the
+// active threads each step (the classic tree of Harris, "Optimizing Parallel Reduction in CUDA", 2007).
+// No warp shuffles: ILGPU translates them to OpenCL only for Intel, and this kernel must compile for
+// every backend. The group size must be a power of two (checked by the launcher).
+//
+// Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Gpu.Reduce
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Denoise.Kernels.Gpu;
+
+public static class Reduce
+{
+    public static void RowSumKernel(ArrayView<float> x, ArrayView<float> y, int rows, int cols)
+    {
+        var partial = SharedMemory.GetDynamic<float>();          // one slot per thread of the group
+        int tid = Group.IdxX, threads = Group.DimX, rowStride = Grid.DimX;
+        for (int r = Grid.IdxX; r < rows; r += rowStride)
+        {
+            // 1. strided register sum over the row
+            long start = (long)r * cols;
+            float s = 0f;
+            for (int c = tid; c < cols; c += threads) s += x[start + c];
+            partial[tid] = s;
+            Group.Barrier();
+            // 2. tree in shared memory
+            for (int half = threads >> 1; half > 0; half >>= 1)
+            {
+                if (tid < half) partial[tid] += partial[tid + half];
+                Group.Barrier();
+            }
+            if (tid == 0) y[r] = partial[0];
+            Group.Barrier();                                      // partial[] is reused by the next row
+        }
+    }
+
+    /// <summary>y[r] = Σ_c x[r·cols + c]; y has <paramref name="rows"/> elements.</summary>
+    public static void RowSum(GpuContext gpu, ArrayView<float> x, ArrayView<float> y, int rows, int cols)
+    {
+        if (x.Length != (long)rows * cols || y.Length != rows)
+            throw new ArgumentException($"Gpu.Reduce.RowSum: x has {x.Length} elements and y {y.Length}; expected {rows}×{cols} = {(long)rows * cols} and {rows}.");
+        // Enough threads to cover a row in a few strides, a power of two, within the device's limits.
+        int max = gpu.Kind == GpuKind.CpuAccelerator ? 16 : 256;
+        int threads = 1;
+        while (threads < max && threads < cols) threads <<= 1;
+        int groups = Math.Max(1, Math.Min(rows, gpu.Kind == GpuKind.CpuAccelerator ? 2 : 65535));
+        var k = gpu.Kernels.Get("Reduce.RowSum",
+            a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(RowSumKernel));
+        k(new KernelConfig(groups, threads, SharedMemoryConfig.RequestDynamic<float>(threads)), x, y, rows, cols);
+    }
+}
