@@ -1,5 +1,14 @@
-// Whole-model workloads (M1–M4) for the WORKLOADS runner; see Workloads.cs.
+// Whole-model workloads (M2–M4) of shared/bench/WORKLOADS.md for the WORKLOADS runner; see Workloads.cs.
+// A "step" is forward + loss + backward + optimizer update on fixed, pre-generated data, inside a
+// TensorScope as a training loop runs it. Each network's parameter count is checked against the
+// number WORKLOADS gives (a different count is a different network) and reported as "params".
+// M1 (UNet-S) joins when models/Common/UNet.cs lands.
+// Run: dotnet run -c Release --project bench -- workloads --only M2,M3,M4 [--quick]
 using System.Text.Json.Nodes;
+using Denoise.Bench.Networks;
+using Denoise.Models.Common;
+using Denoise.NN;
+using Denoise.Optim;
 
 namespace Denoise.Bench;
 
@@ -7,6 +16,139 @@ public static partial class Workloads
 {
     private static partial IEnumerable<(string key, Func<JsonObject> run)> ModelWorkloads(Options o)
     {
-        yield break;
+        yield return ("M2/step", () => Mlp2DStep(o));
+        yield return ("M2/sample", () => Mlp2DSample(o));
+        yield return ("M3/step", () => GptStep(o));
+        yield return ("M3/generate256", () => GptGenerate(o));
+        yield return ("M4/step", () => DcganStep(o));
+    }
+
+    static long CheckParams(string what, Module m, long expected)
+    {
+        long n = m.ParameterCount();
+        if (n != expected)
+            throw new InvalidOperationException($"{what}: {n:N0} parameters, but WORKLOADS.md specifies {expected:N0}; this is a different network.");
+        return n;
+    }
+
+    static JsonObject WithParams(JsonObject r, long p) { r["params"] = p; return r; }
+
+    // ───────────────────── M2: MLP-2D ─────────────────────
+
+    static JsonObject Mlp2DStep(Options o)
+    {
+        var net = new Mlp2D(gen: new Generator(40));
+        long p = CheckParams("M2 Mlp2D", net, 133_122);
+        var opt = new Adam(net.Parameters(), lr: 1e-3f);
+        const int B = 512;
+        var x = Tensor.Randn([B, 2], new Generator(41));
+        var t = Tensor.Rand([B], new Generator(42));
+        var target = Tensor.Randn([B, 2], new Generator(43));
+        var r = Time(() =>
+        {
+            using var s = TensorScope.Begin();
+            opt.ZeroGrad();
+            F.MseLoss(net.Forward(x, t), target).Backward();
+            opt.Step();
+        }, 5, o.Quick ? 10 : 50);
+        return WithParams(Result(r), p);
+    }
+
+    /// <summary>10,000 points × 100 Euler steps x ← x + (1/100)·v(x, tᵢ), tᵢ = i/100, no gradients.</summary>
+    static JsonObject Mlp2DSample(Options o)
+    {
+        var net = new Mlp2D(gen: new Generator(44));
+        long p = CheckParams("M2 Mlp2D", net, 133_122);
+        const int points = 10_000, steps = 100;
+        var x0 = Tensor.Randn([points, 2], new Generator(45));
+        var r = Time(() =>
+        {
+            using var s = TensorScope.Begin();
+            using var ng = Autograd.NoGrad();
+            var x = x0;
+            for (int i = 0; i < steps; i++)
+                x = x + net.Forward(x, Tensor.Full([points], (float)i / steps)) * (1f / steps);
+        }, 1, o.Quick ? 3 : 10);
+        return WithParams(Result(r), p);
+    }
+
+    // ───────────────────── M3: GPT-char ─────────────────────
+
+    static JsonObject GptStep(Options o)
+    {
+        var net = new GptChar(gen: new Generator(50));
+        long p = CheckParams("M3 GptChar", net, 822_016);
+        var opt = new AdamW(net.Parameters(), lr: 3e-4f, weightDecay: 0.1f);
+        const int B = 32;
+        int T = net.Config.Context, V = net.Config.Vocab;
+        var ids = Tensor.Randint(0, V, [B, T], new Generator(51));
+        var targets = Tensor.Randint(0, V, [B * T], new Generator(52));
+        var r = Time(() =>
+        {
+            using var s = TensorScope.Begin();
+            opt.ZeroGrad();
+            var logits = net.Forward(ids);                                   // (B, T, V)
+            F.CrossEntropy(logits.Reshape(B * T, V), targets).Backward();
+            opt.Step();
+        }, 2, o.Quick ? 5 : 10);
+        return WithParams(Result(r), p);
+    }
+
+    /// <summary>256 tokens for one sequence, sampled from softmax of the last position; the whole
+    /// (cropped to 128) context is re-run each token, as there is no KV cache.</summary>
+    static JsonObject GptGenerate(Options o)
+    {
+        var net = new GptChar(gen: new Generator(53));
+        long p = CheckParams("M3 GptChar", net, 822_016);
+        net.Eval();
+        int ctx = net.Config.Context;
+        var gen = new Generator(54);
+        var r = Time(() =>
+        {
+            using var s = TensorScope.Begin();
+            using var ng = Autograd.NoGrad();
+            var tokens = new List<int> { 0 };
+            for (int i = 0; i < 256; i++)
+            {
+                int start = Math.Max(0, tokens.Count - ctx);
+                var ids = Tensor.FromArray(tokens.GetRange(start, tokens.Count - start).ToArray(), 1, tokens.Count - start);
+                var logits = net.Forward(ids).Select(1, -1);                 // (1, V): last position
+                tokens.Add(logits.Softmax(-1).Multinomial(1, gen: gen).IntSpan[0]);
+            }
+        }, 1, o.Quick ? 3 : 10);
+        return WithParams(Result(r), p);
+    }
+
+    // ───────────────────── M4: DCGAN-S ─────────────────────
+
+    /// <summary>fake = G(z) once; D update on real vs fake.detach(); G update on D(fake) (non-saturating BCE).</summary>
+    static JsonObject DcganStep(Options o)
+    {
+        var G = new DcganGenerator(new Generator(60));
+        var D = new DcganDiscriminator(new Generator(61));
+        long pG = G.ParameterCount(), pD = D.ParameterCount();
+        if (pG + pD != 691_330)
+            throw new InvalidOperationException($"M4 DCGAN-S: {pG:N0} + {pD:N0} parameters, but WORKLOADS.md specifies 691,330; this is a different network.");
+        var optG = new Adam(G.Parameters(), lr: 2e-4f, beta1: 0.5f, beta2: 0.999f);
+        var optD = new Adam(D.Parameters(), lr: 2e-4f, beta1: 0.5f, beta2: 0.999f);
+        const int B = 64;
+        var real = (Tensor.Rand([B, 1, 28, 28], new Generator(62)) * 2f - 1f).Detach();
+        var ones = Tensor.Ones(B, 1);
+        var zeros = Tensor.Zeros(B, 1);
+        var zGen = new Generator(63);
+        var r = Time(() =>
+        {
+            using var s = TensorScope.Begin();
+            var fake = G.Forward(Tensor.Randn([B, DcganGenerator.ZDim], zGen));
+            optD.ZeroGrad();
+            var lossD = F.BinaryCrossEntropyWithLogits(D.Forward(real), ones)
+                      + F.BinaryCrossEntropyWithLogits(D.Forward(fake.Detach()), zeros);
+            lossD.Backward();
+            optD.Step();
+            optG.ZeroGrad();
+            F.BinaryCrossEntropyWithLogits(D.Forward(fake), ones).Backward();
+            optG.Step();
+        }, 2, o.Quick ? 5 : 10);
+        return WithParams(Result(r), pG + pD);
     }
 }

@@ -2,7 +2,8 @@
 // JSON object, key for key comparable with the PyTorch peer's output.
 //   dotnet run -c Release --project bench -- workloads               all implemented workloads
 //   dotnet run -c Release --project bench -- workloads --only M2,K5  a subset (prefix match on keys)
-//   dotnet run -c Release --project bench -- workloads --quick       fewer repetitions
+//   dotnet run -c Release --project bench -- workloads --quick       fewer repetitions, no K1 n ≥ 1024, no K4 T = 1024
+// The header carries the machine's measured limits (Peak.cs): peak_gflops_1t/2t, triad_gbps.
 // Every timed region runs inside a TensorScope, as a training loop does, so pooled memory is
 // reused; "alloc_kb" is managed bytes allocated per iteration (GC.GetAllocatedBytesForCurrentThread).
 using System.Diagnostics;
@@ -30,6 +31,7 @@ public static partial class Workloads
             }
         }
         var opt = new Options(only, quick);
+        var peak = Peak.Measure();   // first, while the machine is otherwise as quiet as it will be
         var results = new JsonObject();
         foreach (var (key, run) in All(opt))
         {
@@ -43,6 +45,9 @@ public static partial class Workloads
             ["device"] = "cpu",
             ["threads"] = Gemm.MaxThreads,
             ["machine"] = MachineName(),
+            ["peak_gflops_1t"] = Math.Round(peak.Gflops1t, 1),
+            ["peak_gflops_2t"] = Math.Round(peak.Gflops2t, 1),
+            ["triad_gbps"] = Math.Round(peak.TriadGbps, 1),
             ["results"] = results,
         };
         Console.WriteLine(doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
@@ -53,6 +58,7 @@ public static partial class Workloads
     {
         foreach (var n in o.Quick ? new[] { 256, 512 } : new[] { 256, 512, 1024, 2048 })
             yield return ($"K1/n={n}", () => GemmWorkload(n, o));
+        foreach (var w in KernelWorkloads(o)) yield return w;
         yield return ("K5/silu", () => SiluWorkload(o));
         yield return ("K5/rowsum", () => RowSumWorkload(o));
         foreach (var w in ModelWorkloads(o)) yield return w;
