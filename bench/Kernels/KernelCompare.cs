@@ -37,6 +37,11 @@ public static class KernelCompare
             ("V0PerImage", () => KernelFwd(Conv2dVersion.V0PerImage)), ("V1Chunked", () => KernelFwd(Conv2dVersion.V1Chunked)));
         Report("K2/64x32x28x28x32/fwdbwd kernel (3 maps)", rounds, 3 * convFlops,
             ("V0PerImage", () => KernelFwdBwd(Conv2dVersion.V0PerImage)), ("V1Chunked", () => KernelFwdBwd(Conv2dVersion.V1Chunked)));
+        Report("K2/64x32x28x28x32 V1 per map", rounds, convFlops,
+            ("Forward", () => Conv2d.Forward(Conv2dVersion.V1Chunked, xa, wa, ya, p)),
+            ("InputGrad", () => Conv2d.InputGrad(Conv2dVersion.V1Chunked, ya, wa, dxa, p)),
+            ("WeightGrad", () => Conv2d.WeightGrad(Conv2dVersion.V1Chunked, xa, ya, dwa, p)));
+        if (args.Contains("--conv")) return 0;
         Report("K2/64x32x28x28x32 engine F.Conv2d (current)", rounds, convFlops,
             ("fwd", () => { using var s = TensorScope.Begin(); using (Autograd.NoGrad()) F.Conv2d(x, w, b, padding: 1); }),
             ("fwdbwd", () =>
