@@ -1,6 +1,7 @@
 // Benchmarks.
 //   dotnet run -c Release --project bench -- workloads [--only M2,K1] [--quick]   the WORKLOADS runner (one JSON object)
 //   dotnet run -c Release --project bench -- peak                                  FP32 FMA peak (1, 2 threads) and triad bandwidth
+//   dotnet run -c Release --project bench -- versions [--quick] [--conv]            kernel versions side by side (Kernels/KernelCompare.cs)
 //   bench/compare.sh [--only K2,M3] [--quick]                                      Denoise vs the PyTorch peer, one table
 //   dotnet run -c Release --project bench -- --filter '*GemmBench*'              BenchmarkDotNet microbenchmarks
 using BenchmarkDotNet.Running;
@@ -13,6 +14,7 @@ public static class Program
     {
         if (args.Length > 0 && args[0] == "workloads") return Workloads.Run(args[1..]);
         if (args.Length > 0 && args[0] == "peak") return Peak.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "versions") return KernelCompare.Run(args[1..]);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

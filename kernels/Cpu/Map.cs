@@ -5,6 +5,10 @@
 //   Map.BinaryScalarA<TOp>(s, b, y)  y[i] = op(s, b[i])
 // Vector512 when the CPU accelerates it (AVX-512), else Vector256, then a scalar tail.
 // Spans may alias (y == x) for in-place use: each vector is loaded before its store.
+// Large calls (≥ ParallelThreshold elements) are cut into contiguous, 64-byte-aligned ranges that
+// run on the WorkerPool: one SiLU over 16M floats is memory-bound, and one core reaches only about
+// half the machine's bandwidth (shared/docs/MACHINE.md). Every element is computed by the same
+// code whatever the split, so the bits do not depend on the thread count.
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -12,11 +16,78 @@ using Denoise.Kernels.Ops;
 
 namespace Denoise.Kernels.Cpu;
 
-public static class Map
+public static unsafe class Map
 {
+    /// <summary>Below this many elements a map runs on the calling thread (~0.1 ms of work at
+    /// memory speed, against ~1–5 µs to hand a job to a spinning worker).</summary>
+    public static int ParallelThreshold { get; set; } = 1 << 18;
+
+    // Parts of at least 2^16 elements, a multiple of 16 floats (one cache line) each.
+    static int Parts(int n) => n < ParallelThreshold || WorkerPool.Threads == 1 ? 1 : Math.Clamp(n >> 16, 2, 16);
+
+    static (int Start, int Length) Range(int n, int parts, int part)
+    {
+        int lo = part == 0 ? 0 : (int)((long)n * part / parts) & ~15;
+        int hi = part == parts - 1 ? n : (int)((long)n * (part + 1) / parts) & ~15;
+        return (lo, hi - lo);
+    }
+
+    readonly struct UnaryJob<TOp>(float* x, float* y, int n, int parts) : IParallelJob where TOp : struct, IUnaryOp
+    {
+        public void Execute(int part)
+        {
+            var (lo, len) = Range(n, parts, part);
+            UnarySerial<TOp>(new ReadOnlySpan<float>(x + lo, len), new Span<float>(y + lo, len));
+        }
+    }
+
+    /// <summary>Binary, or a scalar operand (bp == null: s on the side given by scalarA).</summary>
+    readonly struct BinaryJob<TOp>(float* a, float* b, float s, int mode, float* y, int n, int parts) : IParallelJob where TOp : struct, IBinaryOp
+    {
+        public void Execute(int part)
+        {
+            var (lo, len) = Range(n, parts, part);
+            var ys = new Span<float>(y + lo, len);
+            if (mode == 0) BinarySerial<TOp>(new ReadOnlySpan<float>(a + lo, len), new ReadOnlySpan<float>(b + lo, len), ys);
+            else if (mode == 1) BinaryScalarBSerial<TOp>(new ReadOnlySpan<float>(a + lo, len), s, ys);
+            else BinaryScalarASerial<TOp>(s, new ReadOnlySpan<float>(b + lo, len), ys);
+        }
+    }
+
     public static void Unary<TOp>(ReadOnlySpan<float> x, Span<float> y) where TOp : struct, IUnaryOp
     {
-        int n = CheckLengths(x.Length, y.Length);
+        int n = CheckLengths(x.Length, y.Length), parts = Parts(n);
+        if (parts == 1) { UnarySerial<TOp>(x, y); return; }
+        fixed (float* px = x, py = y) WorkerPool.Run(new UnaryJob<TOp>(px, py, n, parts), parts);
+    }
+
+    public static void Binary<TOp>(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y) where TOp : struct, IBinaryOp
+    {
+        int n = CheckLengths(a.Length, y.Length), parts = Parts(n);
+        CheckLengths(b.Length, y.Length);
+        if (parts == 1) { BinarySerial<TOp>(a, b, y); return; }
+        fixed (float* pa = a, pb = b, py = y) WorkerPool.Run(new BinaryJob<TOp>(pa, pb, 0f, 0, py, n, parts), parts);
+    }
+
+    public static void BinaryScalarB<TOp>(ReadOnlySpan<float> a, float s, Span<float> y) where TOp : struct, IBinaryOp
+    {
+        int n = CheckLengths(a.Length, y.Length), parts = Parts(n);
+        if (parts == 1) { BinaryScalarBSerial<TOp>(a, s, y); return; }
+        fixed (float* pa = a, py = y) WorkerPool.Run(new BinaryJob<TOp>(pa, null, s, 1, py, n, parts), parts);
+    }
+
+    public static void BinaryScalarA<TOp>(float s, ReadOnlySpan<float> b, Span<float> y) where TOp : struct, IBinaryOp
+    {
+        int n = CheckLengths(b.Length, y.Length), parts = Parts(n);
+        if (parts == 1) { BinaryScalarASerial<TOp>(s, b, y); return; }
+        fixed (float* pb = b, py = y) WorkerPool.Run(new BinaryJob<TOp>(null, pb, s, 2, py, n, parts), parts);
+    }
+
+    // ───────────────────── the serial SIMD loops ─────────────────────
+
+    static void UnarySerial<TOp>(ReadOnlySpan<float> x, Span<float> y) where TOp : struct, IUnaryOp
+    {
+        int n = y.Length;
         ref float xr = ref MemoryMarshal.GetReference(x);
         ref float yr = ref MemoryMarshal.GetReference(y);
         int i = 0;
@@ -29,10 +100,9 @@ public static class Map
         for (; i < n; i++) Unsafe.Add(ref yr, i) = TOp.Apply(Unsafe.Add(ref xr, i));
     }
 
-    public static void Binary<TOp>(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y) where TOp : struct, IBinaryOp
+    static void BinarySerial<TOp>(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y) where TOp : struct, IBinaryOp
     {
-        int n = CheckLengths(a.Length, y.Length);
-        CheckLengths(b.Length, y.Length);
+        int n = y.Length;
         ref float ar = ref MemoryMarshal.GetReference(a);
         ref float br = ref MemoryMarshal.GetReference(b);
         ref float yr = ref MemoryMarshal.GetReference(y);
@@ -46,9 +116,9 @@ public static class Map
         for (; i < n; i++) Unsafe.Add(ref yr, i) = TOp.Apply(Unsafe.Add(ref ar, i), Unsafe.Add(ref br, i));
     }
 
-    public static void BinaryScalarB<TOp>(ReadOnlySpan<float> a, float s, Span<float> y) where TOp : struct, IBinaryOp
+    static void BinaryScalarBSerial<TOp>(ReadOnlySpan<float> a, float s, Span<float> y) where TOp : struct, IBinaryOp
     {
-        int n = CheckLengths(a.Length, y.Length);
+        int n = y.Length;
         ref float ar = ref MemoryMarshal.GetReference(a);
         ref float yr = ref MemoryMarshal.GetReference(y);
         int i = 0;
@@ -67,9 +137,9 @@ public static class Map
         for (; i < n; i++) Unsafe.Add(ref yr, i) = TOp.Apply(Unsafe.Add(ref ar, i), s);
     }
 
-    public static void BinaryScalarA<TOp>(float s, ReadOnlySpan<float> b, Span<float> y) where TOp : struct, IBinaryOp
+    static void BinaryScalarASerial<TOp>(float s, ReadOnlySpan<float> b, Span<float> y) where TOp : struct, IBinaryOp
     {
-        int n = CheckLengths(b.Length, y.Length);
+        int n = y.Length;
         ref float br = ref MemoryMarshal.GetReference(b);
         ref float yr = ref MemoryMarshal.GetReference(y);
         int i = 0;

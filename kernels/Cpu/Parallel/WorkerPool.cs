@@ -43,41 +43,61 @@ public static class WorkerPool
     static readonly object gate = new();
     static Thread[] workers = [];
     static int busy;                 // 1 while a job runs (re-entrant and concurrent calls go serial)
-    static int generation;           // bumped once per job; workers wait for it to change
     static int sleepers;             // workers blocked in Monitor.Wait
-    static int next;                 // next unclaimed part
-    static int parts;                // parts of the current job
-    static int active;               // workers that have not finished the current job
+    static int done;                 // parts of the current job finished
     static Action<int>? body;        // the current job's Execute, cached per job type
+
+    // The claim word: generation (bits 40+) | parts (bits 20–39) | next unclaimed part (bits 0–19).
+    // A part is claimed by one compare-and-swap on the whole word, so a worker that woke late can
+    // never claim a part of a job it has not seen: the caller waits only for parts that were
+    // claimed, never for a worker that is asleep or descheduled (this machine is shared).
+    static long state;
+    const int FieldBits = 20;
+    const long FieldMask = (1L << FieldBits) - 1;
+    public const int MaxParts = (1 << FieldBits) - 1;
 
     /// <summary>Runs job.Execute(p) for p in [0, parts) across the pool; returns when all are done.</summary>
     public static void Run<TJob>(in TJob job, int partCount) where TJob : struct, IParallelJob
     {
         if (partCount <= 0) return;
-        int t = Math.Min(threads, partCount);
-        if (t <= 1 || Interlocked.CompareExchange(ref busy, 1, 0) != 0)
+        if (partCount > MaxParts) throw new ArgumentOutOfRangeException(nameof(partCount), $"at most {MaxParts} parts");
+        if (threads <= 1 || partCount == 1 || Interlocked.CompareExchange(ref busy, 1, 0) != 0)
         {
             for (int p = 0; p < partCount; p++) job.Execute(p);
             return;
         }
         try
         {
-            EnsureWorkers(t - 1);
+            EnsureWorkers(threads - 1);
             JobSlot<TJob>.Job = job;
             body = JobSlot<TJob>.Invoke;
-            parts = partCount;
-            next = 0;
-            active = workers.Length;         // every started worker takes part; extra ones find no parts left
-            Interlocked.Increment(ref generation);   // publishes the fields above (full fence)
+            done = 0;
+            long gen = (Volatile.Read(ref state) >> (2 * FieldBits)) + 1;
+            Interlocked.Exchange(ref state, (gen << (2 * FieldBits)) | ((long)partCount << FieldBits));   // publishes (full fence)
             if (Volatile.Read(ref sleepers) > 0)
                 lock (gate) Monitor.PulseAll(gate);
-            Work(JobSlot<TJob>.Invoke);
+            Work();
             var spin = new SpinWait();
-            while (Volatile.Read(ref active) > 0) spin.SpinOnce(sleep1Threshold: -1);
+            while (Volatile.Read(ref done) < partCount) spin.SpinOnce(sleep1Threshold: -1);
             JobSlot<TJob>.Job = default;
             body = null;
         }
         finally { Volatile.Write(ref busy, 0); }
+    }
+
+    /// <summary>Claims and runs parts of the current job until none is left.</summary>
+    static void Work()
+    {
+        while (true)
+        {
+            long s = Volatile.Read(ref state);
+            long next = s & FieldMask, parts = (s >> FieldBits) & FieldMask;
+            if (next >= parts) return;
+            if (Interlocked.CompareExchange(ref state, s + 1, s) != s) continue;
+            // Claimed: the job cannot finish before this part does, so body is this job's.
+            body!((int)next);
+            Interlocked.Increment(ref done);
+        }
     }
 
     /// <summary>Splits [0, n) into <paramref name="parts"/> contiguous ranges by arithmetic only.</summary>
@@ -95,12 +115,6 @@ public static class WorkerPool
     public static int PartsFor(long n, long minPerPart, int maxParts = 16) =>
         (int)Math.Clamp(n / Math.Max(1, minPerPart), 1, maxParts);
 
-    static void Work(Action<int> run)
-    {
-        int p;
-        while ((p = Interlocked.Increment(ref next) - 1) < parts) run(p);
-    }
-
     static void EnsureWorkers(int count)
     {
         if (workers.Length >= count) return;
@@ -111,33 +125,30 @@ public static class WorkerPool
             for (int i = workers.Length; i < count; i++)
             {
                 grown[i] = new Thread(WorkerLoop) { IsBackground = true, Name = $"Denoise worker {i + 1}" };
-                grown[i].Start(generation);   // the job about to start is generation + 1
+                grown[i].Start();
             }
             workers = grown;
         }
     }
 
-    static void WorkerLoop(object? startGeneration)
+    static void WorkerLoop()
     {
-        int seen = (int)startGeneration!;
+        long seen = -1;   // generation last worked on
         while (true)
         {
             int rounds = 0;
-            while (Volatile.Read(ref generation) == seen)
+            while (Volatile.Read(ref state) >> (2 * FieldBits) == seen)
             {
                 if (rounds++ < SpinRounds) { Thread.SpinWait(SpinIterations); continue; }
                 lock (gate)
                 {
                     Interlocked.Increment(ref sleepers);
-                    while (Volatile.Read(ref generation) == seen) Monitor.Wait(gate);
+                    while (Volatile.Read(ref state) >> (2 * FieldBits) == seen) Monitor.Wait(gate);
                     Interlocked.Decrement(ref sleepers);
                 }
             }
-            // The caller waits for every worker before the next job, so generation moved by exactly one.
-            seen++;
-            var run = body;
-            if (run != null) Work(run);
-            Interlocked.Decrement(ref active);
+            seen = Volatile.Read(ref state) >> (2 * FieldBits);
+            Work();
         }
     }
 

@@ -1,0 +1,104 @@
+// KernelCompare.cs — quick side-by-side timings of each kernel's versions in one process (the
+// machine is shared and noisy, so "before" and "after" must be measured together, interleaved).
+// Median ms of interleaved rounds, after warm-up; workloads as shared/bench/WORKLOADS.md:
+//   K2 conv 64×32×28×28 → 32, 3×3 pad 1, bias: forward, forward+backward (dX, dW, db)
+//   K3 GroupNorm(8)+SiLU 64×64×14×14: forward+backward
+//   K4 attention 64×4×49×32: forward+backward (composed path; no fused kernel yet)
+//   K5 SiLU over 16M floats (1 thread = the old serial Map, 2 threads = the pool)
+// Run: dotnet run -c Release --project bench -- versions
+using System.Diagnostics;
+using Denoise.Kernels.Cpu;
+
+namespace Denoise.Bench;
+
+public static class KernelCompare
+{
+    public static int Run(string[] args)
+    {
+        int rounds = args.Contains("--quick") ? 5 : 15;
+        var gen = new Generator(42);
+
+        // ── K2 ──
+        var x = Tensor.Randn([64, 32, 28, 28], gen);
+        var w = (Tensor.Randn([32, 32, 3, 3], gen) * (1f / MathF.Sqrt(288))).Detach().RequiresGrad_();
+        var b = Tensor.Randn([32], gen).Detach().RequiresGrad_();
+        var xg = x.Detach().RequiresGrad_();
+        var p = new Conv2dProblem(64, new Conv2dGeometry(32, 28, 28, 3, 3, PH: 1, PW: 1), 32);
+        float[] xa = x.ToArray(), wa = w.ToArray(), ya = new float[p.OutputLength], dxa = new float[p.InputLength], dwa = new float[p.WeightLength];
+        double convFlops = 2.0 * p.Macs;
+        void KernelFwd(Conv2dVersion v) => Conv2d.Forward(v, xa, wa, ya, p);
+        void KernelFwdBwd(Conv2dVersion v)
+        {
+            Conv2d.Forward(v, xa, wa, ya, p);
+            Conv2d.InputGrad(v, ya, wa, dxa, p);     // ya stands in for dL/dy (same shape, same cost)
+            Conv2d.WeightGrad(v, xa, ya, dwa, p);
+        }
+        Report("K2/64x32x28x28x32/fwd kernel", rounds, convFlops,
+            ("V0PerImage", () => KernelFwd(Conv2dVersion.V0PerImage)), ("V1Chunked", () => KernelFwd(Conv2dVersion.V1Chunked)));
+        Report("K2/64x32x28x28x32/fwdbwd kernel (3 maps)", rounds, 3 * convFlops,
+            ("V0PerImage", () => KernelFwdBwd(Conv2dVersion.V0PerImage)), ("V1Chunked", () => KernelFwdBwd(Conv2dVersion.V1Chunked)));
+        Report("K2/64x32x28x28x32 V1 per map", rounds, convFlops,
+            ("Forward", () => Conv2d.Forward(Conv2dVersion.V1Chunked, xa, wa, ya, p)),
+            ("InputGrad", () => Conv2d.InputGrad(Conv2dVersion.V1Chunked, ya, wa, dxa, p)),
+            ("WeightGrad", () => Conv2d.WeightGrad(Conv2dVersion.V1Chunked, xa, ya, dwa, p)));
+        if (args.Contains("--conv")) return 0;
+        Report("K2/64x32x28x28x32 engine F.Conv2d (current)", rounds, convFlops,
+            ("fwd", () => { using var s = TensorScope.Begin(); using (Autograd.NoGrad()) F.Conv2d(x, w, b, padding: 1); }),
+            ("fwdbwd", () =>
+            {
+                using var s = TensorScope.Begin();
+                xg.Grad?.ZeroInPlace(); w.Grad?.ZeroInPlace(); b.Grad?.ZeroInPlace();
+                F.Conv2d(xg, w, b, padding: 1).Sum().Backward();
+            }));
+
+        // ── K3 ──
+        var xn = Tensor.Randn([64, 64, 14, 14], gen).Detach().RequiresGrad_();
+        var gw = Tensor.Randn([64], gen).Detach().RequiresGrad_();
+        var gb = Tensor.Randn([64], gen).Detach().RequiresGrad_();
+        var dy = Tensor.Randn([64, 64, 14, 14], gen);
+        Report("K3/64x64x14x14 GroupNorm(8)+SiLU fwdbwd", rounds, null,
+            ("composed (before)", () => { using var s = TensorScope.Begin(); Autograd.Grad([F.GroupNormComposed(xn, 8, gw, gb).SiLU()], [xn, gw, gb], [dy]); }),
+            ("fused GroupNormSiLU", () => { using var s = TensorScope.Begin(); Autograd.Grad([F.GroupNormSiLU(xn, 8, gw, gb)], [xn, gw, gb], [dy]); }));
+        Report("K3/64x64x14x14 GroupNorm(8)+SiLU fwd", rounds, null,
+            ("composed (before)", () => { using var s = TensorScope.Begin(); using (Autograd.NoGrad()) F.GroupNormComposed(xn, 8, gw, gb).SiLU(); }),
+            ("fused GroupNormSiLU", () => { using var s = TensorScope.Begin(); using (Autograd.NoGrad()) F.GroupNormSiLU(xn, 8, gw, gb); }));
+
+        // ── K4 small ──
+        var q = Tensor.Randn([64, 4, 49, 32], gen).Detach().RequiresGrad_();
+        var k = Tensor.Randn([64, 4, 49, 32], gen).Detach().RequiresGrad_();
+        var v = Tensor.Randn([64, 4, 49, 32], gen).Detach().RequiresGrad_();
+        var go = Tensor.Randn([64, 4, 49, 32], gen);
+        Report("K4/64x4x49x32 attention (composed)", rounds, null,
+            ("fwdbwd", () => { using var s = TensorScope.Begin(); Autograd.Grad([F.ScaledDotProductAttention(q, k, v)], [q, k, v], [go]); }));
+
+        // ── K5 ──
+        var big = Tensor.Randn([16 << 20], new Generator(3));
+        int saved = WorkerPool.Threads;
+        Report("K5/silu 16M", rounds, null,
+            ("1 thread (before)", () => { WorkerPool.Threads = 1; using var s = TensorScope.Begin(); big.SiLU(); WorkerPool.Threads = saved; }),
+            ("pool, 2 threads", () => { using var s = TensorScope.Begin(); big.SiLU(); }));
+        return 0;
+    }
+
+    /// <summary>Interleaves the variants round by round so drifting machine load hits them alike.</summary>
+    static void Report(string what, int rounds, double? flops, params (string Name, Action Body)[] variants)
+    {
+        foreach (var v in variants) { v.Body(); v.Body(); }
+        var ms = variants.Select(_ => new List<double>()).ToArray();
+        for (int r = 0; r < rounds; r++)
+            for (int i = 0; i < variants.Length; i++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                variants[i].Body();
+                ms[i].Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            }
+        Console.WriteLine(what);
+        for (int i = 0; i < variants.Length; i++)
+        {
+            ms[i].Sort();
+            double med = ms[i][ms[i].Count / 2];
+            string rate = flops is double f ? $"  {f / (med * 1e6),7:F1} GFLOP/s" : "";
+            Console.WriteLine($"  {variants[i].Name,-28} median {med,8:F2} ms  (min {ms[i][0]:F2}, max {ms[i][^1]:F2}){rate}");
+        }
+    }
+}
