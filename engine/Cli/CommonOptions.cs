@@ -5,7 +5,7 @@
 //   var common = CommonOptions.Add(cli, new CommonDefaults(Data: "moons", DataHelp: "moons | 8gaussians", Steps: 3000, ...));
 //   var samples = cli.Int("--samples", 2000, "points to sample at the end", min: 2);
 //
-// Tests: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Cli
+// Tests: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Tests.Cli
 
 namespace Denoise.Cli;
 

@@ -13,7 +13,7 @@
 //   int n = steps.Value;
 // Syntax: `--name value`, `--name=value`, flags alone; `-h`/`--help`. Each option at most once.
 //
-// Tests: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Cli
+// Tests: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Tests.Cli
 
 using System.Globalization;
 using System.Text;

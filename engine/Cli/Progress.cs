@@ -6,7 +6,7 @@
 // produce one endless line, so it prints a plain line every `logEvery` steps and at the end.
 // Rates are measured from this run's first step, so a resumed run reports its own speed.
 //
-// Tests: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Cli
+// Tests: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Tests.Cli
 
 using System.Diagnostics;
 using System.Globalization;

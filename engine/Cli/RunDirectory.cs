@@ -11,7 +11,7 @@
 // On --resume, metrics.jsonl lines logged after the checkpoint's step are dropped (the run repeats
 // those steps), so the file reads as one uninterrupted run.
 //
-// Tests: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Cli
+// Tests: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Tests.Cli
 
 using System.Text;
 using System.Text.Json;

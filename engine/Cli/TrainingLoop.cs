@@ -11,7 +11,7 @@
 // `--resume` continues exactly where the run stopped. CtrlC turns the first Ctrl-C into such a
 // request (a second one ends the process at once, for a step that never finishes).
 //
-// Tests: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Cli
+// Tests: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Tests.Cli
 
 namespace Denoise.Cli;
 

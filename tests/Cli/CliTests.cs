@@ -4,7 +4,7 @@
 // Progress (plain lines when redirected, throttled '\r' updates on a terminal) and TrainingLoop
 // (Ctrl-C writes a checkpoint and exits 130; a non-finite loss stops with 1).
 //
-// Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Cli
+// Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Tests.Cli
 
 using System.Text.Json;
 using Denoise.Cli;

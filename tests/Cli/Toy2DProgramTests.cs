@@ -6,7 +6,7 @@
 //     without a checkpoint, a checkpoint of another model or config) returns 2 with one line on
 //     stderr and leaves every file in --out byte-for-byte and timestamp-for-timestamp as it was.
 //
-// Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Cli.Toy2D
+// Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Tests.Cli.Toy2D
 
 using Denoise.Cli;
 using Denoise.Examples;
