@@ -36,7 +36,9 @@ public static class Plot
                                int width = 600, int height = 600) =>
         RenderScatter(series, title, width, height).Save(path);
 
-    public static Canvas RenderScatter(IReadOnlyList<ScatterSeries> series, string title, int width = 600, int height = 600)
+    /// <param name="xLimits">Fixed x bounds (e.g. the same for every frame of an animation); null: fit the data.</param>
+    public static Canvas RenderScatter(IReadOnlyList<ScatterSeries> series, string title, int width = 600, int height = 600,
+                                       (float Min, float Max)? xLimits = null, (float Min, float Max)? yLimits = null)
     {
         ArgumentNullException.ThrowIfNull(series);
         if (series.Count == 0) throw new ArgumentException("scatter plot needs at least one series", nameof(series));
@@ -50,8 +52,8 @@ public static class Plot
         if (series.All(s => s.X.Length == 0))
             throw new ArgumentException("every scatter series is empty: nothing to plot", nameof(series));
 
-        var xs = Range.Of(series.SelectMany(s => s.X), log: false).Padded();
-        var ys = Range.Of(series.SelectMany(s => s.Y), log: false).Padded();
+        var xs = xLimits is { } xl ? Range.Of([xl.Min, xl.Max], log: false) : Range.Of(series.SelectMany(s => s.X), log: false).Padded();
+        var ys = yLimits is { } yl ? Range.Of([yl.Min, yl.Max], log: false) : Range.Of(series.SelectMany(s => s.Y), log: false).Padded();
         var canvas = new Canvas(width, height, White);
         var axes = DrawAxes(canvas, xs, ys, title, xLabel: "", yLabel: "");
 

@@ -1,0 +1,165 @@
+// End-to-end tests of examples/Toy2D through Toy2DApp.Run (in-process, tiny step counts):
+//   * 40 uninterrupted steps == 20 steps + --resume to 40 == Ctrl-C at step 0 + --resume to 40,
+//     bit for bit in every checkpoint tensor (model, Adam moments), and in the logged losses;
+//   * the outputs the README promises are all written;
+//   * bad input (unknown option, bad --lr, unknown --data, fresh run over a previous one, --resume
+//     without a checkpoint, a checkpoint of another model or config) returns 2 with one line on
+//     stderr and leaves every file in --out byte-for-byte and timestamp-for-timestamp as it was.
+//
+// Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Tests.Cli.Toy2D
+
+using Denoise.Cli;
+using Denoise.Examples;
+using Denoise.IO;
+using Denoise.NN;
+using NUnit.Framework;
+
+namespace Denoise.Tests.Cli;
+
+public class Toy2DProgramTests
+{
+    string dir = "";
+
+    [SetUp] public void SetUp() => dir = Directory.CreateTempSubdirectory("denoise-toy2d-").FullName;
+    [TearDown] public void TearDown() => Directory.Delete(dir, recursive: true);
+
+    // Small everything: 32 points per step, 64 samples, 4 Euler steps.
+    static string[] Args(string outDir, int steps, params string[] more) =>
+        ["--out", outDir, "--steps", steps.ToString(), "--batch-size", "32", "--samples", "64", "--sampling-steps", "4",
+         "--log-every", "10", "--checkpoint-every", "15", .. more];
+
+    static (int Exit, string Out, string Err) Run(string[] args, CancellationToken cancel = default)
+    {
+        var (o, e) = (new StringWriter(), new StringWriter());
+        int exit = Toy2DApp.Run(args, o, e, cancel);
+        return (exit, o.ToString(), e.ToString());
+    }
+
+    static Dictionary<string, int[]> CheckpointBits(string outDir)
+    {
+        var (tensors, _) = TensorFile.Load(Path.Combine(outDir, "checkpoint.safetensors"));
+        return tensors.ToDictionary(kv => kv.Key, kv => kv.Value.DType == DType.Int32
+            ? kv.Value.ToIntArray()
+            : kv.Value.ToArray().Select(BitConverter.SingleToInt32Bits).ToArray());
+    }
+
+    static List<string> LoggedLosses(string outDir) =>
+        File.ReadAllLines(Path.Combine(outDir, "metrics.jsonl"))
+            .Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement)
+            .Select(r => $"{r.GetProperty("step").GetInt32()}:{r.GetProperty("loss").GetRawText()}").ToList();
+
+    [Test]
+    public void Resume_EqualsUninterrupted_BitForBit()
+    {
+        string a = Path.Combine(dir, "a"), b = Path.Combine(dir, "b"), c = Path.Combine(dir, "c");
+        Assert.That(Run(Args(a, 40)).Exit, Is.Zero);
+
+        var first = Run(Args(b, 20));
+        Assert.That(first.Exit, Is.Zero, first.Err);
+        var second = Run(Args(b, 40, "--resume"));
+        Assert.That(second.Exit, Is.Zero, second.Err);
+        Assert.That(second.Out, Does.Contain("Resumed from").And.Contain("at step 20"));
+
+        // Ctrl-C before the first step: a checkpoint at step 0, exit 130; then resume all the way.
+        using (var cts = new CancellationTokenSource())
+        {
+            cts.Cancel();
+            var interrupted = Run(Args(c, 40), cts.Token);
+            Assert.That(interrupted.Exit, Is.EqualTo(130));
+            Assert.That(interrupted.Out, Does.Contain("Interrupted at step 0").And.Contain("--resume"));
+            Assert.That(File.Exists(Path.Combine(c, "samples.png")), Is.False, "no sampling after an interrupt");
+        }
+        Assert.That(Run(Args(c, 40, "--resume")).Exit, Is.Zero);
+
+        var expected = CheckpointBits(a);
+        Assert.That(expected.Keys, Has.Some.StartsWith("model/").And.Some.StartsWith("optim/"));
+        foreach (var other in new[] { b, c })
+        {
+            var got = CheckpointBits(other);
+            Assert.That(got.Keys, Is.EquivalentTo(expected.Keys));
+            foreach (var (name, bits) in expected) Assert.That(got[name], Is.EqualTo(bits), $"{other}: {name}");
+        }
+        Assert.That(LoggedLosses(b), Is.EqualTo(LoggedLosses(a)), "metrics.jsonl reads as one run");
+        Assert.That(LoggedLosses(a), Has.Count.EqualTo(4));
+
+        foreach (var f in new[] { "config.json", "metrics.jsonl", "samples.png", "trajectories.png", "trajectory.gif", "loss.png",
+                                  "metrics.json", "samples.safetensors", "checkpoint.safetensors" })
+            Assert.That(File.Exists(Path.Combine(a, f)), f);
+        Assert.That(File.ReadAllBytes(Path.Combine(a, "trajectory.gif"))[..6], Is.EqualTo("GIF89a"u8.ToArray()));
+        Assert.That(TensorFile.Load(Path.Combine(a, "samples.safetensors")).Tensors["samples"].ShapeStr, Is.EqualTo("(64, 2)"));
+    }
+
+    static Dictionary<string, (byte[] Bytes, DateTime Written)> Snapshot(string d) =>
+        Directory.GetFiles(d, "*", SearchOption.AllDirectories)
+            .ToDictionary(f => f, f => (File.ReadAllBytes(f), File.GetLastWriteTimeUtc(f)));
+
+    static void AssertRefused(string[] args, string dirToKeep, params string[] messageParts)
+    {
+        var before = Snapshot(dirToKeep);
+        var (exit, output, err) = Run(args);
+        Assert.That(exit, Is.EqualTo(2), $"{string.Join(' ', args)}\n{output}{err}");
+        Assert.That(err.TrimEnd().Split('\n'), Has.Length.EqualTo(1), "one line: " + err);
+        Assert.That(err, Does.StartWith("toy2d: "));
+        foreach (var part in messageParts) Assert.That(err, Does.Contain(part));
+        var after = Snapshot(dirToKeep);
+        Assert.That(after.Keys, Is.EquivalentTo(before.Keys), "no file created or removed");
+        foreach (var (f, (bytes, written)) in before)
+        {
+            Assert.That(after[f].Bytes, Is.EqualTo(bytes), $"{f} unchanged");
+            Assert.That(after[f].Written, Is.EqualTo(written), $"{f} not rewritten");
+        }
+    }
+
+    [Test]
+    public void BadInput_Exit2_OneLine_NothingInOutTouched()
+    {
+        string run = Path.Combine(dir, "run");
+        Assert.That(Run(Args(run, 15)).Exit, Is.Zero);
+
+        AssertRefused(Args(run, 30, "--resume", "--lern-rate", "0.1"), run, "unknown option --lern-rate");
+        AssertRefused(Args(run, 30, "--resume", "--lr", "fast"), run, "--lr: 'fast' is not a number");
+        AssertRefused(Args(run, 30, "--resume", "--data", "spirals"), run, "--data", "spirals", "moons");
+        AssertRefused(Args(run, 30), run, "already holds a run", "--resume", "--overwrite");
+        AssertRefused(Args(run, 30, "--resume", "--lr", "0.01"), run, "--resume: cannot continue", "different config");
+        AssertRefused(Args(run, 30, "--resume", "--data", "checkerboard"), run, "different config");
+
+        string empty = Path.Combine(dir, "empty");
+        Directory.CreateDirectory(empty);
+        File.WriteAllText(Path.Combine(empty, "notes.txt"), "mine");
+        AssertRefused(Args(empty, 30, "--resume"), empty, "--resume: no checkpoint at");
+
+        // A checkpoint written by another model.
+        string other = Path.Combine(dir, "other");
+        Checkpoint.Save(Path.Combine(other, "checkpoint.safetensors"), new TrainingState("some-vae", new Linear(2, 2, gen: new Generator(1))), 7);
+        File.WriteAllText(Path.Combine(other, "config.json"), "{}");
+        AssertRefused(Args(other, 30, "--resume"), other, "some-vae", Toy2DApp.ModelName);
+
+        // A file that is not a checkpoint at all.
+        string junk = Path.Combine(dir, "junk");
+        Directory.CreateDirectory(junk);
+        File.WriteAllText(Path.Combine(junk, "checkpoint.safetensors"), "not safetensors");
+        AssertRefused(Args(junk, 30, "--resume"), junk, "--resume: cannot continue");
+    }
+
+    [Test]
+    public void Overwrite_StartsAfresh()
+    {
+        string run = Path.Combine(dir, "run");
+        Assert.That(Run(Args(run, 20)).Exit, Is.Zero);
+        var (exit, _, err) = Run(Args(run, 10, "--overwrite"));
+        Assert.That(exit, Is.Zero, err);
+        Assert.That(LoggedLosses(run).Select(l => l.Split(':')[0]), Is.EqualTo(new[] { "10" }), "the old metrics are gone");
+    }
+
+    [Test]
+    public void Help_Exit0_ListsTheProgramsOptions()
+    {
+        var (exit, output, err) = Run(["--help"]);
+        Assert.That(exit, Is.Zero);
+        Assert.That(err, Is.Empty);
+        foreach (var name in new[] { "--data", "--steps", "--batch-size", "--lr", "--seed", "--device", "--out", "--resume", "--overwrite",
+                                     "--sample-every", "--checkpoint-every", "--samples", "--sampling-steps" })
+            Assert.That(output, Does.Contain(name));
+        Assert.That(output, Does.Contain("(default 3000)").And.Contain("(default runs/toy2d)"));
+    }
+}
