@@ -165,7 +165,10 @@ public class MnistTests
         var again = Mnist.Load(cacheDir: cache);
         sw.Stop();
         Assert.That(again.Source, Does.Contain("cache"));
-        Assert.That(sw.Elapsed.TotalSeconds, Is.LessThan(1.0)); // loose: only shows the cache file is used
+        // Not timed strictly (a cold JIT on a loaded 2-core CI box can take a second): the Source
+        // line shows the cache file was used; the time is logged for whoever reads the output.
+        TestContext.Out.WriteLine($"load from cache: {sw.Elapsed.TotalMilliseconds:F0} ms");
+        Assert.That(sw.Elapsed.TotalSeconds, Is.LessThan(10.0));
         Assert.That(again.Test.Images.ToArray(), Is.EqualTo(m.Test.Images.ToArray()));
         Assert.That(again.Train.Labels!.ToIntArray(), Is.EqualTo(m.Train.Labels!.ToIntArray()));
 
