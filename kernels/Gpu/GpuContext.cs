@@ -182,6 +182,12 @@ public sealed class KernelCache(Accelerator accelerator)
         get { lock (gate) return new Dictionary<string, double>(compileMs); }
     }
 
+    /// <summary>Every launcher loaded so far, by cache key (e.g. to dump its PTX with KernelUtil.GetCompiledKernel).</summary>
+    public IReadOnlyDictionary<string, Delegate> Launchers
+    {
+        get { lock (gate) return new Dictionary<string, Delegate>(launchers); }
+    }
+
     public TLauncher Get<TLauncher>(string key, Func<Accelerator, TLauncher> load) where TLauncher : Delegate
     {
         lock (gate)

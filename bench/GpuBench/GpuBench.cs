@@ -1,0 +1,241 @@
+// GpuBench.cs — parity checks and timings of the GPU kernels (kernels/Gpu) on the best accelerator
+// ILGPU finds (CUDA, then OpenCL, then the CPU accelerator), printed as one JSON object.
+//
+//   dotnet run -c Release --project bench/GpuBench -- [--quick] [--out result.json] [--ptx-dir dir]
+//   On a GPU machine without .NET: bench/gpu/publish.sh here, then bench/gpu/run-on-device.sh there.
+//
+// What it does, in order (each step is recorded even when a later one fails, e.g. the H100 crash
+// reported for ILGPU 1.5.1, issue #1540):
+//   1. device: name, architecture, ISA, driver; kernel load (compile + driver JIT) times
+//   2. parity on the device: every GEMM version and transpose case vs the CPU GEMM at 257×129×65,
+//      V1–V3 vs V0 on the device at n = 1024; Philox bits/uniform bit-exact and normals vs the CPU;
+//      Map and AdamW vs the CPU kernels
+//   3. GEMM GFLOP/s (2·n³ / median time) for V0–V3 at n = 1024, 2048, 4096, NN; the current version
+//      also NT and TN at 4096
+//   4. Map: Binary<Add> and Unary<SiLU> over 16M floats, GB/s counted as bytes read + written
+//   5. optional: the PTX of every loaded kernel into --ptx-dir (for ptxas / cuobjdump -sass there)
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Denoise.Kernels.Gpu;
+using Denoise.Kernels.Ops;
+using ILGPU;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using CpuGemm = Denoise.Kernels.Cpu.Gemm;
+using CpuMap = Denoise.Kernels.Cpu.Map;
+using CpuPhilox = Denoise.Kernels.Philox;
+
+namespace Denoise.Bench.Gpu;
+
+public static class GpuBench
+{
+    public static int Main(string[] args)
+    {
+        bool quick = args.Contains("--quick");
+        string? outPath = Arg(args, "--out"), ptxDir = Arg(args, "--ptx-dir");
+        var result = new JsonObject { ["bench"] = "gpu", ["started"] = DateTime.UtcNow.ToString("o") };
+        int rc = 0;
+        try
+        {
+            var sw = Stopwatch.StartNew();
+            using var gpu = GpuContext.Best();
+            result["device"] = gpu.Describe();
+            result["kind"] = gpu.Kind.ToString();
+            result["context_ms"] = sw.Elapsed.TotalMilliseconds;
+            Log($"device: {gpu.Describe()}");
+            bool onCpu = gpu.Kind == GpuKind.CpuAccelerator;
+            Step(result, "parity", () => Parity(gpu, quick || onCpu), ref rc);
+            int[] sizes = onCpu ? [64] : quick ? [1024] : [1024, 2048, 4096];   // the CPU accelerator only proves the plumbing
+            Step(result, "gemm", () => GemmTimings(gpu, sizes), ref rc);
+            Step(result, "map", () => MapTimings(gpu, onCpu ? 1 << 16 : 1 << 24), ref rc);
+            result["kernel_load_ms"] = new JsonObject(gpu.Kernels.CompileMilliseconds.OrderBy(kv => kv.Key)
+                .Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)Math.Round(kv.Value, 1))));
+            if (ptxDir is not null) Step(result, "ptx", () => DumpPtx(gpu, ptxDir), ref rc);
+        }
+        catch (Exception e)
+        {
+            result["error"] = e.ToString();
+            rc = 1;
+        }
+        string json = result.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        Console.WriteLine(json);
+        if (outPath is not null) File.WriteAllText(outPath, json);
+        return rc;
+    }
+
+    // ---- 2. parity ---------------------------------------------------------------------------
+
+    static JsonNode Parity(GpuContext gpu, bool small)
+    {
+        var r = new JsonObject();
+        var acc = gpu.Accelerator;
+        // GEMM vs CPU at an awkward shape, every version and transpose case
+        {
+            int M = small ? 65 : 257, N = small ? 33 : 129, K = small ? 17 : 65;
+            foreach (var v in Enum.GetValues<GpuGemmVersion>())
+                foreach (var (tA, tB) in new[] { (false, false), (false, true), (true, false), (true, true) })
+                {
+                    var A = Rand(1, M * K); var B = Rand(2, K * N); var C = new float[M * N];
+                    int lda = tA ? M : K, ldb = tB ? K : N;
+                    CpuGemm.V0Naive(tA, tB, M, N, K, 1f, A, lda, B, ldb, 0f, C, N);
+                    using var dA = acc.Allocate1D(A); using var dB = acc.Allocate1D(B); using var dC = acc.Allocate1D<float>(M * N);
+                    Gemm.Run(gpu, v, tA, tB, M, N, K, 1f, dA.View, lda, dB.View, ldb, 0f, dC.View, N);
+                    r[$"gemm_{v}_{(tA ? "T" : "N")}{(tB ? "T" : "N")}_{M}x{N}x{K}_max_abs_err"] = MaxAbsDiff(C, dC.GetAsArray1D());
+                }
+        }
+        // V1–V3 vs V0 on the device at a large square size (no CPU reference: it would take minutes)
+        if (!small)
+        {
+            int n = 1024;
+            using var dA = acc.Allocate1D(Rand(3, n * n)); using var dB = acc.Allocate1D(Rand(4, n * n));
+            using var d0 = acc.Allocate1D<float>(n * n); using var d1 = acc.Allocate1D<float>(n * n);
+            Gemm.Run(gpu, GpuGemmVersion.V0Naive, false, false, n, n, n, 1f, dA.View, n, dB.View, n, 0f, d0.View, n);
+            var reference = d0.GetAsArray1D();
+            foreach (var v in new[] { GpuGemmVersion.V1Tiled, GpuGemmVersion.V2Register, GpuGemmVersion.V3Register8 })
+            {
+                Gemm.Run(gpu, v, false, false, n, n, n, 1f, dA.View, n, dB.View, n, 0f, d1.View, n);
+                r[$"gemm_{v}_vs_V0_{n}_max_abs_err"] = MaxAbsDiff(reference, d1.GetAsArray1D());
+            }
+        }
+        // Philox: bits and uniforms must be bit-identical; normals within a few ulp on CUDA
+        {
+            int n = small ? 10_001 : 1_000_003;
+            ulong seed = 1234, offset = 0xffff_fff0;
+            var bits = new uint[n]; CpuPhilox.FillBits(bits, seed, offset);
+            using var db = acc.Allocate1D<uint>(n); PhiloxKernel.FillBits(gpu, db.View, seed, offset);
+            r["philox_bits_mismatches"] = bits.Zip(db.GetAsArray1D()).Count(p => p.First != p.Second);
+            var u = new float[n]; CpuPhilox.FillUniform(u, seed, offset);
+            using var du = acc.Allocate1D<float>(n); PhiloxKernel.FillUniform(gpu, du.View, seed, offset);
+            r["philox_uniform_mismatches"] = u.Zip(du.GetAsArray1D()).Count(p => BitConverter.SingleToInt32Bits(p.First) != BitConverter.SingleToInt32Bits(p.Second));
+            var z = new float[n]; CpuPhilox.FillNormal(z, seed, offset);
+            PhiloxKernel.FillNormal(gpu, du.View, seed, offset);
+            var zg = du.GetAsArray1D();
+            r["philox_normal_bit_mismatches"] = z.Zip(zg).Count(p => BitConverter.SingleToInt32Bits(p.First) != BitConverter.SingleToInt32Bits(p.Second));
+            r["philox_normal_max_abs_err"] = MaxAbsDiff(z, zg);
+        }
+        // Map and AdamW vs the CPU kernels
+        {
+            int n = 100_003;
+            var x = Rand(5, n); var y = new float[n];
+            CpuMap.Unary<SiLU>(x, y);
+            using var dx = acc.Allocate1D(x); using var dy = acc.Allocate1D<float>(n);
+            Map.Unary<SiLU>(gpu, dx.View, dy.View);
+            r["map_silu_max_abs_err"] = MaxAbsDiff(y, dy.GetAsArray1D());
+            CpuMap.Unary<GeluTanh>(x, y);
+            Map.Unary<GeluTanh>(gpu, dx.View, dy.View);
+            r["map_gelu_tanh_max_abs_err"] = MaxAbsDiff(y, dy.GetAsArray1D());
+
+            var p = Rand(6, n); var g = Rand(7, n); var m = new float[n]; var v = new float[n];
+            using var dp = acc.Allocate1D(p); using var dg = acc.Allocate1D(g); using var dm = acc.Allocate1D(m); using var dv = acc.Allocate1D(v);
+            Denoise.Kernels.Cpu.AdamKernel.Step(p, g, m, v, default, 0.9f, 0.999f, 1e-8f, 0f, 0.999f, 0.01f, 0.0316f);
+            AdamKernel.Step(gpu, dp.View, dg.View, dm.View, dv.View, dp.View.SubView(0, 0), new AdamStep(0.9f, 0.999f, 1e-8f, 0f, 0.999f, 0.01f, 0.0316f, false));
+            r["adamw_p_max_abs_err"] = MaxAbsDiff(p, dp.GetAsArray1D());
+        }
+        return r;
+    }
+
+    // ---- 3. GEMM timings ---------------------------------------------------------------------
+
+    static JsonNode GemmTimings(GpuContext gpu, int[] sizes)
+    {
+        var r = new JsonArray();
+        var acc = gpu.Accelerator;
+        foreach (int n in sizes)
+        {
+            using var dA = acc.Allocate1D(Rand(8, n * n)); using var dB = acc.Allocate1D(Rand(9, n * n));
+            using var dC = acc.Allocate1D<float>(n * n);
+            foreach (var v in Enum.GetValues<GpuGemmVersion>())
+                foreach (var (tA, tB) in v == Gemm.Current && n == sizes[^1] ? new[] { (false, false), (false, true), (true, false) } : [(false, false)])
+                {
+                    double ms = TimeMs(gpu, () => Gemm.Run(gpu, v, tA, tB, n, n, n, 1f, dA.View, n, dB.View, n, 0f, dC.View, n));
+                    double gflops = 2.0 * n * n * (double)n / (ms * 1e6);
+                    string op = $"{(tA ? "T" : "N")}{(tB ? "T" : "N")}";
+                    Log($"gemm {v} {op} n={n}: {ms:F3} ms, {gflops:F0} GFLOP/s");
+                    r.Add(new JsonObject { ["version"] = v.ToString(), ["op"] = op, ["n"] = n, ["ms"] = Math.Round(ms, 4), ["gflops"] = Math.Round(gflops, 1) });
+                }
+        }
+        return r;
+    }
+
+    // ---- 4. Map timings ----------------------------------------------------------------------
+
+    static JsonNode MapTimings(GpuContext gpu, int n)
+    {
+        var acc = gpu.Accelerator;
+        using var a = acc.Allocate1D(Rand(10, n)); using var b = acc.Allocate1D(Rand(11, n)); using var y = acc.Allocate1D<float>(n);
+        double add = TimeMs(gpu, () => Map.Binary<Add>(gpu, a.View, b.View, y.View));
+        double silu = TimeMs(gpu, () => Map.Unary<SiLU>(gpu, a.View, y.View));
+        Log($"map n={n}: add {add:F3} ms ({12.0 * n / (add * 1e6):F0} GB/s), silu {silu:F3} ms ({8.0 * n / (silu * 1e6):F0} GB/s)");
+        return new JsonObject
+        {
+            ["n"] = n,
+            ["add_ms"] = Math.Round(add, 4), ["add_gbps"] = Math.Round(12.0 * n / (add * 1e6), 1),
+            ["silu_ms"] = Math.Round(silu, 4), ["silu_gbps"] = Math.Round(8.0 * n / (silu * 1e6), 1),
+        };
+    }
+
+    // ---- 5. PTX dump ------------------------------------------------------------------------
+
+    static JsonNode DumpPtx(GpuContext gpu, string dir)
+    {
+        Directory.CreateDirectory(dir);
+        var files = new JsonArray();
+        foreach (var (key, launcher) in gpu.Kernels.Launchers)
+            if (launcher.GetCompiledKernel() is PTXCompiledKernel ptx)
+            {
+                string file = Path.Combine(dir, string.Concat(key.Select(c => char.IsLetterOrDigit(c) ? c : '_')) + ".ptx");
+                File.WriteAllText(file, ptx.PTXAssembly);
+                files.Add(Path.GetFileName(file));
+            }
+        return files;
+    }
+
+    // ---- helpers ----------------------------------------------------------------------------
+
+    /// <summary>Median of timed runs after one warm-up (which also loads the kernel): at least 3 runs,
+    /// more until 0.5 s has passed, at most 50.</summary>
+    static double TimeMs(GpuContext gpu, Action run)
+    {
+        run(); gpu.Synchronize();
+        var times = new List<double>();
+        var total = Stopwatch.StartNew();
+        while (times.Count < 3 || (total.Elapsed.TotalSeconds < 0.5 && times.Count < 50))
+        {
+            var sw = Stopwatch.StartNew();
+            run(); gpu.Synchronize();
+            times.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        times.Sort();
+        return times[times.Count / 2];
+    }
+
+    static void Step(JsonObject result, string name, Func<JsonNode> body, ref int rc)
+    {
+        try { result[name] = body(); }
+        catch (Exception e) { result[name + "_error"] = e.ToString(); rc = 1; Log($"{name} failed: {e.Message}"); }
+    }
+
+    static float[] Rand(int seed, int n)
+    {
+        var r = new Random(seed);
+        var a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = 2f * r.NextSingle() - 1f;
+        return a;
+    }
+
+    static double MaxAbsDiff(float[] a, float[] b)
+    {
+        double m = 0;
+        for (int i = 0; i < a.Length; i++) m = Math.Max(m, Math.Abs((double)a[i] - b[i]));
+        return m;
+    }
+
+    static string? Arg(string[] args, string name)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+
+    static void Log(string s) => Console.Error.WriteLine(s);
+}

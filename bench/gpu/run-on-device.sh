@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# run-on-device.sh — the GPU run, on a machine with the NVIDIA driver, CUDA and PyTorch but no .NET SDK.
+# Needs publish/gpubench/GpuBench from bench/gpu/publish.sh (carried over, git-ignored).
+# Writes into $OUT (default out/gpu): nvidia-smi.txt, gpubench.json (+ .log), ptx/*.ptx,
+# ptxas.txt (registers/spills of every kernel at sm_90, when ptxas exists), torch_gemm.json (+ .log),
+# summary.txt (our GFLOP/s next to cuBLAS FP32 and TF32). Each step runs even if an earlier one fails
+# (ILGPU issue #1540 reports crashes on H100: this run is the first check of 1.5.3 there).
+#
+# Run (repo root on the device): bash bench/gpu/run-on-device.sh
+set -u
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-out/gpu}
+mkdir -p "$OUT"
+export LD_LIBRARY_PATH="/usr/local/nvidia/lib64:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+export DOTNET_gcServer=0 DOTNET_CLI_TELEMETRY_OPTOUT=1
+
+nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
+head -15 "$OUT/nvidia-smi.txt"
+
+# 1. our kernels: parity on CUDA, GEMM and Map timings, PTX of every loaded kernel
+BIN=publish/gpubench/GpuBench
+if [ -x "$BIN" ] || chmod +x "$BIN" 2>/dev/null; then
+  timeout 420 "$BIN" --out "$OUT/gpubench.json" --ptx-dir "$OUT/ptx" > /dev/null 2> "$OUT/gpubench.log"
+  echo "GpuBench exit code: $?" | tee -a "$OUT/gpubench.log"
+  tail -30 "$OUT/gpubench.log"
+else
+  echo "missing $BIN: run bench/gpu/publish.sh and carry publish/gpubench" | tee "$OUT/gpubench.log"
+fi
+
+# 2. ptxas check of the PTX ILGPU produced (registers, spills, shared memory per kernel)
+PTXAS=$(command -v ptxas || ls /usr/local/cuda/bin/ptxas 2>/dev/null || true)
+if [ -n "$PTXAS" ] && [ -d "$OUT/ptx" ]; then
+  for f in "$OUT"/ptx/Gemm*.ptx "$OUT"/ptx/Map*.ptx "$OUT"/ptx/Philox*.ptx "$OUT"/ptx/Adam*.ptx "$OUT"/ptx/Reduce*.ptx; do
+    [ -f "$f" ] || continue
+    echo "== $(basename "$f")"; "$PTXAS" -arch=sm_90 -v -o /dev/null "$f" 2>&1 | grep -E "registers|spill|error" | head -4
+  done > "$OUT/ptxas.txt" 2>&1
+  grep -A2 "V3Register8_NoTrans_NoTrans" "$OUT/ptxas.txt" | head -4
+fi
+
+# 3. the peer: torch.matmul fp32 with TF32 off and on
+timeout 150 python3 bench/peer/gpu_gemm.py --out "$OUT/torch_gemm.json" > /dev/null 2> "$OUT/torch_gemm.log"
+echo "torch exit code: $?"; cat "$OUT/torch_gemm.log"
+
+# 4. side by side
+python3 - "$OUT" <<'PY' | tee "$OUT/summary.txt"
+import json, os, sys
+out = sys.argv[1]
+def load(name):
+    try:
+        with open(os.path.join(out, name)) as f: return json.load(f)
+    except Exception as e: return {"error": repr(e)}
+ours, torch = load("gpubench.json"), load("torch_gemm.json")
+print("device:", ours.get("device"), "| torch:", torch.get("device"), torch.get("torch"))
+ref = {(g["n"], g["tf32"]): g["gflops"] for g in torch.get("gemm", [])}
+print(f'{"version":<12}{"op":<4}{"n":>6}{"GFLOP/s":>10}{"% cuBLAS fp32":>15}{"% cuBLAS tf32":>15}')
+for g in ours.get("gemm", []):
+    f32, t32 = ref.get((g["n"], False)), ref.get((g["n"], True))
+    pct = lambda r: f'{100 * g["gflops"] / r:.1f}' if r else "-"
+    print(f'{g["version"]:<12}{g["op"]:<4}{g["n"]:>6}{g["gflops"]:>10.0f}{pct(f32):>15}{pct(t32):>15}')
+for (n, tf32), gf in sorted(ref.items()):
+    print(f'torch.matmul n={n} tf32={tf32}: {gf:.0f} GFLOP/s')
+print("map:", json.dumps(ours.get("map")))
+print("parity:", json.dumps(ours.get("parity"), indent=1))
+for k in [k for k in ours if k.endswith("error")]: print(k, ours[k][:2000])
+PY
+exit 0
