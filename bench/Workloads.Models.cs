@@ -67,7 +67,10 @@ public static partial class Workloads
             using var ng = Autograd.NoGrad();
             var x = x0;
             for (int i = 0; i < steps; i++)
-                x = x + net.Forward(x, Tensor.Full([points], (float)i / steps)) * (1f / steps);
+            {
+                using var step = TensorScope.Begin();   // one scope per Euler step: its buffers are reused by the next
+                x = step.Keep(x + net.Forward(x, Tensor.Full([points], (float)i / steps)) * (1f / steps));
+            }
         }, 1, o.Quick ? 3 : 10);
         return WithParams(Result(r), p);
     }
@@ -110,6 +113,7 @@ public static partial class Workloads
             var tokens = new List<int> { 0 };
             for (int i = 0; i < 256; i++)
             {
+                using var token = TensorScope.Begin();  // one scope per token: its buffers are reused by the next
                 int start = Math.Max(0, tokens.Count - ctx);
                 var ids = Tensor.FromArray(tokens.GetRange(start, tokens.Count - start).ToArray(), 1, tokens.Count - start);
                 var logits = net.Forward(ids).Select(1, -1);                 // (1, V): last position

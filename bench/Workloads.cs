@@ -37,6 +37,11 @@ public static partial class Workloads
         {
             if (only != null && !only.Any(o => key.StartsWith(o, StringComparison.OrdinalIgnoreCase))) continue;
             Console.Error.WriteLine($"running {key} …");
+            // Each workload starts from an empty pool, as in a process of its own: the pool is bounded
+            // and keeps what earlier workloads returned, so leftovers of other sizes could otherwise
+            // crowd out this workload's buffers (which would then be fresh memory every step).
+            CpuPool.Floats.Trim();
+            CpuPool.Ints.Trim();
             results[key] = run();
         }
         var doc = new JsonObject
