@@ -246,7 +246,7 @@ public sealed partial class Tensor
     }
 
     public string ShapeStr => ShapeUtil.Str(shape);
-    internal string NameSuffix => Name == null ? "" : $" '{Name}'";
+    public string NameSuffix => Name == null ? "" : $" '{Name}'";
 
     public override string ToString()
     {
