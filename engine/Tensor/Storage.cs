@@ -77,35 +77,49 @@ public sealed class CpuStorage : Storage
 /// <summary>
 /// Size-bucketed pool of arrays. Lengths round up to 16 elements (one 64-byte line) so that
 /// near-equal sizes share a bucket; training loops repeat the same shapes every step, so after the
-/// first step every request is a hit. Bounded: above <see cref="MaxPooledBytes"/> returned arrays
-/// are left to the GC instead.
+/// first step every request is a hit. Bounded by <see cref="MaxPooledBytes"/>: when a returned
+/// array would exceed it, the least recently used buckets are evicted first (to the GC), so a
+/// program that moves on to other shapes — sampling after training, a second model — does not
+/// find the pool full of sizes nobody asks for any more.
 /// </summary>
 public sealed class CpuPool<T> where T : unmanaged
 {
-    readonly Dictionary<int, Stack<T[]>> buckets = new();
+    sealed class Bucket
+    {
+        public readonly Stack<T[]> Arrays = new();
+        public long LastUsed;
+    }
+
+    readonly Dictionary<int, Bucket> buckets = new();
     readonly object gate = new();
-    long pooledBytes;
+    long pooledBytes, clock;
 
     public long MaxPooledBytes { get; set; } = 8L << 30;
     public long Hits { get; private set; }
     public long Misses { get; private set; }
     /// <summary>Bytes of fresh arrays allocated because the pool had none of the size.</summary>
     public long AllocatedBytes { get; private set; }
+    /// <summary>Bytes of pooled arrays dropped to make room for more recently used sizes.</summary>
+    public long EvictedBytes { get; private set; }
     public long PooledBytes { get { lock (gate) return pooledBytes; } }
 
-    static int Bucket(int length) => length <= 16 ? 16 : (int)Math.Min(((long)length + 15) & ~15L, Array.MaxLength);
+    static int BucketSize(int length) => length <= 16 ? 16 : (int)Math.Min(((long)length + 15) & ~15L, Array.MaxLength);
 
     public T[] Rent(int length)
     {
         if (length < 0) throw new ArgumentOutOfRangeException(nameof(length));
-        int size = Bucket(length);
+        int size = BucketSize(length);
         lock (gate)
         {
-            if (buckets.TryGetValue(size, out var stack) && stack.Count > 0)
+            if (buckets.TryGetValue(size, out var bucket))
             {
-                Hits++;
-                pooledBytes -= (long)size * Unsafe.SizeOf<T>();
-                return stack.Pop();
+                bucket.LastUsed = ++clock;
+                if (bucket.Arrays.Count > 0)
+                {
+                    Hits++;
+                    pooledBytes -= (long)size * Unsafe.SizeOf<T>();
+                    return bucket.Arrays.Pop();
+                }
             }
             Misses++;
             AllocatedBytes += (long)size * Unsafe.SizeOf<T>();
@@ -118,10 +132,33 @@ public sealed class CpuPool<T> where T : unmanaged
         long bytes = (long)array.Length * Unsafe.SizeOf<T>();
         lock (gate)
         {
-            if (pooledBytes + bytes > MaxPooledBytes) return;
-            if (!buckets.TryGetValue(array.Length, out var stack)) buckets[array.Length] = stack = new Stack<T[]>();
-            stack.Push(array);
+            if (bytes > MaxPooledBytes) return;
+            if (!buckets.TryGetValue(array.Length, out var bucket)) buckets[array.Length] = bucket = new Bucket();
+            bucket.LastUsed = ++clock;
+            if (pooledBytes + bytes > MaxPooledBytes) EvictLeastRecentlyUsed(pooledBytes + bytes - MaxPooledBytes, keep: bucket);
+            bucket.Arrays.Push(array);
             pooledBytes += bytes;
+        }
+    }
+
+    /// <summary>Drops arrays from the least recently used buckets until <paramref name="needed"/> bytes are free.</summary>
+    void EvictLeastRecentlyUsed(long needed, Bucket keep)
+    {
+        foreach (var (size, bucket) in buckets.OrderBy(kv => kv.Value.LastUsed).ToList())
+        {
+            if (needed <= 0) break;
+            long each = (long)size * Unsafe.SizeOf<T>();
+            while (needed > 0 && bucket.Arrays.Count > 0 && bucket != keep)
+            {
+                bucket.Arrays.Pop();
+                pooledBytes -= each; EvictedBytes += each; needed -= each;
+            }
+            if (bucket.Arrays.Count == 0 && bucket != keep) buckets.Remove(size);
+        }
+        while (needed > 0 && keep.Arrays.Count > 0)
+        {
+            long each = (long)keep.Arrays.Pop().Length * Unsafe.SizeOf<T>();
+            pooledBytes -= each; EvictedBytes += each; needed -= each;
         }
     }
 

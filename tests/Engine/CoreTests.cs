@@ -282,3 +282,22 @@ public class JvpTests
         Assert.That(y.ToArray(), Is.EqualTo(Fn(x).ToArray()));
     }
 }
+
+public class PoolTests
+{
+    [Test]
+    public void Pool_WhenFull_EvictsLeastRecentlyUsedSizes_SoNewSizesAreStillPooled()
+    {
+        var pool = new CpuPool<float> { MaxPooledBytes = 4 * 1024 * 4 }; // room for 4 arrays of 1,024 floats
+        var old = Enumerable.Range(0, 4).Select(_ => pool.Rent(1024)).ToList();
+        foreach (var a in old) pool.Return(a);                          // pool full of size 1,024
+        var fresh = Enumerable.Range(0, 4).Select(_ => pool.Rent(2048)).ToList();
+        foreach (var a in fresh) pool.Return(a);                        // must evict the stale 1,024s
+        long before = pool.AllocatedBytes;
+        var again = pool.Rent(2048);
+        Assert.That(pool.AllocatedBytes, Is.EqualTo(before), "the recently used size is served from the pool");
+        Assert.That(pool.EvictedBytes, Is.GreaterThan(0));
+        Assert.That(pool.PooledBytes, Is.LessThanOrEqualTo(pool.MaxPooledBytes));
+        pool.Return(again);
+    }
+}
