@@ -110,9 +110,32 @@ public sealed partial class Tensor
     /// The slices of this tensor at positions <paramref name="index"/> (1-D Int32) along dim, in
     /// that order (repeats allowed), like torch.index_select. Backward: index_add of the gradient.
     /// </summary>
+    /// <summary>index_select on an Int32 tensor (labels, token ids): the same row copy, never recorded.</summary>
+    Tensor IndexSelectInts(int dim, Tensor index)
+    {
+        const string op = "index_select";
+        CheckIndexTensor(op, index);
+        int d = Dim(dim, op);
+        if (index.Rank > 1) throw new ArgumentException($"{op}: index must be 1-D, got shape {index.ShapeStr} (tensor{NameSuffix} of shape {ShapeStr}).");
+        var idx = index.ContiguousNoGrad().IntSpan;
+        int size = shape[d];
+        CheckRange(op, idx, d, size, $"tensor shape {ShapeStr}, index shape {index.ShapeStr}");
+        var ns = (int[])shape.Clone(); ns[d] = idx.Length;
+        var y = Empty(ns, DType.Int32, Device);
+        var (outer, inner) = OuterInner(shape, d);
+        var xs = ContiguousNoGrad().IntSpan;
+        var ys = y.IntSpan;
+        int L = idx.Length;
+        for (int o = 0; o < outer; o++)
+            for (int l = 0; l < L; l++)
+                xs.Slice(o * size * inner + idx[l] * inner, inner).CopyTo(ys.Slice((o * L + l) * inner, inner));
+        return y;
+    }
+
     public Tensor IndexSelect(int dim, Tensor index)
     {
         const string op = "index_select";
+        if (DType == DType.Int32) return IndexSelectInts(dim, index);
         CheckFloat(op);
         CheckIndexTensor(op, index);
         CheckSameDevice(op, this, index);

@@ -201,3 +201,17 @@ public class IndexingTests
         Assert.That(ex!.Message, Does.Contain("(2, 5)").And.Contain("(2, 4)"));
     }
 }
+
+public class IndexSelectIntTests
+{
+    [Test]
+    public void IndexSelect_OnInt32Labels_CopiesRows()
+    {
+        var labels = Denoise.Tensor.FromArray(new[] { 10, 11, 12, 13, 14, 15 }, 3, 2);
+        var picked = labels.IndexSelect(0, Denoise.Tensor.FromArray(new[] { 2, 0, 2 }, 3));
+        Assert.That(picked.DType, Is.EqualTo(Denoise.DType.Int32));
+        Assert.That(picked.ToIntArray(), Is.EqualTo(new[] { 14, 15, 10, 11, 14, 15 }));
+        Assert.That(labels.IndexSelect(1, Denoise.Tensor.FromArray(new[] { 1 }, 1)).ToIntArray(), Is.EqualTo(new[] { 11, 13, 15 }));
+        Assert.Catch<ArgumentException>(() => labels.IndexSelect(0, Denoise.Tensor.FromArray(new[] { 3 }, 1)));
+    }
+}
