@@ -55,6 +55,7 @@ public sealed class WganGp : Gan
     public static (Tensor Penalty, float MeanNorm) GradientPenalty(Func<Tensor, Tensor> critic, Tensor real, Tensor fake, Tensor eps, float lambda)
     {
         int B = real.Shape[0];
+        using var _ = Autograd.EnableGrad();   // the penalty needs ∂D/∂x̂ even when called under NoGrad
         var e = eps.Reshape(B, 1, 1, 1);
         var xHat = (real.Detach() * e + fake.Detach() * (1f - e)).Detach().RequiresGrad_();   // a leaf: we want ∂D/∂x̂
         var grad = Autograd.Grad([critic(xHat).Sum()], [xHat], createGraph: true)[0]!;         // (B, C, H, W)
