@@ -174,7 +174,7 @@ public static class GanApp
     static string Describe(Gan gan) => gan switch
     {
         Dcgan d => $"DCGAN-S ({d.Config.Loss} loss)",
-        WganGp w => $"WGAN-GP (λ = {w.Config.Lambda}, n_critic = {w.Config.NCritic})",
+        WganGp w => $"WGAN-GP (lambda = {w.Config.Lambda}, n_critic = {w.Config.NCritic})",  // plain ASCII: the PNG font has no Greek
         ConditionalGan c => $"Conditional GAN ({c.Config.Discriminator} discriminator, {c.Config.Loss} loss)",
         _ => gan.GetType().Name,
     };

@@ -156,7 +156,7 @@ public static class VaeApp
 
         var samples = WriteFigures(net, run, mnist.Test, conditional, seed, "");
         if (losses.Count > 0)
-            Plot.Lines(run.File("loss.png"), [new LineSeries(isVae ? "−ELBO (β-weighted)" : "reconstruction", losses.ToArray(), (214, 39, 40),
+            Plot.Lines(run.File("loss.png"), [new LineSeries(isVae ? "-ELBO (beta-weighted)" : "reconstruction", losses.ToArray(), (214, 39, 40),
                 Enumerable.Range(start + 1, losses.Count).Select(i => (float)i).ToArray())],
                 $"{Describe(model, net)}: training loss", "step", "nats per image", logY: true, smoothWindow: 25);
         TensorFile.Save(run.File("samples.safetensors"), new Dictionary<string, Tensor> { ["samples"] = samples });
@@ -168,8 +168,8 @@ public static class VaeApp
 
     static string Describe(string model, Module net) => model switch
     {
-        "ae" => ((ConvAutoencoder)net).Config.NoiseStd > 0 ? $"Denoising autoencoder (σ = {((ConvAutoencoder)net).Config.NoiseStd})" : "Autoencoder",
-        "beta-vae" => $"β-VAE (β = {((Vae)net).Config.Beta})",
+        "ae" => ((ConvAutoencoder)net).Config.NoiseStd > 0 ? $"Denoising autoencoder (sigma = {((ConvAutoencoder)net).Config.NoiseStd})" : "Autoencoder",
+        "beta-vae" => $"beta-VAE (beta = {((Vae)net).Config.Beta})",
         "cvae" => "Conditional VAE",
         _ => "VAE",
     };
@@ -285,7 +285,7 @@ public static class VaeApp
             else
             {
                 samples = vae.Sample(64, gen);
-                ImageGrid.Write(run.File("samples.png"), samples, new GridStyle(Columns: 8, Title: $"VAE samples E[x|z], z ~ N(0, I){when}"));
+                ImageGrid.Write(run.File("samples.png"), samples, new GridStyle(Columns: 8, Title: $"VAE samples E[x|z], z from N(0, I){when}"));
             }
             ImageGrid.Write(run.File("reconstructions.png"), Tensor.Cat([x, vae.Reconstruct(x, y)], 0),
                 new GridStyle(Columns: Cols, RowLabels: ["input", "recon"], Title: $"Reconstructions of test digits{when}"));
@@ -295,7 +295,7 @@ public static class VaeApp
             var trav = LatentSpace.Traverse(vae, x.Narrow(0, 0, 1), Enumerable.Range(0, dims).ToArray(),
                 Enumerable.Range(0, 9).Select(i => -3f + 0.75f * i).ToArray(), y?.Narrow(0, 0, 1).Contiguous());
             ImageGrid.Write(run.File("traversal.png"), trav, new GridStyle(Columns: 9, RowLabels: Enumerable.Range(0, dims).Select(d => $"z{d}").ToArray(),
-                Title: $"Traversals z_d = -3 … 3{when}"));
+                Title: $"Traversals z_d = -3 .. 3{when}"));
             if (vae.Config.LatentDim == 2)
                 ImageGrid.Write(run.File("latent-map.png"), LatentSpace.Map(vae, 15, 2.5f, conditional ? 0 : null),
                     new GridStyle(Columns: 15, Padding: 0, Title: $"Decoded 2-D latent, z in [-2.5, 2.5]^2{when}"));
