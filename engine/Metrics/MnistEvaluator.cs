@@ -26,7 +26,7 @@ public sealed record EvaluationOptions(int KidSubsets = 50, int KidSubsetSize = 
 
 /// <summary>All image metrics of one sample set. ConditionalAccuracy is null for unconditional samples.</summary>
 public sealed record ImageEvaluation(int Samples, double Fid, double KidMean, double KidStd, double Precision, double Recall,
-                                     ClassHistogram Classes, double? ConditionalAccuracy);
+                                     double Density, double Coverage, ClassHistogram Classes, double? ConditionalAccuracy);
 
 public sealed class MnistEvaluator
 {
@@ -71,7 +71,7 @@ public sealed class MnistEvaluator
         var kid = ImageMetrics.Kid(features, TestFeatures, options.KidSubsets, options.KidSubsetSize, options.Seed);
         var pr = ImageMetrics.PrecisionRecall(TestFeatures, features, options.K);
         return new ImageEvaluation(n, ImageMetrics.Fid(FeatureStatistics.Of(features), TestStatistics), kid.Mean, kid.Std,
-                                   pr.Precision, pr.Recall, ClassHistogram.Of(predicted, MnistClassifier.Classes),
+                                   pr.Precision, pr.Recall, pr.Density, pr.Coverage, ClassHistogram.Of(predicted, MnistClassifier.Classes),
                                    intendedLabels == null ? null : ImageMetrics.ClassifierAccuracy(predicted, intendedLabels));
     }
 

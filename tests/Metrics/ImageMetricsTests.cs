@@ -130,6 +130,16 @@ public class ImageMetricsTests
         Assert.That((same.Subsets, same.SubsetSize), Is.EqualTo((20, 300)));
     }
 
+    [Test]
+    public void SampleDistances_Mmd2_BiasedKeepsTheDiagonal_UnbiasedIsTheDefault()
+    {
+        var a = Tensor.Randn([40, 2], new Generator(1));
+        var b = Tensor.Randn([30, 2], new Generator(2));
+        Assert.That(SampleDistances.Mmd2(a, b), Is.EqualTo(SampleDistances.Mmd2(a, b, unbiased: true)));
+        Assert.That(SampleDistances.Mmd2(a, a, unbiased: false, 0.5, 1.0), Is.EqualTo(0).Within(1e-12), "V-statistic of a set against itself");
+        Assert.That(SampleDistances.Mmd2(a, b, unbiased: false), Is.GreaterThan(SampleDistances.Mmd2(a, b, unbiased: true)));
+    }
+
     // ---------------------------------------------------------------- precision / recall
 
     /// <summary>
@@ -164,10 +174,11 @@ public class ImageMetricsTests
     public void PrecisionRecall_DataAgainstItself_IsOneAndOne_DisjointIsZero()
     {
         var real = Mixture(50, 1);
-        Assert.That(ImageMetrics.PrecisionRecall(real, real), Is.EqualTo(new PrecisionRecall(1, 1, 3)));
+        var self = ImageMetrics.PrecisionRecall(real, real);
+        Assert.That((self.Precision, self.Recall, self.Coverage), Is.EqualTo((1.0, 1.0, 1.0)));
         var far = real + 100f;
         var pr = ImageMetrics.PrecisionRecall(real, far);
-        Assert.That((pr.Precision, pr.Recall), Is.EqualTo((0.0, 0.0)));
+        Assert.That((pr.Precision, pr.Recall, pr.Density, pr.Coverage), Is.EqualTo((0.0, 0.0, 0.0, 0.0)));
         var fresh = ImageMetrics.PrecisionRecall(real, Mixture(50, 3));
         TestContext.Out.WriteLine($"fresh draw: precision {fresh.Precision:F3}, recall {fresh.Recall:F3}");
         Assert.That(fresh.Precision, Is.GreaterThan(0.85));
