@@ -4,8 +4,11 @@
 // directions θ of the 1-D Wasserstein-2 distance between the projections ⟨x, θ⟩, which for equal
 // sample counts is the RMS difference of the sorted projections. Reported as √(mean W2²).
 //
-// MMD² with a Gaussian (RBF) kernel, unbiased estimator (Gretton et al., 2012), averaged over
-// several bandwidths so that no single scale decides.
+// MMD² with a Gaussian (RBF) kernel k(x, y) = exp(−‖x − y‖²/(2σ²)), averaged over several
+// bandwidths so that no single scale decides (Gretton et al., 2012). The unbiased U-statistic drops
+// the i = j terms of the within-set sums (it can be slightly negative when the sets match); the
+// biased V-statistic keeps them (always ≥ 0, but inflated by ~(2 − 2·E k)/n at small n).
+// ImageMetrics.Kid is the same estimator with KID's polynomial kernel.
 namespace Denoise.Metrics;
 
 public static class SampleDistances
@@ -40,7 +43,10 @@ public static class SampleDistances
     }
 
     /// <summary>Unbiased MMD² averaged over RBF bandwidths σ ∈ <paramref name="bandwidths"/>.</summary>
-    public static double Mmd2(Tensor a, Tensor b, params double[] bandwidths)
+    public static double Mmd2(Tensor a, Tensor b, params double[] bandwidths) => Mmd2(a, b, unbiased: true, bandwidths);
+
+    /// <summary>MMD² averaged over RBF bandwidths: the unbiased U-statistic or the biased V-statistic.</summary>
+    public static double Mmd2(Tensor a, Tensor b, bool unbiased, params double[] bandwidths)
     {
         if (a.Rank != 2 || b.Rank != 2 || a.Shape[1] != b.Shape[1])
             throw new ArgumentException($"Mmd2: expected (n, d) and (m, d) tensors, got {a.ShapeStr} and {b.ShapeStr}.");
@@ -60,7 +66,9 @@ public static class SampleDistances
             for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) if (i != j) xx += Math.Exp(g * Sq(x, i, x, j));
             for (int i = 0; i < m; i++) for (int j = 0; j < m; j++) if (i != j) yy += Math.Exp(g * Sq(y, i, y, j));
             for (int i = 0; i < n; i++) for (int j = 0; j < m; j++) xy += Math.Exp(g * Sq(x, i, y, j));
-            result += xx / (n * (n - 1.0)) + yy / (m * (m - 1.0)) - 2 * xy / ((double)n * m);
+            result += unbiased
+                ? xx / (n * (n - 1.0)) + yy / (m * (m - 1.0)) - 2 * xy / ((double)n * m)
+                : (xx + n) / ((double)n * n) + (yy + m) / ((double)m * m) - 2 * xy / ((double)n * m);   // k(x, x) = 1
         }
         return result / bandwidths.Length;
     }
