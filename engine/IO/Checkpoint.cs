@@ -1,6 +1,6 @@
 // Training checkpoints: everything needed to continue a run exactly where it stopped, in one
 // safetensors file (so other tools can read the weights):
-//   tensors   model/<name>   optim/<key>   ema/<key>
+//   tensors   model/<name>   optim/<key>   optim.<name>/<key> (extra optimizers)   ema/<key>
 //   metadata  format, model (a name for the network), step, rng_seed, rng_offset, config (JSON)
 // Written atomically (temp file, then rename): a crash never leaves a half checkpoint.
 // Loading checks that the file is a Denoise checkpoint of the same model (and, when asked, the same
@@ -12,9 +12,10 @@ namespace Denoise.IO;
 
 public sealed class CheckpointMismatchException(string message) : Exception(message);
 
-/// <summary>What a checkpoint holds or restores; leave a part null to skip it.</summary>
+/// <summary>What a checkpoint holds or restores; leave a part null to skip it. Models with more than one
+/// optimizer (a GAN's generator and discriminator) name the others in <paramref name="ExtraOptimizers"/>.</summary>
 public sealed record TrainingState(string ModelName, Module Model, Optimizer? Optimizer = null, Ema? Ema = null,
-    Generator? Rng = null, string? ConfigJson = null);
+    Generator? Rng = null, string? ConfigJson = null, IReadOnlyDictionary<string, Optimizer>? ExtraOptimizers = null);
 
 public static class Checkpoint
 {
@@ -26,6 +27,8 @@ public static class Checkpoint
         foreach (var (k, v) in state.Model.StateDict()) tensors["model/" + k] = v;
         if (state.Optimizer != null) foreach (var (k, v) in state.Optimizer.StateDict()) tensors["optim/" + k] = v;
         if (state.Ema != null) foreach (var (k, v) in state.Ema.StateDict()) tensors["ema/" + k] = v;
+        foreach (var (name, opt) in state.ExtraOptimizers ?? new Dictionary<string, Optimizer>())
+            foreach (var (k, v) in opt.StateDict()) tensors[$"optim.{name}/" + k] = v;
         var meta = new Dictionary<string, string>
         {
             ["format"] = Format,
@@ -66,6 +69,12 @@ public static class Checkpoint
         catch (ArgumentException e) { throw new CheckpointMismatchException($"{path}: the model's weights do not fit this network: {e.Message}"); }
         if (state.Optimizer != null) state.Optimizer.LoadStateDict(Part("optim/"));
         if (state.Ema != null) state.Ema.LoadStateDict(Part("ema/"));
+        foreach (var (name, opt) in state.ExtraOptimizers ?? new Dictionary<string, Optimizer>())
+        {
+            var part = Part($"optim.{name}/");
+            if (part.Count == 0) throw new CheckpointMismatchException($"{path}: the checkpoint has no state for optimizer '{name}'.");
+            opt.LoadStateDict(part);
+        }
         if (state.Rng != null)
         {
             if (!ulong.TryParse(Meta("rng_seed"), out var seed) || !ulong.TryParse(Meta("rng_offset"), out var offset))

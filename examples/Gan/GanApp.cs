@@ -10,10 +10,11 @@
 // real and fake, gradient norms, the penalty for WGAN-GP), samples.png (EMA generator, eval-mode
 // BatchNorm; class rows for cgan), samples-raw.png (the raw generator), losses.png, monitors.png
 // (D accuracy and gradient norms), samples.safetensors, warnings.txt (when D wins outright or a loss
-// is NaN; also printed), checkpoint.safetensors + checkpoint-optd.safetensors (D's Adam; the
-// engine's TrainingState holds one optimizer), written atomically, also on Ctrl-C (exit 130).
+// is NaN; also printed), checkpoint.safetensors (G, D, both Adams, EMA, RNG), written atomically,
+// also on Ctrl-C (exit 130).
 using System.Diagnostics;
 using System.Text.Json;
+using Denoise.Optim;
 using Denoise.Cli;
 using Denoise.Data;
 using Denoise.IO;
@@ -24,7 +25,6 @@ namespace Denoise.Examples;
 public static class GanApp
 {
     static readonly string[] Models = ["dcgan", "wgan-gp", "cgan"];
-    const string OptDFile = "checkpoint-optd.safetensors";
 
     /// <summary>Runs the program; returns the exit code (0 ok, 1 diverged, 2 bad input, 130 interrupted).</summary>
     public static int Run(string[] args, TextWriter output, TextWriter? errors = null, CancellationToken cancel = default)
@@ -80,15 +80,15 @@ public static class GanApp
             {
                 try
                 {
-                    start = (int)Checkpoint.Load(run.CheckpointPath, new TrainingState(name, gan, gan.OptG, gan.Ema, gen, identity), requireSameConfig: true);
-                    gan.OptD.LoadStateDict(TensorFile.Load(run.File(OptDFile)).Tensors);
+                    start = (int)Checkpoint.Load(run.CheckpointPath, new TrainingState(name, gan, gan.OptG, gan.Ema, gen, identity,
+                        new Dictionary<string, Optimizer> { ["d"] = gan.OptD }), requireSameConfig: true);
                 }
                 catch (Exception e) when (e is CheckpointMismatchException or SafeTensorsFormatException or ArgumentException or IOException)
                 { throw new UsageException($"--resume: cannot continue from {run.CheckpointPath}: {e.Message.ReplaceLineEndings(" ")}"); }
             }
         }
         catch (UsageException e) { errors.WriteLine(cli.ErrorLine(e.Message)); return UsageException.ExitCode; }
-        var state = new TrainingState(name, gan, gan.OptG, gan.Ema, gen, identity);
+        var state = new TrainingState(name, gan, gan.OptG, gan.Ema, gen, identity, new Dictionary<string, Optimizer> { ["d"] = gan.OptD });
 
         // Every real batch — D may take several per step (wgan-gp) — comes from one loader, in [−1, 1].
         using var loader = new DataLoader(mnist.Train.Images, mnist.Train.Labels, batchSize, seed: (ulong)seed, dropLast: true);
@@ -126,7 +126,6 @@ public static class GanApp
             },
             SaveCheckpoint = done =>
             {
-                TensorFile.Save(run.File(OptDFile), gan.OptD.StateDict());
                 Checkpoint.Save(run.CheckpointPath, state, done);
             },
             Progress = progress,

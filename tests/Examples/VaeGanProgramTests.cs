@@ -60,8 +60,10 @@ public class VaeGanProgramTests
         string outDir = Path.Combine(dir, model);
         var r = Run(Gan, ["--model", model, "--out", outDir, "--steps", "3", "--batch-size", "8", "--log-every", "1", .. more]);
         Assert.That(r.Exit, Is.Zero, r.Err + r.Out);
-        foreach (var f in new[] { "samples.png", "samples-raw.png", "losses.png", "monitors.png", "metrics.jsonl", "samples.safetensors", "checkpoint.safetensors", "checkpoint-optd.safetensors" })
+        foreach (var f in new[] { "samples.png", "samples-raw.png", "losses.png", "monitors.png", "metrics.jsonl", "samples.safetensors", "checkpoint.safetensors" })
             Assert.That(File.Exists(Path.Combine(outDir, f)), f);
+        var keys = Denoise.IO.TensorFile.Load(Path.Combine(outDir, "checkpoint.safetensors")).Tensors.Keys;
+        Assert.That(keys.Any(k => k.StartsWith("optim.d/")), Is.True, "the discriminator's optimizer state is in the one checkpoint");
         var first = System.Text.Json.JsonDocument.Parse(File.ReadLines(Path.Combine(outDir, "metrics.jsonl")).First()).RootElement;
         foreach (var key in new[] { "loss_d", "loss_g", "d_acc_real", "d_acc_fake", "grad_norm_d", "grad_norm_g" })
             Assert.That(first.TryGetProperty(key, out _), key);
