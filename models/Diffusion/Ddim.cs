@@ -51,9 +51,14 @@ public sealed class Ddim
     }
 
     /// <summary>Runs the S steps from a given x_T. With η = 0 no randomness is drawn and <paramref name="gen"/> may be null.</summary>
-    public Tensor SampleFrom(Tensor xT, Generator? gen = null, Tensor? labels = null, float guidance = 1f, Action<int, Tensor>? onStep = null)
+    /// <param name="known">Inpainting (as Ddpm.Sample): pixels where <paramref name="mask"/> = 1 are replaced after each
+    /// step by this image noised to the new level (draws noise from <paramref name="gen"/>), and kept exactly at the end.</param>
+    public Tensor SampleFrom(Tensor xT, Generator? gen = null, Tensor? labels = null, float guidance = 1f, Action<int, Tensor>? onStep = null,
+        Tensor? known = null, Tensor? mask = null)
     {
         if (Config.Eta > 0 && gen == null) throw new ArgumentException($"Ddim.SampleFrom: η = {Config.Eta} > 0 draws noise; pass a Generator.");
+        if ((known == null) != (mask == null)) throw new ArgumentException("Ddim.SampleFrom: inpainting needs both the known image and its mask.");
+        if (known != null && gen == null) throw new ArgumentException("Ddim.SampleFrom: inpainting noises the known pixels; pass a Generator.");
         using var noGrad = Autograd.NoGrad();
         using var emaWeights = Model.Ema?.Apply();
         var schedule = Model.Schedule;
@@ -67,11 +72,20 @@ public sealed class Ddim
             double sigma = Config.Eta * Math.Sqrt((1 - abPrev) / (1 - abT)) * Math.Sqrt(1 - abT / abPrev);
             var next = (float)Math.Sqrt(abPrev) * x0 + (float)Math.Sqrt(Math.Max(1 - abPrev - sigma * sigma, 0)) * eps;
             if (sigma > 0) next = next + (float)sigma * Tensor.RandnLike(x, gen);
+            if (known != null)                                                       // RePaint: known pixels from q(x_{t'} | x₀)
+            {
+                var knownNoised = tPrev >= 0 ? schedule.AddNoise(known, Tensor.RandnLike(known, gen), NoiseSchedule.Steps(x.Shape[0], tPrev)) : known;
+                next = Tensor.Where(mask!, knownNoised, next);
+            }
             x = scope.Keep(next);
             onStep?.Invoke(i + 1, x);
         }
         return x;
     }
+
+    /// <summary>Fills the pixels where <paramref name="mask"/> = 0 in S steps (Ddpm.Inpaint's RePaint rule on DDIM's subsequence).</summary>
+    public Tensor Inpaint(Tensor known, Tensor mask, Generator gen, Tensor? labels = null, float guidance = 1f) =>
+        SampleFrom(Tensor.Randn(known.Shape.ToArray(), gen), gen, labels, guidance, null, known, mask);
 
     /// <summary>
     /// Song et al. §5.3: decodes slerp(a, b, λ) for λ = 0, 1/(n−1), … 1 — spherical, because Gaussian
