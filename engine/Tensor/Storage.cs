@@ -91,6 +91,8 @@ public sealed class CpuPool<T> where T : unmanaged
     public long Misses { get; private set; }
     /// <summary>Bytes of fresh arrays allocated because the pool had none of the size.</summary>
     public long AllocatedBytes { get; private set; }
+    /// <summary>Bytes handed out by Rent, hits and misses alike (bucket sizes; the profiler's "pool MB").</summary>
+    public long RentedBytes { get; private set; }
     public long PooledBytes { get { lock (gate) return pooledBytes; } }
 
     static int Bucket(int length) => length <= 16 ? 16 : (int)Math.Min(((long)length + 15) & ~15L, Array.MaxLength);
@@ -101,6 +103,7 @@ public sealed class CpuPool<T> where T : unmanaged
         int size = Bucket(length);
         lock (gate)
         {
+            RentedBytes += (long)size * Unsafe.SizeOf<T>();
             if (buckets.TryGetValue(size, out var stack) && stack.Count > 0)
             {
                 Hits++;
