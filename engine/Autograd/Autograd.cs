@@ -56,6 +56,7 @@ public static class Autograd
     internal static Tensor Record(string op, Tensor output, Tensor[] inputs, Func<Tensor, Tensor?[]> backward)
     {
         if (DetectAnomalies) CheckForwardFinite(op, output, inputs);
+        if (Diagnostics.OpProfiler.Enabled) Diagnostics.OpProfiler.OnRecord(op);
         if (!IsEnabled) return output;
         bool any = false;
         foreach (var t in inputs) any |= t.RequiresGrad;
@@ -135,7 +136,10 @@ public static class Autograd
             grads[root] = grads.TryGetValue(root, out var prev) ? Accumulate(prev, g, createGraph) : g;
         }
 
+        bool profile = Diagnostics.OpProfiler.Enabled;
+        if (profile) Diagnostics.OpProfiler.BeginBackward();
         var order = TopologicalOrder(roots);
+        if (profile) Diagnostics.OpProfiler.EndBackward("(tape: topological sort)");
         using var mode = createGraph ? EnableGrad() : NoGrad();
         for (int k = order.Count - 1; k >= 0; k--)
         {
@@ -148,11 +152,15 @@ public static class Autograd
             var node = t.GradFn;
             if (node == null)
             {
-                if (accumulateLeaves) t.AccumulateGrad(g, createGraph);
+                if (!accumulateLeaves) continue;
+                if (profile) Diagnostics.OpProfiler.BeginBackward();
+                t.AccumulateGrad(g, createGraph);
+                if (profile) Diagnostics.OpProfiler.EndBackward("(leaf grad accumulate)");
                 continue;
             }
             if (node.Freed)
                 throw new InvalidOperationException($"Backward: the graph through '{node.Op}' was already freed by an earlier backward; pass retainGraph: true to the first call.");
+            if (profile) Diagnostics.OpProfiler.BeginBackward();
             var inputGrads = node.Backward!(g);
             for (int i = 0; i < node.Inputs.Length; i++)
             {
@@ -165,7 +173,9 @@ public static class Autograd
                 grads[x] = grads.TryGetValue(x, out var acc) ? Accumulate(acc, gx, createGraph) : gx;
             }
             if (!retainGraph) node.Free();
+            if (profile) Diagnostics.OpProfiler.EndBackward(node.Op);
         }
+        if (profile) Diagnostics.OpProfiler.Mark();
     }
 
     static Tensor Accumulate(Tensor a, Tensor b, bool createGraph) => a + b;

@@ -2,6 +2,9 @@
 // (kernels/Ops/Unary.cs, Binary.cs) run by the SIMD loop (kernels/Cpu/Map.cs via Ops/Strided.cs),
 // and beside it the backward rule, written with differentiable tensor ops so that it can itself be
 // differentiated (create-graph). Derivative formulas are in each op's comment.
+// The hot activations (SiLU, Sigmoid, Tanh, ReLU) run their backward as one fused kernel
+// (kernels/Ops/Binary.cs *Backward) when the backward is not being recorded — Autograd.IsEnabled is
+// true inside a backward rule exactly under create-graph — and the composed rule otherwise.
 using K = Denoise.Kernels.Ops;
 
 namespace Denoise;
@@ -64,18 +67,23 @@ public sealed partial class Tensor
     /// <summary>d cos x = −sin x</summary>
     public Tensor Cos() { var x = this; return Unary<K.Cos>("cos", (g, _) => -(g * x.Sin())); }
     /// <summary>d tanh x = 1 − y²</summary>
-    public Tensor Tanh() => Unary<K.Tanh>("tanh", (g, y) => g * (1f - y * y));
+    public Tensor Tanh() => Unary<K.Tanh>("tanh", (g, y) => Autograd.IsEnabled ? g * (1f - y * y) : MapBinary<K.TanhBackward>(g, y, "tanh_backward"));
     /// <summary>d σ(x) = y(1 − y)</summary>
-    public Tensor Sigmoid() => Unary<K.Sigmoid>("sigmoid", (g, y) => g * (y * (1f - y)));
+    public Tensor Sigmoid() => Unary<K.Sigmoid>("sigmoid", (g, y) => Autograd.IsEnabled ? g * (y * (1f - y)) : MapBinary<K.SigmoidBackward>(g, y, "sigmoid_backward"));
     /// <summary>d relu(x) = step(x) (0 at the kink, as PyTorch)</summary>
-    public Tensor Relu() { var x = this; return Unary<K.Relu>("relu", (g, _) => g * x.StepMask()); }
+    public Tensor Relu() { var x = this; return Unary<K.Relu>("relu", (g, _) => Autograd.IsEnabled ? g * x.StepMask() : MapBinary<K.ReluBackward>(g, x, "relu_backward")); }
     /// <summary>1 where x &gt; 0 else 0; constant, no gradient.</summary>
     internal Tensor StepMask() => MapUnary<K.Step>(this, "step");
     /// <summary>d silu(x) = σ(x)(1 + x(1 − σ(x)))</summary>
     public Tensor SiLU()
     {
         var x = this;
-        return Unary<K.SiLU>("silu", (g, _) => { var s = x.Sigmoid(); return g * (s * (1f + x * (1f - s))); });
+        return Unary<K.SiLU>("silu", (g, _) =>
+        {
+            if (!Autograd.IsEnabled) return MapBinary<K.SiLUBackward>(g, x, "silu_backward");   // one fused pass
+            var s = x.Sigmoid();
+            return g * (s * (1f + x * (1f - s)));
+        });
     }
     /// <summary>d softplus(x) = σ(x)</summary>
     public Tensor Softplus() { var x = this; return Unary<K.Softplus>("softplus", (g, _) => g * x.Sigmoid()); }

@@ -101,6 +101,8 @@ public sealed class CpuPool<T> where T : unmanaged
     public long AllocatedBytes { get; private set; }
     /// <summary>Bytes of pooled arrays dropped to make room for more recently used sizes.</summary>
     public long EvictedBytes { get; private set; }
+    /// <summary>Bytes handed out by Rent, hits and misses alike (bucket sizes; the profiler's "pool MB").</summary>
+    public long RentedBytes { get; private set; }
     public long PooledBytes { get { lock (gate) return pooledBytes; } }
 
     static int BucketSize(int length) => length <= 16 ? 16 : (int)Math.Min(((long)length + 15) & ~15L, Array.MaxLength);
@@ -111,6 +113,7 @@ public sealed class CpuPool<T> where T : unmanaged
         int size = BucketSize(length);
         lock (gate)
         {
+            RentedBytes += (long)size * Unsafe.SizeOf<T>();
             if (buckets.TryGetValue(size, out var bucket))
             {
                 bucket.LastUsed = ++clock;

@@ -131,3 +131,41 @@ public readonly struct NotEqual : IBinaryOp
     public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => ~Vector256.Equals(a, b) & Vector256<float>.One;
     public static Vector512<float> Apply(Vector512<float> a, Vector512<float> b) => ~Vector512.Equals(a, b) & Vector512<float>.One;
 }
+
+// ───── fused activation backward: dx = g · f′, one pass instead of the composed backward's 3–6 ─────
+// Used by engine/Ops/Elementwise.cs when the backward is not itself recorded (no create-graph).
+// Each computes the composed rule's expression in the same order (a is g, b is x or y).
+
+/// <summary>silu′: g · (s · (1 + x · (1 − s))), s = σ(x); a = g, b = x.</summary>
+public readonly struct SiLUBackward : IBinaryOp
+{
+    public static float Apply(float g, float x) { float s = Sigmoid.Apply(x); return g * (s * (1f + x * (1f - s))); }
+    public static Vector256<float> Apply(Vector256<float> g, Vector256<float> x)
+    { var s = Sigmoid.Apply(x); return g * (s * (Vector256<float>.One + x * (Vector256<float>.One - s))); }
+    public static Vector512<float> Apply(Vector512<float> g, Vector512<float> x)
+    { var s = Sigmoid.Apply(x); return g * (s * (Vector512<float>.One + x * (Vector512<float>.One - s))); }
+}
+
+/// <summary>σ′ from the output: g · (y · (1 − y)); a = g, b = y.</summary>
+public readonly struct SigmoidBackward : IBinaryOp
+{
+    public static float Apply(float g, float y) => g * (y * (1f - y));
+    public static Vector256<float> Apply(Vector256<float> g, Vector256<float> y) => g * (y * (Vector256<float>.One - y));
+    public static Vector512<float> Apply(Vector512<float> g, Vector512<float> y) => g * (y * (Vector512<float>.One - y));
+}
+
+/// <summary>tanh′ from the output: g · (1 − y²); a = g, b = y.</summary>
+public readonly struct TanhBackward : IBinaryOp
+{
+    public static float Apply(float g, float y) => g * (1f - y * y);
+    public static Vector256<float> Apply(Vector256<float> g, Vector256<float> y) => g * (Vector256<float>.One - y * y);
+    public static Vector512<float> Apply(Vector512<float> g, Vector512<float> y) => g * (Vector512<float>.One - y * y);
+}
+
+/// <summary>relu′: g where x &gt; 0, else 0 (0 at the kink, as PyTorch); a = g, b = x.</summary>
+public readonly struct ReluBackward : IBinaryOp
+{
+    public static float Apply(float g, float x) => x > 0f ? g : 0f;
+    public static Vector256<float> Apply(Vector256<float> g, Vector256<float> x) => Vector256.GreaterThan(x, Vector256<float>.Zero) & g;
+    public static Vector512<float> Apply(Vector512<float> g, Vector512<float> x) => Vector512.GreaterThan(x, Vector512<float>.Zero) & g;
+}

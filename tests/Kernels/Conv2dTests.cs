@@ -39,6 +39,49 @@ public class Conv2dTests
             Assert.That(dw1[i], Is.EqualTo(dw0[i]).Within(1e-5 * (1 + p.N * p.P * 0.5)), $"dw[{i}]");
     }
 
+    static IEnumerable<TestCaseData> V2Cases() => Problems.Select((p, i) =>
+        new TestCaseData(i).SetName($"Conv2d_V2MatchesV0_N{p.N}_C{p.Cin}x{p.Geo.H}x{p.Geo.W}_k{p.Geo.KH}_to{p.Cout}_g{p.Groups}"));
+
+    /// <summary>V2 batches images into one GEMM (Problems 2 and 5 have several images per batch and a
+    /// short last batch). Each forward / input-grad element is still one GEMM dot product in the same
+    /// order, so those bits equal V0's; weight-grad sums over nb·P at once, so rounding differs.</summary>
+    [TestCaseSource(nameof(V2Cases))]
+    public void V2_MatchesV0_AllThreeMaps(int index)
+    {
+        var p = Problems[index];
+        var rng = new Random(index);
+        float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength), gy = Rand(rng, p.OutputLength);
+        var (y0, dx0, dw0) = RunAll(Conv2dVersion.V0PerImage, x, w, gy, p);
+        var (y2, dx2, dw2) = RunAll(Conv2dVersion.V2Batched, x, w, gy, p);
+        Assert.That(y2, Is.EqualTo(y0));
+        Assert.That(dx2, Is.EqualTo(dx0));
+        for (int i = 0; i < dw0.Length; i++)
+            Assert.That(dw2[i], Is.EqualTo(dw0[i]).Within(1e-5 * (1 + p.N * p.P * 0.5)), $"dw[{i}]");
+    }
+
+    [Test]
+    public void V2_SameBitsOnOneAndTwoThreads()
+    {
+        foreach (int index in new[] { 2, 5 })
+        {
+            var p = Problems[index];
+            var rng = new Random(9);
+            float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength), gy = Rand(rng, p.OutputLength);
+            int saved = WorkerPool.Threads, savedGemm = Gemm.MaxThreads;
+            try
+            {
+                WorkerPool.Threads = 1; Gemm.MaxThreads = 1;
+                var one = RunAll(Conv2dVersion.V2Batched, x, w, gy, p);
+                WorkerPool.Threads = 2; Gemm.MaxThreads = 2;
+                var two = RunAll(Conv2dVersion.V2Batched, x, w, gy, p);
+                Assert.That(two.Y, Is.EqualTo(one.Y));
+                Assert.That(two.Dx, Is.EqualTo(one.Dx));
+                Assert.That(two.Dw, Is.EqualTo(one.Dw));
+            }
+            finally { WorkerPool.Threads = saved; Gemm.MaxThreads = savedGemm; }
+        }
+    }
+
     [Test]
     public void V1_SameBitsOnOneAndTwoThreads()
     {

@@ -15,6 +15,7 @@ public class GemmTests
     {
         (1, 1, 1), (7, 13, 31), (13, 7, 65), (31, 65, 7), (65, 31, 257), (257, 65, 13),
         (1, 257, 31), (257, 1, 65), (64, 64, 64), (100, 130, 300), (150, 70, 260), (3, 1100, 5),
+        (5, 129, 47),   // transposed B: two full 64-wide panels with 16×16 register transposes + k tail of 15, and a 1-column edge panel
     };
 
     static readonly (float Alpha, float Beta)[] Scalars = { (1f, 0f), (0.5f, -1.5f), (-2f, 1f) };

@@ -16,7 +16,12 @@
 //               GEMM, no fork/join inside an image. Forward and input-grad write disjoint images
 //               (bits independent of the partition); weight-grad keeps one partial dW per chunk
 //               (chunks fixed by N alone) and adds them in chunk order, so 1 and 2 threads give
-//               the same bits.                                        (current) see ConvBench
+//               the same bits.                                                  see ConvBench
+//   V2Batched   V1, but a batch of images (≈ 768 columns) shares one im2col matrix and one GEMM,
+//               so 14×14 and 7×7 maps no longer run 196- or 49-column GEMMs (mostly edge tiles)
+//               (Conv2d.V2Batched.cs). M1's 57 conv maps, 1 thread, CPU ms (bench m1conv; the
+//               transposed-B pack of GEMM V2 became a 16×16 register transpose at the same time):
+//               fwd / input / weight  V1 402 / 402 / 381 → V2 310 / 258 / 355   (current)
 // A 1×1, stride-1, unpadded convolution skips im2col in every version: the image viewed as
 // (Cin, H·W) is its own col matrix.
 // Run:   dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Conv2d
@@ -26,7 +31,7 @@ using System.Buffers;
 namespace Denoise.Kernels.Cpu;
 
 /// <summary>The convolution versions kept in the project, slowest to fastest.</summary>
-public enum Conv2dVersion { V0PerImage, V1Chunked }
+public enum Conv2dVersion { V0PerImage, V1Chunked, V2Batched }
 
 /// <summary>A batched 2-D convolution: N images of geometry <paramref name="Geo"/>, Cout filters, Groups groups.</summary>
 public readonly record struct Conv2dProblem(int N, Conv2dGeometry Geo, int Cout, int Groups = 1)
@@ -49,13 +54,13 @@ public readonly record struct Conv2dProblem(int N, Conv2dGeometry Geo, int Cout,
 public static unsafe partial class Conv2d
 {
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, in Conv2dProblem p)
-        => Forward(Conv2dVersion.V1Chunked, x, w, y, p);
+        => Forward(Conv2dVersion.V2Batched, x, w, y, p);
 
     public static void InputGrad(ReadOnlySpan<float> gy, ReadOnlySpan<float> w, Span<float> dx, in Conv2dProblem p)
-        => InputGrad(Conv2dVersion.V1Chunked, gy, w, dx, p);
+        => InputGrad(Conv2dVersion.V2Batched, gy, w, dx, p);
 
     public static void WeightGrad(ReadOnlySpan<float> x, ReadOnlySpan<float> gy, Span<float> dw, in Conv2dProblem p)
-        => WeightGrad(Conv2dVersion.V1Chunked, x, gy, dw, p);
+        => WeightGrad(Conv2dVersion.V2Batched, x, gy, dw, p);
 
     public static void Forward(Conv2dVersion v, ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, in Conv2dProblem p)
     {
@@ -63,6 +68,7 @@ public static unsafe partial class Conv2d
         fixed (float* px = x, pw = w, py = y)
         {
             if (v == Conv2dVersion.V0PerImage) { V0Forward(px, pw, py, p); return; }
+            if (v == Conv2dVersion.V2Batched) { V2Forward(px, pw, py, p); return; }
             var job = new Job(JobKind.Forward, p, px, pw, py, ImageParts(p));
             RunJob(job);
         }
@@ -74,6 +80,7 @@ public static unsafe partial class Conv2d
         fixed (float* pg = gy, pw = w, pd = dx)
         {
             if (v == Conv2dVersion.V0PerImage) { V0InputGrad(pg, pw, pd, p); return; }
+            if (v == Conv2dVersion.V2Batched) { V2InputGrad(pg, pw, pd, p); return; }
             var job = new Job(JobKind.InputGrad, p, pg, pw, pd, ImageParts(p));
             RunJob(job);
         }
@@ -86,15 +93,21 @@ public static unsafe partial class Conv2d
         fixed (float* px = x, pg = gy, pd = dw)
         {
             if (v == Conv2dVersion.V0PerImage) { V0WeightGrad(px, pg, pd, p); return; }
-            int parts = ImageParts(p), len = (int)p.WeightLength;
-            if (parts == 1) { RunJob(new Job(JobKind.WeightGrad, p, px, pg, pd, 1)); return; }
+            int nb = 1, parts = v == Conv2dVersion.V2Batched ? V2WeightGradParts(p, out nb) : ImageParts(p), len = (int)p.WeightLength;
+            if (parts == 1)
+            {
+                if (v == Conv2dVersion.V2Batched) V2WeightGrad(px, pg, pd, p, nb, 1);
+                else RunJob(new Job(JobKind.WeightGrad, p, px, pg, pd, 1));
+                return;
+            }
             // One partial dW per chunk, then a fixed-order sum: the bits depend on N only.
             float[] partial = ArrayPool<float>.Shared.Rent(parts * len);
             try
             {
                 fixed (float* pp = partial)
                 {
-                    RunJob(new Job(JobKind.WeightGrad, p, px, pg, pp, parts));
+                    if (v == Conv2dVersion.V2Batched) V2WeightGrad(px, pg, pp, p, nb, parts);
+                    else RunJob(new Job(JobKind.WeightGrad, p, px, pg, pp, parts));
                     var sum = new Span<float>(pd, len);
                     new ReadOnlySpan<float>(pp, len).CopyTo(sum);
                     for (int c = 1; c < parts; c++)

@@ -48,8 +48,15 @@ public static class Conv2dIm2Col
     /// disjoint channel ranges can be filled by different threads.
     /// </summary>
     public static void Im2Col(ReadOnlySpan<float> image, Span<float> col, in Conv2dGeometry g, int c0, int count)
+        => Im2Col(image, col, g, c0, count, g.ColCols);
+
+    /// <summary>
+    /// Im2Col into a wider matrix: col row r starts at r·<paramref name="ld"/> (ld ≥ Hout·Wout), so
+    /// several images can sit side by side as column blocks of one GEMM operand (Conv2d V2Batched).
+    /// </summary>
+    public static void Im2Col(ReadOnlySpan<float> image, Span<float> col, in Conv2dGeometry g, int c0, int count, int ld)
     {
-        Check(image.Length, col.Length, g, c0, count);
+        Check(image.Length, col.Length, g, c0, count, ld);
         int Hout = g.Hout, Wout = g.Wout, HW = g.H * g.W;
         for (int c = c0; c < c0 + count; c++)
         {
@@ -58,7 +65,7 @@ public static class Conv2dIm2Col
                 for (int kj = 0; kj < g.KW; kj++)
                 {
                     int row = (c * g.KH + ki) * g.KW + kj;
-                    Span<float> dst = col.Slice(row * Hout * Wout, Hout * Wout);
+                    Span<float> dst = col.Slice(row * ld, Hout * Wout);
                     int iwOff = kj * g.DW - g.PW;   // iw = ow·SW + iwOff
                     var (owLo, owHi) = ValidRange(iwOff, g.SW, g.W, Wout);
                     for (int oh = 0; oh < Hout; oh++)
@@ -88,8 +95,12 @@ public static class Conv2dIm2Col
     /// would have read from it. The exact adjoint of Im2Col.
     /// </summary>
     public static void Col2Im(ReadOnlySpan<float> col, Span<float> image, in Conv2dGeometry g, int c0, int count)
+        => Col2Im(col, image, g, c0, count, g.ColCols);
+
+    /// <summary>Col2Im from a wider matrix whose row r starts at r·<paramref name="ld"/> (the adjoint of the strided Im2Col).</summary>
+    public static void Col2Im(ReadOnlySpan<float> col, Span<float> image, in Conv2dGeometry g, int c0, int count, int ld)
     {
-        Check(image.Length, col.Length, g, c0, count);
+        Check(image.Length, col.Length, g, c0, count, ld);
         int Hout = g.Hout, Wout = g.Wout, HW = g.H * g.W;
         for (int c = c0; c < c0 + count; c++)
         {
@@ -98,7 +109,7 @@ public static class Conv2dIm2Col
                 for (int kj = 0; kj < g.KW; kj++)
                 {
                     int row = (c * g.KH + ki) * g.KW + kj;
-                    ReadOnlySpan<float> srcRow = col.Slice(row * Hout * Wout, Hout * Wout);
+                    ReadOnlySpan<float> srcRow = col.Slice(row * ld, Hout * Wout);
                     int iwOff = kj * g.DW - g.PW;
                     var (owLo, owHi) = ValidRange(iwOff, g.SW, g.W, Wout);
                     if (owLo >= owHi) continue;
@@ -131,12 +142,13 @@ public static class Conv2dIm2Col
         return (Math.Min(lo, Wout), Math.Clamp(hi, 0, Wout));
     }
 
-    static void Check(int imageLen, int colLen, in Conv2dGeometry g, int c0, int count)
+    static void Check(int imageLen, int colLen, in Conv2dGeometry g, int c0, int count, int ld)
     {
+        if (ld < g.ColCols) throw new ArgumentException($"col row stride {ld} < {g.ColCols} columns");
         if (c0 < 0 || count < 0 || c0 + count > g.C) throw new ArgumentOutOfRangeException(nameof(c0));
         if (g.KH < 1 || g.KW < 1 || g.SH < 1 || g.SW < 1 || g.DH < 1 || g.DW < 1 || g.PH < 0 || g.PW < 0)
             throw new ArgumentException($"invalid geometry {g}");
         if (imageLen < (long)g.C * g.H * g.W) throw new ArgumentException("image span too short");
-        if (colLen < (long)g.ColRows * g.ColCols) throw new ArgumentException("col span too short");
+        if (g.ColRows > 0 && colLen < (long)(g.ColRows - 1) * ld + g.ColCols) throw new ArgumentException("col span too short");
     }
 }
