@@ -28,6 +28,25 @@ public sealed record LoopResult(LoopOutcome Outcome, int Step, float LastLoss)
         LoopOutcome.Interrupted => InterruptedExitCode,
         _ => 1,
     };
+
+    /// <summary>
+    /// For a run that stopped early, prints the usual line (where the checkpoint is, or that the
+    /// loss diverged) and returns the exit code; returns null when training completed.
+    /// </summary>
+    public int? ReportStop(string program, string checkpointPath, TextWriter output, TextWriter errors)
+    {
+        switch (Outcome)
+        {
+            case LoopOutcome.Interrupted:
+                output.WriteLine($"Interrupted at step {Step}; checkpoint {checkpointPath}. Continue with --resume.");
+                return ExitCode;
+            case LoopOutcome.Diverged:
+                errors.WriteLine($"{program}: loss became {LastLoss} at step {Step}; stopping (the last checkpoint is kept).");
+                return ExitCode;
+            default:
+                return null;
+        }
+    }
 }
 
 public sealed class TrainingLoop

@@ -237,15 +237,7 @@ public static class DiffusionApp
             });
         }
 
-        switch (result.Outcome)
-        {
-            case LoopOutcome.Interrupted:
-                output.WriteLine($"Interrupted at step {result.Step}; checkpoint {run.CheckpointPath}. Continue with --resume.");
-                return result.ExitCode;
-            case LoopOutcome.Diverged:
-                errors.WriteLine($"diffusion: loss became {result.LastLoss} at step {result.Step}; stopping (the last checkpoint is kept).");
-                return result.ExitCode;
-        }
+        if (result.ReportStop("diffusion", run.CheckpointPath, output, errors) is int stopped) return stopped;
         output.WriteLine($"Trained in {clock.Elapsed.TotalSeconds:F1} s; checkpoint {run.CheckpointPath}");
 
         WriteFinalOutputs(run, sampler, held, perClass, seed, output);

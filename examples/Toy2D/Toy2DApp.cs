@@ -111,15 +111,7 @@ public static class Toy2DApp
             Cancel = cancel,
         }.Run();
 
-        switch (result.Outcome)
-        {
-            case LoopOutcome.Interrupted:
-                output.WriteLine($"Interrupted at step {result.Step}; checkpoint {run.CheckpointPath}. Continue with --resume.");
-                return result.ExitCode;
-            case LoopOutcome.Diverged:
-                errors.WriteLine($"toy2d: loss became {result.LastLoss} at step {result.Step}; stopping.");
-                return result.ExitCode;
-        }
+        if (result.ReportStop("toy2d", run.CheckpointPath, output, errors) is int stopped) return stopped;
         output.WriteLine($"Trained in {clock.Elapsed.TotalSeconds:F1} s; checkpoint {run.CheckpointPath}");
 
         var (samples, swd) = SampleAndPlot(flow, run, dataName, nSamples, samplingSteps, seed, "", trajectories: true, output);

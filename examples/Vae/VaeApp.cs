@@ -135,15 +135,7 @@ public static class VaeApp
             Cancel = cancel,
         }.Run();
 
-        switch (result.Outcome)
-        {
-            case LoopOutcome.Interrupted:
-                output.WriteLine($"Interrupted at step {result.Step}; checkpoint {run.CheckpointPath}. Continue with --resume.");
-                return result.ExitCode;
-            case LoopOutcome.Diverged:
-                errors.WriteLine($"vae: loss became {result.LastLoss} at step {result.Step}; stopping.");
-                return result.ExitCode;
-        }
+        if (result.ReportStop("vae", run.CheckpointPath, output, errors) is int stopped) return stopped;
         double trainSeconds = clock.Elapsed.TotalSeconds;
         output.WriteLine($"Trained in {trainSeconds:F1} s; checkpoint {run.CheckpointPath}");
 
