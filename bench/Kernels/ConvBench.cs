@@ -76,31 +76,12 @@ public class ConvBench
 
 public class ConvBenchConfig : ManualConfig
 {
-    public ConvBenchConfig() => AddColumn(new ConvGflopsColumn());
-}
-
-/// <summary>GFLOP/s from the "Shape" parameter: 2·N·Cout·H·W·Cin·9 per convolution (same-size output).</summary>
-public sealed class ConvGflopsColumn : IColumn
-{
-    public string Id => nameof(ConvGflopsColumn);
-    public string ColumnName => "GFLOP/s";
-    public bool AlwaysShow => true;
-    public ColumnCategory Category => ColumnCategory.Custom;
-    public int PriorityInCategory => 0;
-    public bool IsNumeric => true;
-    public UnitType UnitType => UnitType.Dimensionless;
-    public string Legend => "convolution multiply-adds ×2 per second, ×1e9 (forward+backward counts 3 convolutions)";
-    public bool IsAvailable(Summary summary) => true;
-    public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-    public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
-
-    public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
+    /// <summary>2·N·Cout·H·W·Cin·9 per convolution (same-size output); forward+backward counts 3 convolutions.</summary>
+    public ConvBenchConfig() => AddColumn(new GflopsColumn(c =>
     {
-        var stats = summary[benchmarkCase]?.ResultStatistics;
-        if (stats is null || benchmarkCase.Parameters["Shape"] is not string shape) return "–";
+        if (c.Parameters["Shape"] is not string shape) return null;
         var d = shape.Split(',').Select(double.Parse).ToArray();
         double flops = 2.0 * d[0] * d[4] * d[2] * d[3] * d[1] * ConvBench.K * ConvBench.K;
-        if (benchmarkCase.Descriptor.WorkloadMethod.Name == nameof(ConvBench.ForwardBackward)) flops *= 3;
-        return (flops / stats.Mean).ToString("F1");   // Mean is in ns: flop/ns = GFLOP/s
-    }
+        return c.Descriptor.WorkloadMethod.Name == nameof(ConvBench.ForwardBackward) ? 3 * flops : flops;
+    }, "convolution multiply-adds ×2 per second, ×1e9 (forward+backward counts 3 convolutions)"));
 }

@@ -52,29 +52,7 @@ public class GemmBench
 
 public class GemmBenchConfig : ManualConfig
 {
-    public GemmBenchConfig() => AddColumn(new GflopsColumn());
-}
-
-/// <summary>GFLOP/s = 2·n³ / mean time, from the "N" parameter of the benchmark case.</summary>
-public sealed class GflopsColumn : IColumn
-{
-    public string Id => nameof(GflopsColumn);
-    public string ColumnName => "GFLOP/s";
-    public bool AlwaysShow => true;
-    public ColumnCategory Category => ColumnCategory.Custom;
-    public int PriorityInCategory => 0;
-    public bool IsNumeric => true;
-    public UnitType UnitType => UnitType.Dimensionless;
-    public string Legend => "2·n³ floating-point operations per second, ×1e9";
-    public bool IsAvailable(Summary summary) => true;
-    public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-    public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
-
-    public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
-    {
-        var stats = summary[benchmarkCase]?.ResultStatistics;
-        if (stats is null || benchmarkCase.Parameters["N"] is not int n) return "–";
-        double flops = 2.0 * n * n * n;
-        return (flops / stats.Mean).ToString("F1");   // Mean is in ns: flop/ns = GFLOP/s
-    }
+    public GemmBenchConfig() => AddColumn(new GflopsColumn(
+        c => c.Parameters["N"] is int n ? 2.0 * n * n * n : null,
+        "2·n³ floating-point operations per second, ×1e9"));
 }
