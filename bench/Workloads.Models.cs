@@ -1,9 +1,8 @@
-// Whole-model workloads (M2–M4) of shared/bench/WORKLOADS.md for the WORKLOADS runner; see Workloads.cs.
+// Whole-model workloads (M1–M4) of shared/bench/WORKLOADS.md for the WORKLOADS runner; see Workloads.cs.
 // A "step" is forward + loss + backward + optimizer update on fixed, pre-generated data, inside a
 // TensorScope as a training loop runs it. Each network's parameter count is checked against the
 // number WORKLOADS gives (a different count is a different network) and reported as "params".
-// M1 (UNet-S) joins when models/Common/UNet.cs lands.
-// Run: dotnet run -c Release --project bench -- workloads --only M2,M3,M4 [--quick]
+// Run: dotnet run -c Release --project bench -- workloads --only M1,M2,M3,M4 [--quick]
 using System.Text.Json.Nodes;
 using Denoise.Bench.Networks;
 using Denoise.Models.Common;
@@ -16,6 +15,8 @@ public static partial class Workloads
 {
     private static partial IEnumerable<(string key, Func<JsonObject> run)> ModelWorkloads(Options o)
     {
+        yield return ("M1/step", () => UNetStep(o));
+        yield return ("M1/sample50", () => UNetSample50(o));
         yield return ("M2/step", () => Mlp2DStep(o));
         yield return ("M2/sample", () => Mlp2DSample(o));
         yield return ("M3/step", () => GptStep(o));
@@ -32,6 +33,49 @@ public static partial class Workloads
     }
 
     static JsonObject WithParams(JsonObject r, long p) { r["params"] = p; return r; }
+
+    // ───────────────────── M1: UNet-S ─────────────────────
+
+    /// <summary>B = 64 images (1, 28, 28), t ∈ [0, 1) as given, MSE against a random target, AdamW(2e-4, 0.9/0.999, wd 0, eps 1e-8).</summary>
+    static JsonObject UNetStep(Options o)
+    {
+        var net = new UNet(UNetConfig.M1(), new Generator(70));
+        long p = CheckParams("M1 UNet-S", net, 2_152_289);
+        var opt = new AdamW(net.Parameters(), lr: 2e-4f, beta1: 0.9f, beta2: 0.999f, eps: 1e-8f, weightDecay: 0f);
+        const int B = 64;
+        var x = Tensor.Randn([B, 1, 28, 28], new Generator(71));
+        var target = Tensor.Randn([B, 1, 28, 28], new Generator(72));
+        var t = Tensor.Rand([B], new Generator(73));
+        var r = Time(() =>
+        {
+            using var s = TensorScope.Begin();
+            opt.ZeroGrad();
+            F.MseLoss(net.Forward(x, t), target).Backward();
+            opt.Step();
+        }, o.Quick ? 1 : 2, o.Quick ? 3 : 10);
+        return WithParams(Result(r), p);
+    }
+
+    /// <summary>64 images × 50 Euler steps x ← x + (1/50)·net(x, tᵢ), tᵢ = i/50, no gradients.</summary>
+    static JsonObject UNetSample50(Options o)
+    {
+        var net = new UNet(UNetConfig.M1(), new Generator(74));
+        long p = CheckParams("M1 UNet-S", net, 2_152_289);
+        const int B = 64, steps = 50;
+        var x0 = Tensor.Randn([B, 1, 28, 28], new Generator(75));
+        var r = Time(() =>
+        {
+            using var s = TensorScope.Begin();
+            using var ng = Autograd.NoGrad();
+            var x = x0;
+            for (int i = 0; i < steps; i++)
+            {
+                using var step = TensorScope.Begin();   // one scope per Euler step: its buffers are reused by the next
+                x = step.Keep(x + net.Forward(x, Tensor.Full([B], (float)i / steps)) * (1f / steps));
+            }
+        }, o.Quick ? 0 : 1, o.Quick ? 1 : 5);
+        return WithParams(Result(r), p);
+    }
 
     // ───────────────────── M2: MLP-2D ─────────────────────
 
