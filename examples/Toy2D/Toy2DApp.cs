@@ -1,6 +1,10 @@
-// Toy2D — rectified flow matching on a 2-D distribution with the WORKLOADS M2 MLP.
+// Toy2D — rectified flow, reflow, DDPM and DDIM on a 2-D distribution with the WORKLOADS M2 MLP.
 //
-//   dotnet run -c Release --project examples/Toy2D                       two moons, 3,000 steps (< 1 min on 2 cores)
+//   dotnet run -c Release --project examples/Toy2D                       flow on two moons, 3,000 steps (< 1 min on 2 cores)
+//   dotnet run -c Release --project examples/Toy2D -- --method ddpm      DDPM (T = 1000, ε-prediction), 1,000 ancestral steps
+//   dotnet run -c Release --project examples/Toy2D -- --method ddim      the same training, --sampling-steps DDIM steps (η = 0)
+//   dotnet run -c Release --project examples/Toy2D -- --method reflow    flow for --steps, then a 2-rectified flow on its
+//                                                                        (noise, sample) pairs for --reflow-steps
 //   dotnet run -c Release --project examples/Toy2D -- --data 8gaussians --steps 5000 --out runs/8g
 //   dotnet run -c Release --project examples/Toy2D -- --resume           continue from runs/toy2d/checkpoint.safetensors
 //   dotnet run -c Release --project examples/Toy2D -- --help
@@ -9,9 +13,12 @@
 // data), trajectories.png (paths from noise to data), trajectory.gif (the whole sample cloud moving
 // from noise to data), loss.png, samples.safetensors, metrics.json (sliced Wasserstein distance of
 // the samples to fresh data, beside the distance between two fresh data sets — the floor a perfect
-// model would reach), and checkpoint.safetensors (atomic; also written on Ctrl-C, exit code 130).
+// model would reach; reflow adds the straightness and 1- and 2-step distances of both flows), reflow_pairs.safetensors
+// (reflow: the pairs the first flow produced, so a resume in the second phase uses the same ones), and checkpoint.safetensors (atomic; also written on Ctrl-C, exit code 130).
 // A fresh run refuses an --out that holds a previous run unless --overwrite is given.
-// The model is models/FlowMatching/RectifiedFlow.cs; the network models/Common/Mlp2D.cs; the
+// The models are models/FlowMatching/RectifiedFlow.cs and models/Diffusion/{Ddpm,Ddim}.cs; the network
+// models/Common/Mlp2D.cs, which reads t as a raw input feature, so DDPM's integer step t ∈ {0 … 999} is fed
+// as t/T ∈ [0, 1) (t·1000 or the integer step is for a sinusoidal embedding, as in the UNet); the
 // command line, run folder, progress and loop are engine/Cli/.
 using System.Diagnostics;
 using System.Text.Json;
@@ -19,6 +26,7 @@ using Denoise.Cli;
 using Denoise.IO;
 using Denoise.Metrics;
 using Denoise.Models.Common;
+using Denoise.Models.Diffusion;
 using Denoise.Models.FlowMatching;
 using Denoise.Optim;
 using ToyData = Denoise.Data.Toy2D;
@@ -40,29 +48,60 @@ public static class Toy2DApp
             Out: Path.Combine("runs", "toy2d"), CheckpointEvery: 1000, LogEvery: 100, MinBatchSize: 2,
             ValidateData: name => { try { ToyData.ByName(name, 1, new Generator(0)); return null; } catch (ArgumentException e) { return e.Message; } }));
         var samplesOpt = cli.Int("--samples", 2000, "points to sample at the end", min: 2);
-        var samplingStepsOpt = cli.Int("--sampling-steps", 100, "Euler steps when sampling", min: 1);
+        var samplingStepsOpt = cli.Int("--sampling-steps", 100, "Euler steps (flow, reflow) or DDIM steps (ddim) when sampling; ddpm takes all T = 1000", min: 1, max: 1000);
+        var methodOpt = cli.Choice("--method", "flow", "flow (rectified flow) | reflow (flow, then the 2-rectified flow) | ddpm | ddim (DDPM training, DDIM η = 0 sampling)",
+                                   "flow", "reflow", "ddpm", "ddim");
+        var reflowStepsOpt = cli.Int("--reflow-steps", 2000, "reflow: training steps of the 2-rectified flow after the --steps of the first", min: 0);
+        var reflowPairsOpt = cli.Int("--reflow-pairs", 10000, "reflow: (noise, sample) pairs drawn from the first flow", min: 2);
         if (cli.Parse(args, output, errors) is { } exit) return exit;
 
         string dataName = common.Data.Value;
         int steps = common.Steps.Value, batchSize = common.BatchSize.Value, seed = common.Seed.Value;
         float lr = common.Lr.Value;
         int nSamples = samplesOpt.Value, samplingSteps = samplingStepsOpt.Value;
+        string method = methodOpt.Value;
+        bool reflow = method == "reflow", diffusion = method is "ddpm" or "ddim";
+        int reflowSteps = reflow ? reflowStepsOpt.Value : 0, nPairs = reflowPairsOpt.Value;
+        int totalSteps = steps + reflowSteps;
 
-        // The checkpoint must match what shapes the training trajectory; --steps may grow on --resume.
-        string identity = JsonSerializer.Serialize(new { model = ModelName, Data = dataName, BatchSize = batchSize, Lr = lr, Seed = seed });
-        string config = JsonSerializer.Serialize(new { model = ModelName, Data = dataName, Steps = steps, BatchSize = batchSize, Lr = lr, Seed = seed,
-                                                       Samples = nSamples, SamplingSteps = samplingSteps });
+        // The checkpoint must match what shapes the training trajectory; --steps may grow on --resume
+        // (for reflow only --reflow-steps: --steps is where the first flow ends and the pairs are drawn).
+        // flow keeps the identity it always had, so its older checkpoints still resume.
+        string identity = method switch
+        {
+            "flow" => JsonSerializer.Serialize(new { model = ModelName, Data = dataName, BatchSize = batchSize, Lr = lr, Seed = seed }),
+            "reflow" => JsonSerializer.Serialize(new { model = ModelName, Method = method, Data = dataName, BatchSize = batchSize, Lr = lr, Seed = seed,
+                                                       FlowSteps = steps, ReflowPairs = nPairs, SamplingSteps = samplingSteps }),
+            _ => JsonSerializer.Serialize(new { model = ModelName, Method = method, Data = dataName, BatchSize = batchSize, Lr = lr, Seed = seed }),
+        };
+        string config = JsonSerializer.Serialize(new { model = ModelName, Method = method, Data = dataName, Steps = steps, BatchSize = batchSize, Lr = lr, Seed = seed,
+                                                       Samples = nSamples, SamplingSteps = diffusion && method == "ddpm" ? 1000 : samplingSteps,
+                                                       ReflowSteps = reflow ? reflowSteps : (int?)null, ReflowPairs = reflow ? nPairs : (int?)null });
 
         // Model, optimizer and the one generator that drives data, noise and times.
         var gen = new Generator((ulong)seed);
         var net = new Mlp2D(gen: gen);
         var flow = new RectifiedFlow(net.Forward);
+        const int T = 1000;
+        var ddpm = new Ddpm(Denoiser.From((x, t, labels) => net.Forward(x, t * (1f / T), labels)), new DdpmConfig(Timesteps: T));
         var optimizer = new Adam(net.Parameters(), lr: lr);
         var state = new TrainingState(ModelName, net, optimizer, Rng: gen, ConfigJson: identity);
+
+        // Sampling: (generator, onStep) → samples, and how, for titles and messages.
+        Sampler MakeSampler(RectifiedFlow f, int flowSteps) => new(
+            (g, onStep) => f.Sample([nSamples, 2], flowSteps, g, onStep), $"{flowSteps} Euler step{(flowSteps == 1 ? "" : "s")}");
+        Sampler sampler = method switch
+        {
+            "ddpm" => new((g, onStep) => ddpm.Sample([nSamples, 2], g, onStep: onStep), $"{T} ancestral steps"),
+            "ddim" => new((g, onStep) => new Ddim(ddpm, new DdimConfig(samplingSteps)).Sample([nSamples, 2], g, onStep: onStep), $"{samplingSteps} DDIM steps (η = 0)"),
+            _ => MakeSampler(flow, samplingSteps),
+        };
+        string title = method switch { "ddpm" => "DDPM", "ddim" => "DDIM", "reflow" => "2-rectified flow", _ => "Rectified flow" };
 
         // Everything that can refuse the run happens before the first file is written.
         RunDirectory run;
         int start = 0;
+        Dictionary<string, Tensor>? pairs = null;     // reflow: noise, samples and the first flow's figures
         try
         {
             run = RunDirectory.Open(common.Out.Value, common.Resume.Value, common.Overwrite.Value);
@@ -74,26 +113,34 @@ public static class Toy2DApp
                     string why = e.Message.ReplaceLineEndings(" ");
                     throw new UsageException($"--resume: cannot continue from {(why.StartsWith(run.CheckpointPath, StringComparison.Ordinal) ? why : $"{run.CheckpointPath}: {why}")}");
                 }
+                if (reflow && start > steps)
+                {
+                    try { pairs = TensorFile.Load(run.File(PairsFile)).Tensors; }
+                    catch (Exception e) when (e is SafeTensorsFormatException or ArgumentException or IOException)
+                    {
+                        throw new UsageException($"--resume: the checkpoint is in the reflow phase but {run.File(PairsFile)} cannot be read: {e.Message.ReplaceLineEndings(" ")}");
+                    }
+                }
             }
         }
         catch (UsageException e) { errors.WriteLine(cli.ErrorLine(e.Message)); return UsageException.ExitCode; }
 
-        output.WriteLine($"Rectified flow on '{dataName}': MLP-2D with {net.ParameterCount():N0} parameters, batch {batchSize}, Adam lr {lr}, {steps} steps.");
+        output.WriteLine($"{(reflow ? "Rectified flow + reflow" : title)} on '{dataName}': MLP-2D with {net.ParameterCount():N0} parameters, batch {batchSize}, Adam lr {lr}, " +
+                         (reflow ? $"{steps} + {reflowSteps} reflow steps." : $"{steps} steps."));
         if (run.Resuming) output.WriteLine($"Resumed from {run.CheckpointPath} at step {start}.");
         run.Begin(config, start);
 
         // Training (Algorithm 1 of flow matching, repeated).
         var losses = new List<float>();
         var clock = Stopwatch.StartNew();
-        var progress = new Progress(output, steps, start, batchSize, "points", common.LogEvery.Value);
-        var result = new TrainingLoop
+        var progress = new Progress(output, totalSteps, start, batchSize, "points", common.LogEvery.Value);
+        LoopResult Train(int from, int to, Func<Tensor> lossOfABatch) => new TrainingLoop
         {
-            StartStep = start,
-            TotalSteps = steps,
+            StartStep = from,
+            TotalSteps = to,
             Step = _ =>
             {
-                var batch = ToyData.ByName(dataName, batchSize, gen);
-                var loss = flow.Loss(batch, gen);
+                var loss = lossOfABatch();
                 optimizer.ZeroGrad();
                 loss.Backward();
                 optimizer.Step();
@@ -107,40 +154,105 @@ public static class Toy2DApp
             CheckpointEvery = common.CheckpointEvery.Value,
             SampleEvery = common.SampleEvery.Value,
             Log = (done, loss, rate) => run.AppendMetrics(new { step = done, loss, steps_per_s = Math.Round(rate, 1) }),
-            Sample = done => SampleAndPlot(flow, run, dataName, nSamples, samplingSteps, seed, $" (step {done})", trajectories: false),
+            Sample = done => SampleAndPlot(sampler, title, run, dataName, seed, $" (step {done})", trajectories: false),
             Cancel = cancel,
         }.Run();
+
+        // Algorithm 1 of flow matching or of DDPM, repeated; for reflow, the first flow.
+        var result = Train(Math.Min(start, steps), steps, () =>
+        {
+            var batch = ToyData.ByName(dataName, batchSize, gen);
+            return diffusion ? ddpm.Loss(batch, gen) : flow.Loss(batch, gen);
+        });
+        if (reflow && result.Outcome == LoopOutcome.Completed)
+        {
+            // Reflow (Liu et al. §2.2): couple noise with where the first flow takes it, then train the same
+            // network on those couplings (the 2-rectified flow starts from the 1-rectified one's weights).
+            if (pairs == null)
+            {
+                var (noise, samplesOfFlow1) = flow.ReflowPairs([nPairs, 2], samplingSteps, new Generator((ulong)seed + 4));
+                double s1 = flow.Straightness(StraightnessNoise(nSamples, seed), samplingSteps);
+                double w1 = Swd(MakeSampler(flow, 1).Draw(new Generator((ulong)seed + 1), null), dataName, seed);
+                double w2 = Swd(MakeSampler(flow, 2).Draw(new Generator((ulong)seed + 1), null), dataName, seed);
+                pairs = new Dictionary<string, Tensor>
+                {
+                    ["noise"] = noise, ["samples"] = samplesOfFlow1,
+                    ["straightness"] = Tensor.FromArray([(float)s1], 1), ["sliced_w2_1step"] = Tensor.FromArray([(float)w1], 1),
+                    ["sliced_w2_2step"] = Tensor.FromArray([(float)w2], 1),
+                };
+                TensorFile.Save(run.File(PairsFile), pairs);
+                output.WriteLine($"Reflow: {nPairs:N0} pairs from the first flow ({samplingSteps} Euler steps); its straightness {s1:F4}, " +
+                                 $"sliced W2 with 1 step {w1:F4}, 2 steps {w2:F4}.");
+            }
+            var (x0s, x1s) = (pairs["noise"], pairs["samples"]);
+            result = Train(Math.Max(start, steps), totalSteps, () =>
+            {
+                var idx = Tensor.Randint(0, x0s.Shape[0], [batchSize], gen);
+                return flow.CouplingLoss(x0s.IndexSelect(0, idx), x1s.IndexSelect(0, idx), gen);
+            });
+        }
 
         if (result.ReportStop("toy2d", run.CheckpointPath, output, errors) is int stopped) return stopped;
         output.WriteLine($"Trained in {clock.Elapsed.TotalSeconds:F1} s; checkpoint {run.CheckpointPath}");
 
-        var (samples, swd) = SampleAndPlot(flow, run, dataName, nSamples, samplingSteps, seed, "", trajectories: true, output);
+        var (samples, swd) = SampleAndPlot(sampler, title, run, dataName, seed, "", trajectories: true, output);
+        object? reflowFigures = null;
+        if (reflow)
+        {
+            double s2 = flow.Straightness(StraightnessNoise(nSamples, seed), samplingSteps);
+            double w1 = Swd(MakeSampler(flow, 1).Draw(new Generator((ulong)seed + 1), null), dataName, seed);
+            double w2 = Swd(MakeSampler(flow, 2).Draw(new Generator((ulong)seed + 1), null), dataName, seed);
+            float F(string k) => pairs![k].ToArray()[0];
+            reflowFigures = new
+            {
+                straightness_1rf = F("straightness"), straightness_2rf = s2,
+                sliced_w2_1step_1rf = F("sliced_w2_1step"), sliced_w2_2step_1rf = F("sliced_w2_2step"),
+                sliced_w2_1step_2rf = w1, sliced_w2_2step_2rf = w2,
+            };
+            output.WriteLine($"Straightness: first flow {F("straightness"):F4} → 2-rectified {s2:F4}. Sliced W2 in 1 | 2 Euler steps: " +
+                             $"first flow {F("sliced_w2_1step"):F4} | {F("sliced_w2_2step"):F4}, 2-rectified {w1:F4} | {w2:F4}.");
+        }
         if (losses.Count > 0)
             Plot.Lines(run.File("loss.png"), [new LineSeries("loss", losses.ToArray(), (214, 39, 40), Enumerable.Range(start + 1, losses.Count).Select(i => (float)i).ToArray())],
-                "Flow-matching loss", "step", "MSE", logY: true, smoothWindow: 50);
+                diffusion ? "DDPM loss (ε-prediction)" : reflow ? $"Flow-matching loss (reflow from step {steps})" : "Flow-matching loss", "step", "MSE", logY: true, smoothWindow: 50);
         TensorFile.Save(run.File("samples.safetensors"), new Dictionary<string, Tensor> { ["samples"] = samples });
         AtomicFile.WriteAllBytes(run.File("metrics.json"), JsonSerializer.SerializeToUtf8Bytes(new
         {
+            method, sampler = sampler.How,
             sliced_w2_samples = swd.Model, sliced_w2_data_floor = swd.Floor, sliced_w2_noise = swd.Noise,
             final_loss = losses.Count > 0 ? losses.Skip(Math.Max(0, losses.Count - 100)).Average() : float.NaN,
+            reflow = reflowFigures,
         }, new JsonSerializerOptions { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
         output.WriteLine($"Wrote {run.File("samples.png")}, trajectories.png, trajectory.gif, loss.png, metrics.json");
         return 0;
     }
 
+    const string PairsFile = "reflow_pairs.safetensors";
+
+    /// <summary>A sampler from noise to data: Draw(generator, onStep(steps done, x)) → (n, 2), and how it samples.</summary>
+    sealed record Sampler(Func<Generator, Action<int, Tensor>?, Tensor> Draw, string How);
+
+    /// <summary>The noise the straightness is measured from, the same before and after reflow.</summary>
+    static Tensor StraightnessNoise(int n, int seed) => Tensor.Randn([n, 2], new Generator((ulong)seed + 5));
+
+    /// <summary>Sliced W2 of samples to the fresh data set SampleAndPlot compares with.</summary>
+    static double Swd(Tensor samples, string dataName, int seed) =>
+        SampleDistances.SlicedWasserstein(samples, ToyData.ByName(dataName, samples.Shape[0], new Generator((ulong)seed + 2)));
+
     /// <summary>
-    /// Algorithm 2 (Euler steps from noise) with its own generator, so sampling never disturbs training;
+    /// The method's Algorithm 2 (from noise to data) with its own generator, so sampling never disturbs training;
     /// writes samples.png and, at the end, trajectories.png and trajectory.gif.
     /// </summary>
     static (Tensor Samples, (double Model, double Floor, double Noise) Swd) SampleAndPlot(
-        RectifiedFlow flow, RunDirectory run, string dataName, int n, int samplingSteps, int seed, string when,
+        Sampler sampler, string title, RunDirectory run, string dataName, int seed, string when,
         bool trajectories, TextWriter? output = null)
     {
         var sampleGen = new Generator((ulong)seed + 1);
-        var paths = new List<float[]>();   // x after each Euler step, (n, 2) flattened
+        var paths = new List<float[]>();   // x after each step, (n, 2) flattened
         var sw = Stopwatch.StartNew();
-        var samples = flow.Sample([n, 2], samplingSteps, sampleGen, (i, x) => { if (trajectories) paths.Add(x.ToArray()); });
-        output?.WriteLine($"Sampled {n} points with {samplingSteps} Euler steps in {sw.Elapsed.TotalMilliseconds:F0} ms.");
+        var samples = sampler.Draw(sampleGen, (i, x) => { if (trajectories) paths.Add(x.ToArray()); });
+        int n = samples.Shape[0];
+        output?.WriteLine($"Sampled {n} points with {sampler.How} in {sw.Elapsed.TotalMilliseconds:F0} ms.");
 
         var data = ToyData.ByName(dataName, n, new Generator((ulong)seed + 2));
         var data2 = ToyData.ByName(dataName, n, new Generator((ulong)seed + 3));
@@ -152,7 +264,7 @@ public static class Toy2DApp
         float[] dx = Col(data, 0), dy = Col(data, 1);
         Plot.Scatter(run.File("samples.png"),
             [new ScatterSeries("data", dx, dy, (170, 170, 170)), new ScatterSeries("samples", Col(samples, 0), Col(samples, 1), (31, 119, 180))],
-            $"Rectified flow on {dataName}: {samplingSteps} Euler steps{when}");
+            $"{title} on {dataName}: {sampler.How}{when}");
         if (!trajectories) return (samples, (swdModel, swdFloor, swdNoise));
 
         // 64 paths, every tenth of the way, over the data.
@@ -160,17 +272,17 @@ public static class Toy2DApp
         var trajSeries = new List<ScatterSeries> { new("data", dx, dy, (200, 200, 200)) };
         int every = Math.Max(1, paths.Count / 10);
         for (int k = 0; k < paths.Count; k += every)
-            trajSeries.Add(new ScatterSeries($"t={(k + 1) / (float)samplingSteps:F1}",
+            trajSeries.Add(new ScatterSeries($"{(k + 1) / (float)paths.Count:F1} of the way",
                 Enumerable.Range(0, nTraj).Select(i => paths[k][2 * i]).ToArray(), Enumerable.Range(0, nTraj).Select(i => paths[k][2 * i + 1]).ToArray(),
                 Plot.Palette[(k / every) % Plot.Palette.Count]));
-        Plot.Scatter(run.File("trajectories.png"), trajSeries, $"{nTraj} sample paths from noise (t=0) to data (t=1)");
+        Plot.Scatter(run.File("trajectories.png"), trajSeries, $"{nTraj} sample paths from noise to data ({sampler.How})");
 
-        WriteTrajectoryGif(run.File("trajectory.gif"), paths, dx, dy, samplingSteps);
+        WriteTrajectoryGif(run.File("trajectory.gif"), paths, dx, dy);
         return (samples, (swdModel, swdFloor, swdNoise));
     }
 
-    /// <summary>The sample cloud at up to 40 evenly spaced Euler steps, on fixed axes, the last frame held ~1 s.</summary>
-    static void WriteTrajectoryGif(string path, List<float[]> paths, float[] dx, float[] dy, int samplingSteps)
+    /// <summary>The sample cloud at up to 40 evenly spaced sampling steps, on fixed axes, the last frame held ~1 s.</summary>
+    static void WriteTrajectoryGif(string path, List<float[]> paths, float[] dx, float[] dy)
     {
         // Fixed axes: the data's bounds and the middle 98% of the starting noise, so no frame jumps.
         var xs = paths.SelectMany(p => Enumerable.Range(0, p.Length / 2).Select(i => p[2 * i])).Concat(dx).Where(float.IsFinite).Order().ToArray();
@@ -193,7 +305,7 @@ public static class Toy2DApp
             var sy = Enumerable.Range(0, p.Length / 2).Select(i => p[2 * i + 1]).ToArray();
             frames.Add(Plot.RenderScatter(
                 [new ScatterSeries("data", dx, dy, (200, 200, 200)), new ScatterSeries("samples", sx, sy, (31, 119, 180))],
-                $"t = {(k + 1) / (float)samplingSteps:F2}", 400, 400, xl, yl));
+                $"step {k + 1} of {paths.Count}", 400, 400, xl, yl));
         }
         for (int i = 0; i < HoldLast; i++) frames.Add(frames[^1]);
         Gif.Write(path, frames, delayMs: 80);
