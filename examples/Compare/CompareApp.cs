@@ -217,14 +217,14 @@ public static class CompareApp
         sb.AppendLine();
         sb.AppendLine($"Command: `{command}`");
         sb.AppendLine();
-        sb.AppendLine("| Family | Params | FID ↓ | KID ×10³ ↓ | Precision | Recall | Density | Coverage | Class acc. | Class entropy | −log p(x) nats | bits/dim | Train s | Sample ms/img | NFE/img | Peak MiB |");
+        sb.AppendLine("| Family | Params | FID ↓ | KID ↓ | Precision | Recall | Density | Coverage | Class acc. | Class entropy | −log p(x) nats | bits/dim | Train s | Sample ms/img | NFE/img | Peak MiB |");
         sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in results)
         {
             var s = r.Seeds;
             bool anyTrained = s.Any(x => !x.Loaded);
             sb.AppendLine($"| {r.Name}{(r.Conditional ? " (cond.)" : "")}{(s.All(x => x.Loaded) ? " [loaded]" : "")} | {r.Parameters:N0} | " +
-                $"{Stat(s.Select(x => (double?)x.Evaluation.Fid), "F2")} | {Stat(s.Select(x => (double?)x.Evaluation.KidMean), "F2", 1000)} | " +
+                $"{Stat(s.Select(x => (double?)x.Evaluation.Fid), "F2")} | {Stat(s.Select(x => (double?)x.Evaluation.KidMean), "F1")} | " +
                 $"{Stat(s.Select(x => (double?)x.Evaluation.Precision), "F3")} | {Stat(s.Select(x => (double?)x.Evaluation.Recall), "F3")} | " +
                 $"{Stat(s.Select(x => (double?)x.Evaluation.Density), "F3")} | {Stat(s.Select(x => (double?)x.Evaluation.Coverage), "F3")} | " +
                 $"{Stat(s.Select(x => x.Evaluation.ConditionalAccuracy), "F3")} | {Stat(s.Select(x => (double?)x.Evaluation.Classes.NormalizedEntropy), "F3")} | " +
@@ -233,10 +233,10 @@ public static class CompareApp
                 $"{Stat(s.Select(x => (double?)x.Sampling.SecondsPerSample), "F3", 1000)} | {Stat(s.Select(x => (double?)x.Sampling.EvaluationsPerSample), "G4")} | " +
                 $"{Stat(s.Select(x => (double?)Math.Max(x.Training.PeakManagedBytes, x.Sampling.PeakManagedBytes)), "F0", 1.0 / 1048576)} |");
         }
-        sb.AppendLine($"| Reference({n}): real train digits | — | {reference.Fid:F2} | {reference.KidMean * 1000:F2} | {reference.Precision:F3} | {reference.Recall:F3} | " +
+        sb.AppendLine($"| Reference({n}): real train digits | — | {reference.Fid:F2} | {reference.KidMean:F1} | {reference.Precision:F3} | {reference.Recall:F3} | " +
                       $"{reference.Density:F3} | {reference.Coverage:F3} | {reference.ConditionalAccuracy:F3} | {reference.Classes.NormalizedEntropy:F3} | — | — | — | — | — | — |");
         sb.AppendLine();
-        sb.AppendLine("Columns: FID and KID on the MNIST classifier's penultimate features (biased upwards at small N: read them beside the Reference row at the same N); " +
+        sb.AppendLine("Columns: FID and KID (unbiased MMD², Binkowski et al. 2018; raw feature units, not ×10³) on the MNIST classifier's penultimate features (biased upwards at small N: read them beside the Reference row at the same N); " +
                       "precision/recall (k-NN manifolds, k = 3) and density/coverage; class acc. = classifier accuracy of class-conditional samples on the digit they were drawn for " +
                       "(the Reference row: of real digits on their labels); class entropy = entropy of the predicted-class histogram / ln 10 (1 = all digits equally often). " +
                       "−log p(x): the VAE's IWAE bound " + (results.SelectMany(r => r.Seeds).Select(x => x.Likelihood).FirstOrDefault(l => l != null) is { } l
