@@ -123,13 +123,23 @@ public sealed partial class Tensor
         var ns = (int[])shape.Clone(); ns[d] = idx.Length;
         var y = Empty(ns, DType.Int32, Device);
         var (outer, inner) = OuterInner(shape, d);
-        var xs = ContiguousNoGrad().IntSpan;
-        var ys = y.IntSpan;
+        SelectRows<int>(ContiguousNoGrad().IntSpan, y.IntSpan, idx, outer, size, inner);
+        return y;
+    }
+
+    /// <summary>The index_select copy, for any element type: x viewed as (outer, size, inner), rows idx of the middle axis.</summary>
+    static void SelectRows<T>(ReadOnlySpan<T> xs, Span<T> ys, ReadOnlySpan<int> idx, int outer, int size, int inner)
+    {
         int L = idx.Length;
         for (int o = 0; o < outer; o++)
-            for (int l = 0; l < L; l++)
-                xs.Slice(o * size * inner + idx[l] * inner, inner).CopyTo(ys.Slice((o * L + l) * inner, inner));
-        return y;
+        {
+            var src = xs.Slice(o * size * inner, size * inner);
+            var dst = ys.Slice(o * L * inner, L * inner);
+            if (inner == 1)
+                for (int l = 0; l < L; l++) dst[l] = src[idx[l]];
+            else
+                for (int l = 0; l < L; l++) src.Slice(idx[l] * inner, inner).CopyTo(dst.Slice(l * inner, inner));
+        }
     }
 
     public Tensor IndexSelect(int dim, Tensor index)
@@ -148,18 +158,7 @@ public sealed partial class Tensor
         var ns = (int[])shape.Clone(); ns[d] = idx.Length;
         var y = Empty(ns, DType.Float32, Device);
         var (outer, inner) = OuterInner(shape, d);
-        var xs = ContiguousNoGrad().Span;
-        var ys = y.Span;
-        int L = idx.Length;
-        for (int o = 0; o < outer; o++)
-        {
-            var src = xs.Slice(o * size * inner, size * inner);
-            var dst = ys.Slice(o * L * inner, L * inner);
-            if (inner == 1)
-                for (int l = 0; l < L; l++) dst[l] = src[idx[l]];
-            else
-                for (int l = 0; l < L; l++) src.Slice(idx[l] * inner, inner).CopyTo(dst.Slice(l * inner, inner));
-        }
+        SelectRows<float>(ContiguousNoGrad().Span, y.Span, idx, outer, size, inner);
 
         var x = this;
         return Autograd.Record(op, y, [x], g => [x.RequiresGrad ? ZerosLike(x).IndexAdd(d, index, g) : null]);

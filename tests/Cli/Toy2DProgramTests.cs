@@ -89,26 +89,8 @@ public class Toy2DProgramTests
         Assert.That(TensorFile.Load(Path.Combine(a, "samples.safetensors")).Tensors["samples"].ShapeStr, Is.EqualTo("(64, 2)"));
     }
 
-    static Dictionary<string, (byte[] Bytes, DateTime Written)> Snapshot(string d) =>
-        Directory.GetFiles(d, "*", SearchOption.AllDirectories)
-            .ToDictionary(f => f, f => (File.ReadAllBytes(f), File.GetLastWriteTimeUtc(f)));
-
-    static void AssertRefused(string[] args, string dirToKeep, params string[] messageParts)
-    {
-        var before = Snapshot(dirToKeep);
-        var (exit, output, err) = Run(args);
-        Assert.That(exit, Is.EqualTo(2), $"{string.Join(' ', args)}\n{output}{err}");
-        Assert.That(err.TrimEnd().Split('\n'), Has.Length.EqualTo(1), "one line: " + err);
-        Assert.That(err, Does.StartWith("toy2d: "));
-        foreach (var part in messageParts) Assert.That(err, Does.Contain(part));
-        var after = Snapshot(dirToKeep);
-        Assert.That(after.Keys, Is.EquivalentTo(before.Keys), "no file created or removed");
-        foreach (var (f, (bytes, written)) in before)
-        {
-            Assert.That(after[f].Bytes, Is.EqualTo(bytes), $"{f} unchanged");
-            Assert.That(after[f].Written, Is.EqualTo(written), $"{f} not rewritten");
-        }
-    }
+    static void AssertRefused(string[] args, string dirToKeep, params string[] messageParts) =>
+        OutFolder.AssertRefused(a => { var r = Run(a); return (r.Item1, r.Item2, r.Item3); }, "toy2d", args, dirToKeep, messageParts);
 
     [Test]
     public void BadInput_Exit2_OneLine_NothingInOutTouched()
