@@ -10,7 +10,8 @@
 // real and fake, gradient norms, the penalty for WGAN-GP), samples.png (EMA generator, eval-mode
 // BatchNorm; class rows for cgan), samples-raw.png (the raw generator), losses.png, monitors.png
 // (D accuracy and gradient norms), samples.safetensors, warnings.txt (when D wins outright or a loss
-// is NaN; also printed), checkpoint.safetensors (G, D, both Adams, EMA, RNG), written atomically,
+// is NaN; also printed), metrics.json + eval-samples.safetensors (--eval-samples EMA samples scored by
+// the MNIST classifier: FID, precision/recall, class accuracy for cgan), checkpoint.safetensors (G, D, both Adams, EMA, RNG), written atomically,
 // also on Ctrl-C (exit 130).
 using System.Diagnostics;
 using System.Text.Json;
@@ -18,6 +19,7 @@ using Denoise.Optim;
 using Denoise.Cli;
 using Denoise.Data;
 using Denoise.IO;
+using Denoise.Metrics;
 using Denoise.Models.Gan;
 
 namespace Denoise.Examples;
@@ -42,6 +44,7 @@ public static class GanApp
         var lambdaOpt = cli.Float("--gp-lambda", 10f, "gradient-penalty weight λ (wgan-gp)", min: 0f);
         var emaOpt = cli.Float("--ema-decay", 0.999f, "decay of the generator's weight average", min: 0f, max: 1f);
         var patienceOpt = cli.Int("--warn-after", 200, "warn when D is ≥ 99% right on real and fake for this many steps", min: 1);
+        var evalOpt = cli.Int("--eval-samples", 1000, "EMA samples scored at the end by the MNIST classifier (FID, KID, precision/recall; class accuracy for cgan); 0: skip", min: 0);
         if (cli.Parse(args, output, errors) is { } exit) return exit;
 
         string model = modelOpt.Value;
@@ -59,6 +62,7 @@ public static class GanApp
             if (model == "wgan-gp" && lossOpt.Value != "default") throw new UsageException("--loss: wgan-gp always uses the Wasserstein loss.");
             if (model != "wgan-gp" && (nCriticOpt.IsSet || lambdaOpt.IsSet)) throw new UsageException("--n-critic and --gp-lambda are wgan-gp options.");
             if (model != "cgan" && discOpt.IsSet) throw new UsageException("--cgan-disc: only for --model cgan.");
+            if (evalOpt.Value is > 0 and < 10) throw new UsageException($"--eval-samples: {evalOpt.Value} is too few to score (precision/recall need more than 3 neighbours' worth; FID wants hundreds); use 0 to skip.");
             try { mnist = Mnist.Load(dataDir: common.Data.Value.Length == 0 ? null : common.Data.Value); }
             catch (Exception e) when (e is DatasetNotFoundException or InvalidDataException) { throw new UsageException($"--data: {e.Message.ReplaceLineEndings(" ")}"); }
 
@@ -167,7 +171,47 @@ public static class GanApp
         if (history.Count > 0) WriteCurves(run, history, start, Describe(gan));
         TensorFile.Save(run.File("samples.safetensors"), new Dictionary<string, Tensor> { ["samples"] = samples });
         output.WriteLine($"Wrote {run.File("samples.png")}, samples-raw.png, losses.png, monitors.png, samples.safetensors");
+        if (evalOpt.Value > 0) Evaluate(gan, run, mnist, evalOpt.Value, seed, output);
         return 0;
+    }
+
+    /// <summary>
+    /// Scores <paramref name="n"/> fresh EMA samples with the MNIST classifier's features against the test digits
+    /// (engine/Metrics/MnistEvaluator) beside the same metrics for n real train digits, so "recognisable digits" is
+    /// a number: FID/KID/precision/recall, which digits G draws, and for cgan how often it draws the one asked for.
+    /// Writes eval-samples.safetensors (samples, and labels for cgan) and metrics.json.
+    /// </summary>
+    static void Evaluate(Gan gan, RunDirectory run, MnistData mnist, int n, int seed, TextWriter output)
+    {
+        var evaluator = MnistEvaluator.Create(mnist, log: output);
+        using var scope = TensorScope.Begin();
+        var z = gan.SampleZ(n, new Generator((ulong)seed + 2));
+        var labels = gan.NumClasses > 0 ? Tensor.FromArray(Enumerable.Range(0, n).Select(i => i % gan.NumClasses).ToArray(), n) : null;
+        var parts = new List<Tensor>();
+        for (int i = 0; i < n; i += 250)   // batches keep the activations small
+        {
+            int len = Math.Min(250, n - i);
+            parts.Add(Pixels.ToUnit(gan.Sample(z.Narrow(0, i, len), labels?.Narrow(0, i, len), useEma: true)));
+        }
+        var samples = Tensor.Cat(parts.ToArray(), 0);
+        var saved = new Dictionary<string, Tensor> { ["samples"] = samples };
+        if (labels != null) saved["labels"] = labels;
+        TensorFile.Save(run.File("eval-samples.safetensors"), saved);
+
+        var options = new EvaluationOptions(KidSubsetSize: Math.Min(1000, n), Seed: (ulong)seed);
+        var m = evaluator.Evaluate(samples, labels?.ToIntArray(), options);
+        var reference = n <= mnist.Train.Count ? evaluator.Reference(n, options) : null;
+        string json = JsonSerializer.Serialize(new
+        {
+            samples = n, fid = m.Fid, kid = m.KidMean, kid_std = m.KidStd, precision = m.Precision, recall = m.Recall,
+            density = m.Density, coverage = m.Coverage, classes_covered = m.Classes.ClassesCovered,
+            class_entropy = m.Classes.NormalizedEntropy, class_accuracy = m.ConditionalAccuracy,
+            reference_fid = reference?.Fid, reference_precision = reference?.Precision, reference_recall = reference?.Recall,
+        }, new JsonSerializerOptions { WriteIndented = true });
+        AtomicFile.WriteAllBytes(run.File("metrics.json"), System.Text.Encoding.UTF8.GetBytes(json + "\n"));
+        output.WriteLine($"{n} EMA samples vs the test digits: FID {m.Fid:F2} ({n} real digits: {reference?.Fid.ToString("F2") ?? "—"}), " +
+                         $"precision {m.Precision:F3}, recall {m.Recall:F3}, classes covered {m.Classes.ClassesCovered}/10" +
+                         (m.ConditionalAccuracy is { } acc ? $", drawn digit = requested digit {acc:P1}" : "") + $". Wrote {run.File("metrics.json")}");
     }
 
     static string Describe(Gan gan) => gan switch

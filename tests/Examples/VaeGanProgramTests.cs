@@ -52,9 +52,9 @@ public class VaeGanProgramTests
         if (more.Contains("--unseen")) Assert.That(metrics, Does.Contain("auroc_unseen"));
     }
 
-    [TestCase("dcgan")]
-    [TestCase("wgan-gp", "--n-critic", "2")]
-    [TestCase("cgan", "--cgan-disc", "concat")]
+    [TestCase("dcgan", "--eval-samples", "0")]
+    [TestCase("wgan-gp", "--n-critic", "2", "--eval-samples", "0")]
+    [TestCase("cgan", "--cgan-disc", "concat", "--eval-samples", "40")]
     public void Gan_FewSteps_WritesFiguresAndExitsZero(string model, params string[] more)
     {
         string outDir = Path.Combine(dir, model);
@@ -67,6 +67,17 @@ public class VaeGanProgramTests
         var first = System.Text.Json.JsonDocument.Parse(File.ReadLines(Path.Combine(outDir, "metrics.jsonl")).First()).RootElement;
         foreach (var key in new[] { "loss_d", "loss_g", "d_acc_real", "d_acc_fake", "grad_norm_d", "grad_norm_g" })
             Assert.That(first.TryGetProperty(key, out _), key);
+        bool scored = !more.Contains("0");
+        Assert.That(File.Exists(Path.Combine(outDir, "metrics.json")), Is.EqualTo(scored));
+        if (!scored) return;
+        // 3 steps of training draw blobs: FID must be far above that of as many real digits, and the file says so.
+        var m = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "metrics.json"))).RootElement;
+        Assert.That(m.GetProperty("samples").GetInt32(), Is.EqualTo(40));
+        Assert.That(m.GetProperty("fid").GetDouble(), Is.GreaterThan(m.GetProperty("reference_fid").GetDouble()));
+        Assert.That(m.GetProperty("class_accuracy").GetDouble(), Is.InRange(0.0, 1.0));
+        var eval = Denoise.IO.TensorFile.Load(Path.Combine(outDir, "eval-samples.safetensors")).Tensors;
+        Assert.That(eval["samples"].ShapeStr, Is.EqualTo("(40, 1, 28, 28)"));
+        Assert.That(eval["labels"].ToIntArray(), Is.EqualTo(Enumerable.Range(0, 40).Select(i => i % 10).ToArray()));
     }
 
     [TestCase("vae", "--model", "gan")]
@@ -76,6 +87,7 @@ public class VaeGanProgramTests
     [TestCase("gan", "--model", "wgan-gp", "--loss", "hinge")]
     [TestCase("gan", "--model", "dcgan", "--n-critic", "3")]
     [TestCase("gan", "--lr", "-1")]
+    [TestCase("gan", "--eval-samples", "5")]
     public void BadOptions_ExitTwo_WithOneLine_AndWriteNothing(string program, params string[] args)
     {
         string outDir = Path.Combine(dir, "bad");
@@ -115,7 +127,7 @@ public class VaeGanProgramTests
         string[] Args(string outDir, int steps, params string[] extra) => program == "vae"
             ? ["--model", model, "--out", outDir, "--steps", steps.ToString(), "--batch-size", "8", "--width", "4", "--iwae-k", "2",
                "--iwae-images", "8", "--eval-images", "20", "--log-every", "1", "--checkpoint-every", "2", .. more, .. extra]
-            : ["--model", model, "--out", outDir, "--steps", steps.ToString(), "--batch-size", "8", "--log-every", "1",
+            : ["--model", model, "--out", outDir, "--steps", steps.ToString(), "--batch-size", "8", "--log-every", "1", "--eval-samples", "0",
                "--checkpoint-every", "2", .. more, .. extra];
         string a = Path.Combine(dir, "a"), b = Path.Combine(dir, "b");
         var whole = Run(app, Args(a, 4));
