@@ -1,0 +1,423 @@
+// Conv2d.V3Implicit.cs — implicit-GEMM convolution: no im2col matrix, ever.
+//
+// Why: V2 writes the whole col matrix (K × nb·P, e.g. 288 × 768 floats for the K2 32-channel
+// shape), the GEMM packs it again, and Y is gathered/scattered between the wide buffer and the
+// NCHW output: three passes over data that is nine times the input, for a GEMM whose M = Cout is
+// only 32. Here the input is copied once into a zero-padded, phase-split layout ("lowered"), in
+// which every column of the virtual col matrix is a contiguous run at a fixed offset per tap:
+//
+//   lowered L[c, rh, rw, i, r, j] = xpad[n0 + i, c, r·SH + rh, j·SW + rw]   (r < Hq, j < Wq)
+//   col[k = (c, ki, kj), Q] = L[Q + off[k]],   off[k] = plane(c, t_h mod SH, t_w mod SW) + (t_h div SH)·Wq + (t_w div SW)
+//   with t_h = ki·DH, t_w = kj·DW and Q = i·Hq·Wq + oh·Wq + ow
+//
+// (the strided case is the polyphase decomposition: a stride-S convolution is a sum of stride-1
+// convolutions over the S² phases of the input). Q runs over a padded grid: columns with
+// ow ≥ Wout or oh ≥ Hout are computed and thrown away (13% at 28×28, 23% at 14×14 for 3×3 pad 1),
+// which costs less than V2's copies. The three maps:
+//   Forward     Y (Cout × Q) = W (Cout × K) · col        8×48 register tile, B rows read at L + off[k]
+//               (no packing: a 48-column tile touches Cin·(48 + 2·Wq) floats, L1-sized), bias
+//               added while the tile is copied (masked stores) from Q to NCHW.
+//   InputGrad   stride 1: the transposed convolution is the forward convolution of gy with the
+//               weight flipped in (kh, kw) and transposed in (Cout, Cin), padding (k−1)·d − p.
+//               Strided (or padding > (k−1)·d): V2Batched.
+//   WeightGrad  dW (Cout × K) = Gq (Cout × Q) · colᵀ, with gy lowered to the same Q grid with
+//               zeros in the thrown-away columns: a 4×6 tile of (co, k) dot products over Q,
+//               16 Q per Vector512, reduced horizontally per image batch.
+// Parts are image batches (a function of the problem alone); forward and input-grad elements are
+// each one dot product in k order (bits independent of the partition); weight-grad sums batch by
+// batch inside a part and parts in order, so 1 and 2 threads give the same bits.
+// Needs AVX-512 (Vector512); elsewhere every map runs V2Batched.
+// K2 and M1 figures: see the version table in Conv2d.cs. Tests: tests/Kernels/Conv2dTests.cs.
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Denoise.Kernels.Cpu;
+
+public static unsafe partial class Conv2d
+{
+    const int TileM = 8, TileN = 48;          // forward register tile: 8 filters × 48 columns (24 zmm)
+    const int DotM = 4, DotK = 6;             // weight-grad tile: 4 filters × 6 taps (24 zmm)
+    // Lowered input per image batch: ~384 KiB, so it and the tile's working set stay in L2 (1 MiB).
+    const int LoweredBudgetFloats = 96 * 1024;
+
+    /// <summary>V3 covers this problem (else V2Batched runs).</summary>
+    static bool V3Supported => Avx512F.IsSupported && Vector512.IsHardwareAccelerated;
+
+    /// <summary>The padded, phase-split grid of one problem (see the file header).</summary>
+    readonly struct Grid
+    {
+        public readonly int SH, SW, Hq, Wq, Plane, Hout, Wout;
+        public readonly int PH, PW, H, W, C;
+
+        public Grid(in Conv2dGeometry g)
+        {
+            SH = g.SH; SW = g.SW; PH = g.PH; PW = g.PW; H = g.H; W = g.W; C = g.C;
+            Hout = g.Hout; Wout = g.Wout;
+            Hq = Hout + (g.KH - 1) * g.DH / g.SH;
+            Wq = Wout + (g.KW - 1) * g.DW / g.SW;
+            Plane = Hq * Wq;
+        }
+
+        /// <summary>Columns of a batch of nb images that hold a valid output (the last ones are padding).</summary>
+        public int Columns(int nb) => (nb - 1) * Plane + (Hout - 1) * Wq + Wout;
+        /// <summary>Floats of the lowered input of nb images, plus the slack the last tile reads past it.</summary>
+        public long LoweredLength(int nb) => (long)C * SH * SW * nb * Plane + Plane + 2 * TileN + 16;
+    }
+
+    /// <summary>Images per batch: the lowered input of a batch stays near LoweredBudgetFloats, and a
+    /// batch of at least 4 exists for every 4 images so both cores get work. A function of the problem.</summary>
+    static int V3BatchImages(in Conv2dProblem p, in Grid q)
+    {
+        long perImage = (long)q.C * q.SH * q.SW * q.Plane;
+        int nb = (int)Math.Clamp(LoweredBudgetFloats / Math.Max(perImage, 1), 1, Math.Max(p.N, 1));
+        return Math.Max(1, Math.Min(nb, (p.N + 3) / 4));
+    }
+
+    [ThreadStatic] static float[]? t_lowered;
+    [ThreadStatic] static int[]? t_offsets;
+
+    static float* LoweredWorkspace(long floats)
+    {
+        if (t_lowered == null || t_lowered.Length < floats)
+            t_lowered = GC.AllocateUninitializedArray<float>((int)Math.Max(floats, 1024), pinned: true);
+        return (float*)Unsafe.AsPointer(ref t_lowered[0]);
+    }
+
+    /// <summary>off[k] for the KG taps of group g in a batch of nb images, padded to a multiple of DotK with its last entry.</summary>
+    static int* Offsets(in Conv2dProblem p, in Grid q, int nb, int g)
+    {
+        int K = p.KG, Kpad = (K + DotK - 1) / DotK * DotK;
+        if (t_offsets == null || t_offsets.Length < Kpad) t_offsets = GC.AllocateUninitializedArray<int>(Kpad, pinned: true);
+        int* off = (int*)Unsafe.AsPointer(ref t_offsets[0]);
+        var geo = p.Geo;
+        int k = 0;
+        for (int c = 0; c < p.CinG; c++)
+            for (int ki = 0; ki < geo.KH; ki++)
+                for (int kj = 0; kj < geo.KW; kj++)
+                {
+                    int th = ki * geo.DH, tw = kj * geo.DW;
+                    long plane = (((long)(g * p.CinG + c) * q.SH + th % q.SH) * q.SW + tw % q.SW) * nb;
+                    off[k++] = (int)(plane * q.Plane + th / q.SH * q.Wq + tw / q.SW);
+                }
+        for (; k < Kpad; k++) off[k] = off[K - 1];
+        return off;
+    }
+
+    /// <summary>Lowers images n0 … n0+nb−1 of x into L (layout in the file header), zeros included, and zeroes the slack.</summary>
+    static void Lower(float* x, float* L, in Grid q, int n0, int nb)
+    {
+        int HW = q.H * q.W;
+        for (int c = 0; c < q.C; c++)
+            for (int rh = 0; rh < q.SH; rh++)
+                for (int rw = 0; rw < q.SW; rw++)
+                {
+                    // Columns j whose source column j·SW + rw − PW lies inside the image.
+                    int off = rw - q.PW;
+                    int jLo = off >= 0 ? 0 : (-off + q.SW - 1) / q.SW;
+                    int jHi = q.W - 1 - off < 0 ? 0 : (q.W - 1 - off) / q.SW + 1;
+                    jLo = Math.Min(jLo, q.Wq); jHi = Math.Clamp(jHi, jLo, q.Wq);
+                    float* dstPlane = L + (((long)c * q.SH + rh) * q.SW + rw) * nb * q.Plane;
+                    for (int i = 0; i < nb; i++)
+                    {
+                        float* src = x + ((long)(n0 + i) * q.C + c) * HW;
+                        float* d = dstPlane + (long)i * q.Plane;
+                        for (int r = 0; r < q.Hq; r++, d += q.Wq)
+                        {
+                            int ih = r * q.SH + rh - q.PH;
+                            if ((uint)ih >= (uint)q.H || jLo >= jHi) { new Span<float>(d, q.Wq).Clear(); continue; }
+                            if (jLo > 0) new Span<float>(d, jLo).Clear();
+                            if (jHi < q.Wq) new Span<float>(d + jHi, q.Wq - jHi).Clear();
+                            float* s = src + (long)ih * q.W + jLo * q.SW + off;
+                            if (q.SW == 1) Buffer.MemoryCopy(s, d + jLo, (jHi - jLo) * 4L, (jHi - jLo) * 4L);
+                            else for (int j = jLo; j < jHi; j++, s += q.SW) d[j] = *s;
+                        }
+                    }
+                }
+        new Span<float>(L + (long)q.C * q.SH * q.SW * nb * q.Plane, q.Plane + 2 * TileN + 16).Clear();
+    }
+
+    // ───────────────────── forward ─────────────────────
+
+    [ThreadStatic] static float[]? t_packedW;
+
+    /// <summary>W (Cout × KG per group) → panels of TileM filters, element (k, r) at k·TileM + r, zero rows past Fg.</summary>
+    static float* PackWeights(float* w, in Conv2dProblem p, out int panelsPerGroup)
+    {
+        int K = p.KG, Fg = p.CoutG;
+        panelsPerGroup = (Fg + TileM - 1) / TileM;
+        long need = (long)p.Groups * panelsPerGroup * TileM * K + 16;
+        if (t_packedW == null || t_packedW.Length < need) t_packedW = GC.AllocateUninitializedArray<float>((int)need, pinned: true);
+        float* dst = (float*)Unsafe.AsPointer(ref t_packedW[0]);
+        float* d = dst;
+        for (int g = 0; g < p.Groups; g++)
+            for (int f0 = 0; f0 < Fg; f0 += TileM)
+                for (int k = 0; k < K; k++)
+                    for (int r = 0; r < TileM; r++)
+                        *d++ = f0 + r < Fg ? w[(long)(g * Fg + f0 + r) * K + k] : 0f;
+        return dst;
+    }
+
+    readonly struct ImplicitForwardJob(Conv2dProblem p, float* x, float* packedW, int panels, float* bias, float* y, int nb) : IParallelJob
+    {
+        public void Execute(int part)
+        {
+            var q = new Grid(p.Geo);
+            int n0 = part * nb, count = Math.Min(nb, p.N - n0);
+            float* L = LoweredWorkspace(q.LoweredLength(count));
+            Lower(x, L, q, n0, count);
+            int K = p.KG, Fg = p.CoutG, Qn = q.Columns(count), P = p.P;
+            float* tile = stackalloc float[TileM * TileN];
+            Segment* segs = stackalloc Segment[TileN + 1];
+            for (int g = 0; g < p.Groups; g++)
+            {
+                int* off = Offsets(p, q, count, g);
+                for (int q0 = 0; q0 < Qn; q0 += TileN)
+                {
+                    int ns = Segments(q, q0, Math.Min(TileN, Qn - q0), segs);
+                    if (ns == 0) continue;
+                    for (int pi = 0; pi < panels; pi++)
+                    {
+                        float* a = packedW + ((long)g * panels + pi) * TileM * K;
+                        Tile8x48(K, a, L + q0, off, tile);
+                        int f0 = g * Fg + pi * TileM, rows = Math.Min(TileM, Fg - pi * TileM);
+                        // Segment dst is relative to image n0's (channel 0) start; add channel rows.
+                        float* yb = y + (long)n0 * p.Cout * P + (long)f0 * P;
+                        for (int r = 0; r < rows; r++)
+                            StoreSegments(tile + r * TileN, yb + (long)r * P, segs, ns, bias == null ? 0f : bias[f0 + r], p.Cout * P);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>A run of valid columns: tile column Col, image Image (of the batch), output index Pix = oh·Wout + ow, Len.</summary>
+    struct Segment { public int Col, Image, Pix, Len; }
+
+    /// <summary>Splits tile columns [q0, q0 + n) into runs that lie in one output row; returns how many.</summary>
+    static int Segments(in Grid q, int q0, int n, Segment* segs)
+    {
+        int ns = 0, col = 0;
+        while (col < n)
+        {
+            int Q = q0 + col, i = Q / q.Plane, rem = Q - i * q.Plane, oh = rem / q.Wq, ow = rem - oh * q.Wq;
+            if (oh >= q.Hout) { col += q.Plane - rem; continue; }           // padding rows below the image
+            if (ow >= q.Wout) { col += q.Wq - ow; continue; }               // padding columns right of a row
+            int len = Math.Min(q.Wout - ow, n - col);
+            segs[ns++] = new Segment { Col = col, Image = i, Pix = oh * q.Wout + ow, Len = len };
+            col += len;
+        }
+        return ns;
+    }
+
+    /// <summary>dst[image·imageStride + Pix + t] = src[Col + t] + bias for each segment; tails with masked stores.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void StoreSegments(float* src, float* dst, Segment* segs, int ns, float bias, long imageStride)
+    {
+        var vb = Vector512.Create(bias);
+        var lanes = Vector512<int>.Indices;
+        for (int s = 0; s < ns; s++)
+        {
+            float* a = src + segs[s].Col, d = dst + segs[s].Image * imageStride + segs[s].Pix;
+            int len = segs[s].Len, t = 0;
+            for (; t + 16 <= len; t += 16) (Vector512.Load(a + t) + vb).Store(d + t);
+            if (t < len)
+            {
+                var mask = Vector512.LessThan(lanes, Vector512.Create(len - t)).AsSingle();
+                Avx512F.MaskStore(d + t, mask, Avx512F.MaskLoad(a + t, mask, Vector512<float>.Zero) + vb);
+            }
+        }
+    }
+
+    /// <summary>c (8 × 48, row stride 48) = Σ_k a[k] (8 filters) ⊗ b[k] (48 columns at src + off[k]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Tile8x48(int K, float* a, float* src, int* off, float* c)
+    {
+        Vector512<float> c00 = default, c01 = default, c02 = default, c10 = default, c11 = default, c12 = default;
+        Vector512<float> c20 = default, c21 = default, c22 = default, c30 = default, c31 = default, c32 = default;
+        Vector512<float> c40 = default, c41 = default, c42 = default, c50 = default, c51 = default, c52 = default;
+        Vector512<float> c60 = default, c61 = default, c62 = default, c70 = default, c71 = default, c72 = default;
+        for (int k = 0; k < K; k++, a += TileM)
+        {
+            float* b = src + off[k];
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + 16);
+            var b2 = Vector512.Load(b + 32);
+            var x = Vector512.Create(a[0]);
+            c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01); c02 = Vector512.FusedMultiplyAdd(x, b2, c02);
+            x = Vector512.Create(a[1]);
+            c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11); c12 = Vector512.FusedMultiplyAdd(x, b2, c12);
+            x = Vector512.Create(a[2]);
+            c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21); c22 = Vector512.FusedMultiplyAdd(x, b2, c22);
+            x = Vector512.Create(a[3]);
+            c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31); c32 = Vector512.FusedMultiplyAdd(x, b2, c32);
+            x = Vector512.Create(a[4]);
+            c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41); c42 = Vector512.FusedMultiplyAdd(x, b2, c42);
+            x = Vector512.Create(a[5]);
+            c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51); c52 = Vector512.FusedMultiplyAdd(x, b2, c52);
+            x = Vector512.Create(a[6]);
+            c60 = Vector512.FusedMultiplyAdd(x, b0, c60); c61 = Vector512.FusedMultiplyAdd(x, b1, c61); c62 = Vector512.FusedMultiplyAdd(x, b2, c62);
+            x = Vector512.Create(a[7]);
+            c70 = Vector512.FusedMultiplyAdd(x, b0, c70); c71 = Vector512.FusedMultiplyAdd(x, b1, c71); c72 = Vector512.FusedMultiplyAdd(x, b2, c72);
+        }
+        c00.Store(c); c01.Store(c + 16); c02.Store(c + 32);
+        c10.Store(c + 48); c11.Store(c + 64); c12.Store(c + 80);
+        c20.Store(c + 96); c21.Store(c + 112); c22.Store(c + 128);
+        c30.Store(c + 144); c31.Store(c + 160); c32.Store(c + 176);
+        c40.Store(c + 192); c41.Store(c + 208); c42.Store(c + 224);
+        c50.Store(c + 240); c51.Store(c + 256); c52.Store(c + 272);
+        c60.Store(c + 288); c61.Store(c + 304); c62.Store(c + 320);
+        c70.Store(c + 336); c71.Store(c + 352); c72.Store(c + 368);
+    }
+
+    static void V3Forward(float* x, float* w, float* bias, float* y, in Conv2dProblem p)
+    {
+        if (p.N == 0) return;
+        var q = new Grid(p.Geo);
+        if (q.Hout == 0 || q.Wout == 0) return;
+        int nb = V3BatchImages(p, q), parts = (p.N + nb - 1) / nb;
+        float* packed = PackWeights(w, p, out int panels);
+        var job = new ImplicitForwardJob(p, x, packed, panels, bias, y, nb);
+        if (parts == 1) job.Execute(0); else WorkerPool.Run(job, parts);
+    }
+
+    // ───────────────────── input gradient ─────────────────────
+
+    /// <summary>Stride 1 and padding ≤ (k − 1)·dilation: the transposed convolution is a forward one.</summary>
+    static bool V3InputGradDirect(in Conv2dProblem p) =>
+        p.Geo.SH == 1 && p.Geo.SW == 1 && p.Geo.PH <= (p.Geo.KH - 1) * p.Geo.DH && p.Geo.PW <= (p.Geo.KW - 1) * p.Geo.DW;
+
+    [ThreadStatic] static float[]? t_flipped;
+
+    static void V3InputGrad(float* gy, float* w, float* dx, in Conv2dProblem p)
+    {
+        if (!V3InputGradDirect(p)) { V2InputGrad(gy, w, dx, p); return; }
+        if (p.N == 0) return;
+        var g = p.Geo;
+        // w' (Cin, Cout/G, KH, KW): w'[g·CinG + c, j, a, b] = w[g·CoutG + j, c, KH−1−a, KW−1−b].
+        int CinG = p.CinG, CoutG = p.CoutG, KK = g.KH * g.KW;
+        long len = (long)p.Cin * CoutG * KK;
+        if (t_flipped == null || t_flipped.Length < len) t_flipped = GC.AllocateUninitializedArray<float>((int)len, pinned: true);
+        fixed (float* wf = t_flipped)
+        {
+            for (int gr = 0; gr < p.Groups; gr++)
+                for (int c = 0; c < CinG; c++)
+                    for (int j = 0; j < CoutG; j++)
+                    {
+                        float* src = w + ((long)(gr * CoutG + j) * CinG + c) * KK;
+                        float* dst = wf + ((long)(gr * CinG + c) * CoutG + j) * KK;
+                        for (int t = 0; t < KK; t++) dst[t] = src[KK - 1 - t];
+                    }
+            var adj = new Conv2dProblem(p.N,
+                new Conv2dGeometry(p.Cout, g.Hout, g.Wout, g.KH, g.KW, 1, 1, (g.KH - 1) * g.DH - g.PH, (g.KW - 1) * g.DW - g.PW, g.DH, g.DW),
+                p.Cin, p.Groups);
+            V3Forward(gy, wf, null, dx, adj);
+        }
+    }
+
+    // ───────────────────── weight gradient ─────────────────────
+
+    [ThreadStatic] static float[]? t_gq;
+
+    /// <summary>gy of images n0 … n0+nb−1 onto the Q grid (Cout rows of stride ld), zero in padding columns.</summary>
+    static float* LowerGrad(float* gy, in Conv2dProblem p, in Grid q, int n0, int nb, int ld)
+    {
+        long need = (long)p.Cout * ld + 16;
+        if (t_gq == null || t_gq.Length < need) t_gq = GC.AllocateUninitializedArray<float>((int)need, pinned: true);
+        float* G = (float*)Unsafe.AsPointer(ref t_gq[0]);
+        new Span<float>(G, (int)need).Clear();
+        int P = p.P;
+        for (int co = 0; co < p.Cout; co++)
+            for (int i = 0; i < nb; i++)
+            {
+                float* s = gy + ((long)(n0 + i) * p.Cout + co) * P;
+                float* d = G + (long)co * ld + (long)i * q.Plane;
+                for (int oh = 0; oh < q.Hout; oh++, s += q.Wout, d += q.Wq)
+                    Buffer.MemoryCopy(s, d, q.Wout * 4L, q.Wout * 4L);
+            }
+        return G;
+    }
+
+    readonly struct ImplicitWeightGradJob(Conv2dProblem p, float* x, float* gy, float* dwParts, int nb, int parts) : IParallelJob
+    {
+        public void Execute(int part)
+        {
+            var q = new Grid(p.Geo);
+            int batches = (p.N + nb - 1) / nb;
+            var (b0, bc) = WorkerPool.Range(batches, parts, part);
+            int K = p.KG, Fg = p.CoutG;
+            float* dw = dwParts + (long)part * p.WeightLength;
+            new Span<float>(dw, (int)p.WeightLength).Clear();
+            for (int bi = b0; bi < b0 + bc; bi++)
+            {
+                int n0 = bi * nb, count = Math.Min(nb, p.N - n0);
+                int Qn = q.Columns(count), ld = (Qn + 15) & ~15;
+                float* L = LoweredWorkspace(q.LoweredLength(count) + 16);
+                Lower(x, L, q, n0, count);
+                float* G = LowerGrad(gy, p, q, n0, count, ld);
+                for (int g = 0; g < p.Groups; g++)
+                {
+                    int* off = Offsets(p, q, count, g);
+                    for (int f0 = 0; f0 < Fg; f0 += DotM)
+                    {
+                        int rows = Math.Min(DotM, Fg - f0);
+                        float* g0 = G + (long)(g * Fg + f0) * ld;
+                        for (int k0 = 0; k0 < K; k0 += DotK)
+                            Dot4x6(ld / 16, g0, ld, rows, L, off + k0, dw + (long)(g * Fg + f0) * K + k0, K, Math.Min(DotK, K - k0));
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>dw[r, t] += Σ_Q g[r·ld + Q] · src[off[t] + Q] for r &lt; rows, t &lt; taps (tile 4 × 6, Q in steps of 16).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Dot4x6(int steps, float* g, int ld, int rows, float* src, int* off, float* dw, int K, int taps)
+    {
+        // Missing rows read row 0 again; their sums are dropped below.
+        float* g1 = rows > 1 ? g + ld : g, g2 = rows > 2 ? g + 2 * ld : g, g3 = rows > 3 ? g + 3 * ld : g;
+        float* s0 = src + off[0], s1 = src + off[1], s2 = src + off[2], s3 = src + off[3], s4 = src + off[4], s5 = src + off[5];
+        Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default, a04 = default, a05 = default;
+        Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default, a14 = default, a15 = default;
+        Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default, a24 = default, a25 = default;
+        Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default, a34 = default, a35 = default;
+        for (nint i = 0, end = (nint)steps * 16; i < end; i += 16)
+        {
+            var x0 = Vector512.Load(s0 + i); var x1 = Vector512.Load(s1 + i); var x2 = Vector512.Load(s2 + i);
+            var x3 = Vector512.Load(s3 + i); var x4 = Vector512.Load(s4 + i); var x5 = Vector512.Load(s5 + i);
+            var y = Vector512.Load(g + i);
+            a00 = Vector512.FusedMultiplyAdd(y, x0, a00); a01 = Vector512.FusedMultiplyAdd(y, x1, a01); a02 = Vector512.FusedMultiplyAdd(y, x2, a02);
+            a03 = Vector512.FusedMultiplyAdd(y, x3, a03); a04 = Vector512.FusedMultiplyAdd(y, x4, a04); a05 = Vector512.FusedMultiplyAdd(y, x5, a05);
+            y = Vector512.Load(g1 + i);
+            a10 = Vector512.FusedMultiplyAdd(y, x0, a10); a11 = Vector512.FusedMultiplyAdd(y, x1, a11); a12 = Vector512.FusedMultiplyAdd(y, x2, a12);
+            a13 = Vector512.FusedMultiplyAdd(y, x3, a13); a14 = Vector512.FusedMultiplyAdd(y, x4, a14); a15 = Vector512.FusedMultiplyAdd(y, x5, a15);
+            y = Vector512.Load(g2 + i);
+            a20 = Vector512.FusedMultiplyAdd(y, x0, a20); a21 = Vector512.FusedMultiplyAdd(y, x1, a21); a22 = Vector512.FusedMultiplyAdd(y, x2, a22);
+            a23 = Vector512.FusedMultiplyAdd(y, x3, a23); a24 = Vector512.FusedMultiplyAdd(y, x4, a24); a25 = Vector512.FusedMultiplyAdd(y, x5, a25);
+            y = Vector512.Load(g3 + i);
+            a30 = Vector512.FusedMultiplyAdd(y, x0, a30); a31 = Vector512.FusedMultiplyAdd(y, x1, a31); a32 = Vector512.FusedMultiplyAdd(y, x2, a32);
+            a33 = Vector512.FusedMultiplyAdd(y, x3, a33); a34 = Vector512.FusedMultiplyAdd(y, x4, a34); a35 = Vector512.FusedMultiplyAdd(y, x5, a35);
+        }
+        float* s = stackalloc float[DotM * DotK];
+        s[0] = Vector512.Sum(a00); s[1] = Vector512.Sum(a01); s[2] = Vector512.Sum(a02); s[3] = Vector512.Sum(a03); s[4] = Vector512.Sum(a04); s[5] = Vector512.Sum(a05);
+        s[6] = Vector512.Sum(a10); s[7] = Vector512.Sum(a11); s[8] = Vector512.Sum(a12); s[9] = Vector512.Sum(a13); s[10] = Vector512.Sum(a14); s[11] = Vector512.Sum(a15);
+        s[12] = Vector512.Sum(a20); s[13] = Vector512.Sum(a21); s[14] = Vector512.Sum(a22); s[15] = Vector512.Sum(a23); s[16] = Vector512.Sum(a24); s[17] = Vector512.Sum(a25);
+        s[18] = Vector512.Sum(a30); s[19] = Vector512.Sum(a31); s[20] = Vector512.Sum(a32); s[21] = Vector512.Sum(a33); s[22] = Vector512.Sum(a34); s[23] = Vector512.Sum(a35);
+        for (int r = 0; r < rows; r++)
+            for (int t = 0; t < taps; t++)
+                dw[(long)r * K + t] += s[r * DotK + t];
+    }
+
+    /// <summary>Parts of the weight-grad job: batches of V3BatchImages, at most 16 (each keeps a partial dW).</summary>
+    static int V3WeightGradParts(in Conv2dProblem p, out int nb)
+    {
+        nb = V3BatchImages(p, new Grid(p.Geo));
+        return Math.Min(16, (p.N + nb - 1) / nb);
+    }
+
+    static void V3WeightGrad(float* x, float* gy, float* dwOrPartials, in Conv2dProblem p, int nb, int parts)
+    {
+        var job = new ImplicitWeightGradJob(p, x, gy, dwOrPartials, nb, parts);
+        if (parts == 1) job.Execute(0); else WorkerPool.Run(job, parts);
+    }
+}
