@@ -45,13 +45,14 @@ internal readonly record struct ConvSpec(
 
 internal static class ConvKernels
 {
-    /// <summary>y (N, Cout, Hout, Wout) = conv(x (N, Cin, H, W), w).</summary>
-    public static Tensor Forward(Tensor x, Tensor w, in ConvSpec s)
+    /// <summary>y (N, Cout, Hout, Wout) = conv(x (N, Cin, H, W), w) + b (b: (Cout) or null).</summary>
+    public static Tensor Forward(Tensor x, Tensor w, Tensor? b, in ConvSpec s)
     {
         var p = s.Problem(x.shape[0]);
         var xc = x.ContiguousNoGrad(); var wc = w.ContiguousNoGrad();
         var y = Tensor.Empty(s.OutputShape(p.N));
-        Conv2d.Forward(Whole(xc), Whole(wc), y.Span, p);
+        if (b == null) Conv2d.Forward(Whole(xc), Whole(wc), y.Span, p);
+        else Conv2d.Forward(Whole(xc), Whole(wc), Whole(b.ContiguousNoGrad()), y.Span, p);
         return y;
     }
 

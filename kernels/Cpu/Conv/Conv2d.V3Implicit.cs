@@ -44,20 +44,23 @@ public static unsafe partial class Conv2d
     /// <summary>V3 covers this problem (else V2Batched runs).</summary>
     static bool V3Supported => Avx512F.IsSupported && Vector512.IsHardwareAccelerated;
 
-    /// <summary>The padded, phase-split grid of one problem (see the file header).</summary>
+    /// <summary>The padded, phase-split grid of one lowered input (see the file header): C channels of
+    /// H × W, stride phases SH × SW, padding PH, PW before the image; Hout × Wout outputs per image on a
+    /// grid of Hq × Wq (the extra rows and columns hold the taps' reach and are thrown away).</summary>
     readonly struct Grid
     {
         public readonly int SH, SW, Hq, Wq, Plane, Hout, Wout;
         public readonly int PH, PW, H, W, C;
 
-        public Grid(in Conv2dGeometry g)
+        public Grid(int c, int h, int w, int sh, int sw, int ph, int pw, int hout, int wout, int uhMax, int uwMax)
         {
-            SH = g.SH; SW = g.SW; PH = g.PH; PW = g.PW; H = g.H; W = g.W; C = g.C;
-            Hout = g.Hout; Wout = g.Wout;
-            Hq = Hout + (g.KH - 1) * g.DH / g.SH;
-            Wq = Wout + (g.KW - 1) * g.DW / g.SW;
-            Plane = Hq * Wq;
+            C = c; H = h; W = w; SH = sh; SW = sw; PH = ph; PW = pw; Hout = hout; Wout = wout;
+            Hq = hout + uhMax; Wq = wout + uwMax; Plane = Hq * Wq;
         }
+
+        /// <summary>The forward convolution's grid: tap (ki, kj) reaches (ki·DH div SH, kj·DW div SW) grid cells.</summary>
+        public Grid(in Conv2dGeometry g)
+            : this(g.C, g.H, g.W, g.SH, g.SW, g.PH, g.PW, g.Hout, g.Wout, (g.KH - 1) * g.DH / g.SH, (g.KW - 1) * g.DW / g.SW) { }
 
         /// <summary>Columns of a batch of nb images that hold a valid output (the last ones are padding).</summary>
         public int Columns(int nb) => (nb - 1) * Plane + (Hout - 1) * Wq + Wout;
@@ -65,13 +68,38 @@ public static unsafe partial class Conv2d
         public long LoweredLength(int nb) => (long)C * SH * SW * nb * Plane + Plane + 2 * TileN + 16;
     }
 
+    /// <summary>
+    /// One implicit GEMM over a lowered input: for each group g, row m &lt; M and output pixel,
+    ///   out[g·M + m, pixel] = Σ_k A[g][m, k] · L[Q(pixel) + plane_k·nb·Plane + delta_k] (+ bias)
+    /// A packed in TileM-row panels; taps (plane_k, delta_k) per group; the output pixel (oh, ow) of
+    /// image n, channel ch lands at out[n·OutImage + ch·OutChannel + OutOrigin + oh·OutRow + ow·OutCol].
+    /// </summary>
+    readonly struct Plan
+    {
+        public Grid Q { get; init; }
+        public int N { get; init; }
+        public int Groups { get; init; }
+        public int M { get; init; }
+        public int K { get; init; }
+        public int Panels => (M + TileM - 1) / TileM;
+        public float* A { get; init; }
+        public int* TapPlane { get; init; }
+        public int* TapDelta { get; init; }
+        public float* Bias { get; init; }
+        public long OutImage { get; init; }
+        public long OutChannel { get; init; }
+        public int OutOrigin { get; init; }
+        public int OutRow { get; init; }
+        public int OutCol { get; init; }
+    }
+
     /// <summary>Images per batch: the lowered input of a batch stays near LoweredBudgetFloats, and a
     /// batch of at least 4 exists for every 4 images so both cores get work. A function of the problem.</summary>
-    static int V3BatchImages(in Conv2dProblem p, in Grid q)
+    static int V3BatchImages(int N, in Grid q)
     {
         long perImage = (long)q.C * q.SH * q.SW * q.Plane;
-        int nb = (int)Math.Clamp(LoweredBudgetFloats / Math.Max(perImage, 1), 1, Math.Max(p.N, 1));
-        return Math.Max(1, Math.Min(nb, (p.N + 3) / 4));
+        int nb = (int)Math.Clamp(LoweredBudgetFloats / Math.Max(perImage, 1), 1, Math.Max(N, 1));
+        return Math.Max(1, Math.Min(nb, (N + 3) / 4));
     }
 
     [ThreadStatic] static float[]? t_lowered;
@@ -84,24 +112,38 @@ public static unsafe partial class Conv2d
         return (float*)Unsafe.AsPointer(ref t_lowered[0]);
     }
 
-    /// <summary>off[k] for the KG taps of group g in a batch of nb images, padded to a multiple of DotK with its last entry.</summary>
-    static int* Offsets(in Conv2dProblem p, in Grid q, int nb, int g)
+    /// <summary>off[k] = plane_k·nb·Plane + delta_k for one group's K taps, padded to a multiple of DotK with the last entry.</summary>
+    static int* Offsets(int* plane, int* delta, int K, in Grid q, int nb)
     {
-        int K = p.KG, Kpad = (K + DotK - 1) / DotK * DotK;
+        int Kpad = (K + DotK - 1) / DotK * DotK;
         if (t_offsets == null || t_offsets.Length < Kpad) t_offsets = GC.AllocateUninitializedArray<int>(Kpad, pinned: true);
         int* off = (int*)Unsafe.AsPointer(ref t_offsets[0]);
+        long stride = (long)nb * q.Plane;
+        for (int k = 0; k < K; k++) off[k] = (int)(plane[k] * stride + delta[k]);
+        for (int k = K; k < Kpad; k++) off[k] = off[K - 1];
+        return off;
+    }
+
+    [ThreadStatic] static int[]? t_taps;
+
+    /// <summary>The forward convolution's taps: k = (c, ki, kj) of each group, plane (c, ki·DH mod SH, kj·DW mod SW).</summary>
+    static int* ForwardTaps(in Conv2dProblem p, in Grid q, out int* delta)
+    {
+        int K = p.KG, total = p.Groups * K;
+        if (t_taps == null || t_taps.Length < 2 * total) t_taps = GC.AllocateUninitializedArray<int>(2 * total, pinned: true);
+        int* plane = (int*)Unsafe.AsPointer(ref t_taps[0]);
+        delta = plane + total;
         var geo = p.Geo;
         int k = 0;
-        for (int c = 0; c < p.CinG; c++)
+        for (int c = 0; c < p.Cin; c++)
             for (int ki = 0; ki < geo.KH; ki++)
-                for (int kj = 0; kj < geo.KW; kj++)
+                for (int kj = 0; kj < geo.KW; kj++, k++)
                 {
                     int th = ki * geo.DH, tw = kj * geo.DW;
-                    long plane = (((long)(g * p.CinG + c) * q.SH + th % q.SH) * q.SW + tw % q.SW) * nb;
-                    off[k++] = (int)(plane * q.Plane + th / q.SH * q.Wq + tw / q.SW);
+                    plane[k] = (c * q.SH + th % q.SH) * q.SW + tw % q.SW;
+                    delta[k] = th / q.SH * q.Wq + tw / q.SW;
                 }
-        for (; k < Kpad; k++) off[k] = off[K - 1];
-        return off;
+        return plane;
     }
 
     /// <summary>Lowers images n0 … n0+nb−1 of x into L (layout in the file header), zeros included, and zeroes the slack.</summary>
@@ -137,19 +179,21 @@ public static unsafe partial class Conv2d
         new Span<float>(L + (long)q.C * q.SH * q.SW * nb * q.Plane, q.Plane + 2 * TileN + 16).Clear();
     }
 
-    // ───────────────────── forward ─────────────────────
+    // ───────────────────── forward (and the implicit GEMM every map but weight-grad runs) ─────────────────────
 
-    [ThreadStatic] static float[]? t_packedW;
+    [ThreadStatic] static float[]? t_packedA;
+
+    static float* PackBuffer(long floats)
+    {
+        if (t_packedA == null || t_packedA.Length < floats) t_packedA = GC.AllocateUninitializedArray<float>((int)Math.Max(floats, 16), pinned: true);
+        return (float*)Unsafe.AsPointer(ref t_packedA[0]);
+    }
 
     /// <summary>W (Cout × KG per group) → panels of TileM filters, element (k, r) at k·TileM + r, zero rows past Fg.</summary>
-    static float* PackWeights(float* w, in Conv2dProblem p, out int panelsPerGroup)
+    static float* PackWeights(float* w, in Conv2dProblem p)
     {
-        int K = p.KG, Fg = p.CoutG;
-        panelsPerGroup = (Fg + TileM - 1) / TileM;
-        long need = (long)p.Groups * panelsPerGroup * TileM * K + 16;
-        if (t_packedW == null || t_packedW.Length < need) t_packedW = GC.AllocateUninitializedArray<float>((int)need, pinned: true);
-        float* dst = (float*)Unsafe.AsPointer(ref t_packedW[0]);
-        float* d = dst;
+        int K = p.KG, Fg = p.CoutG, panels = (Fg + TileM - 1) / TileM;
+        float* d = PackBuffer((long)p.Groups * panels * TileM * K), dst = d;
         for (int g = 0; g < p.Groups; g++)
             for (int f0 = 0; f0 < Fg; f0 += TileM)
                 for (int k = 0; k < K; k++)
@@ -158,44 +202,43 @@ public static unsafe partial class Conv2d
         return dst;
     }
 
-    readonly struct ImplicitForwardJob(Conv2dProblem p, float* x, float* packedW, int panels, float* bias, float* y, int nb) : IParallelJob
+    readonly struct ImplicitJob(Plan plan, float* x, float* y, int nb) : IParallelJob
     {
         public void Execute(int part)
         {
-            var q = new Grid(p.Geo);
-            int n0 = part * nb, count = Math.Min(nb, p.N - n0);
+            var q = plan.Q;
+            int n0 = part * nb, count = Math.Min(nb, plan.N - n0);
             float* L = LoweredWorkspace(q.LoweredLength(count));
             Lower(x, L, q, n0, count);
-            int K = p.KG, Fg = p.CoutG, Qn = q.Columns(count), P = p.P;
+            int K = plan.K, M = plan.M, panels = plan.Panels, Qn = q.Columns(count);
             float* tile = stackalloc float[TileM * TileN];
             Segment* segs = stackalloc Segment[TileN + 1];
-            for (int g = 0; g < p.Groups; g++)
+            float* yb = y + n0 * plan.OutImage + plan.OutOrigin;
+            for (int g = 0; g < plan.Groups; g++)
             {
-                int* off = Offsets(p, q, count, g);
+                int* off = Offsets(plan.TapPlane + g * K, plan.TapDelta + g * K, K, q, count);
                 for (int q0 = 0; q0 < Qn; q0 += TileN)
                 {
-                    int ns = Segments(q, q0, Math.Min(TileN, Qn - q0), segs);
+                    int ns = Segments(q, q0, Math.Min(TileN, Qn - q0), segs, plan);
                     if (ns == 0) continue;
                     for (int pi = 0; pi < panels; pi++)
                     {
-                        float* a = packedW + ((long)g * panels + pi) * TileM * K;
-                        Tile8x48(K, a, L + q0, off, tile);
-                        int f0 = g * Fg + pi * TileM, rows = Math.Min(TileM, Fg - pi * TileM);
-                        // Segment dst is relative to image n0's (channel 0) start; add channel rows.
-                        float* yb = y + (long)n0 * p.Cout * P + (long)f0 * P;
+                        Tile8x48(K, plan.A + ((long)g * panels + pi) * TileM * K, L + q0, off, tile);
+                        int ch = g * M + pi * TileM, rows = Math.Min(TileM, M - pi * TileM);
                         for (int r = 0; r < rows; r++)
-                            StoreSegments(tile + r * TileN, yb + (long)r * P, segs, ns, bias == null ? 0f : bias[f0 + r], p.Cout * P);
+                            StoreSegments(tile + r * TileN, yb + (ch + r) * plan.OutChannel, segs, ns,
+                                plan.Bias == null ? 0f : plan.Bias[ch + r], plan.OutCol);
                     }
                 }
             }
         }
     }
 
-    /// <summary>A run of valid columns: tile column Col, image Image (of the batch), output index Pix = oh·Wout + ow, Len.</summary>
-    struct Segment { public int Col, Image, Pix, Len; }
+    /// <summary>A run of valid columns: tile column Col, Len of them, landing at output offset Dst (image, row, column applied).</summary>
+    struct Segment { public int Col, Len; public long Dst; }
 
     /// <summary>Splits tile columns [q0, q0 + n) into runs that lie in one output row; returns how many.</summary>
-    static int Segments(in Grid q, int q0, int n, Segment* segs)
+    static int Segments(in Grid q, int q0, int n, Segment* segs, in Plan plan)
     {
         int ns = 0, col = 0;
         while (col < n)
@@ -204,21 +247,30 @@ public static unsafe partial class Conv2d
             if (oh >= q.Hout) { col += q.Plane - rem; continue; }           // padding rows below the image
             if (ow >= q.Wout) { col += q.Wq - ow; continue; }               // padding columns right of a row
             int len = Math.Min(q.Wout - ow, n - col);
-            segs[ns++] = new Segment { Col = col, Image = i, Pix = oh * q.Wout + ow, Len = len };
+            segs[ns++] = new Segment { Col = col, Len = len, Dst = i * plan.OutImage + (long)oh * plan.OutRow + (long)ow * plan.OutCol };
             col += len;
         }
         return ns;
     }
 
-    /// <summary>dst[image·imageStride + Pix + t] = src[Col + t] + bias for each segment; tails with masked stores.</summary>
+    /// <summary>dst[Dst + t·colStride] = src[Col + t] + bias for each segment; unit stride with masked tails.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void StoreSegments(float* src, float* dst, Segment* segs, int ns, float bias, long imageStride)
+    static void StoreSegments(float* src, float* dst, Segment* segs, int ns, float bias, int colStride)
     {
+        if (colStride != 1)
+        {
+            for (int s = 0; s < ns; s++)
+            {
+                float* a = src + segs[s].Col, d = dst + segs[s].Dst;
+                for (int t = 0; t < segs[s].Len; t++) d[(long)t * colStride] = a[t] + bias;
+            }
+            return;
+        }
         var vb = Vector512.Create(bias);
         var lanes = Vector512<int>.Indices;
         for (int s = 0; s < ns; s++)
         {
-            float* a = src + segs[s].Col, d = dst + segs[s].Image * imageStride + segs[s].Pix;
+            float* a = src + segs[s].Col, d = dst + segs[s].Dst;
             int len = segs[s].Len, t = 0;
             for (; t + 16 <= len; t += 16) (Vector512.Load(a + t) + vb).Store(d + t);
             if (t < len)
@@ -270,49 +322,111 @@ public static unsafe partial class Conv2d
         c70.Store(c + 336); c71.Store(c + 352); c72.Store(c + 368);
     }
 
+    /// <summary>Runs a plan over all images in batches (parts) on the worker pool.</summary>
+    static void RunPlan(in Plan plan, float* x, float* y)
+    {
+        if (plan.N == 0 || plan.Q.Hout == 0 || plan.Q.Wout == 0 || plan.K == 0) return;
+        int nb = V3BatchImages(plan.N, plan.Q), parts = (plan.N + nb - 1) / nb;
+        var job = new ImplicitJob(plan, x, y, nb);
+        if (parts == 1) job.Execute(0); else WorkerPool.Run(job, parts);
+    }
+
     static void V3Forward(float* x, float* w, float* bias, float* y, in Conv2dProblem p)
     {
-        if (p.N == 0) return;
         var q = new Grid(p.Geo);
-        if (q.Hout == 0 || q.Wout == 0) return;
-        int nb = V3BatchImages(p, q), parts = (p.N + nb - 1) / nb;
-        float* packed = PackWeights(w, p, out int panels);
-        var job = new ImplicitForwardJob(p, x, packed, panels, bias, y, nb);
-        if (parts == 1) job.Execute(0); else WorkerPool.Run(job, parts);
+        int* plane = ForwardTaps(p, q, out int* delta);
+        RunPlan(new Plan
+        {
+            Q = q, N = p.N, Groups = p.Groups, M = p.CoutG, K = p.KG, A = PackWeights(w, p), TapPlane = plane, TapDelta = delta,
+            Bias = bias, OutImage = (long)p.Cout * p.P, OutChannel = p.P, OutOrigin = 0, OutRow = q.Wout, OutCol = 1,
+        }, x, y);
     }
 
     // ───────────────────── input gradient ─────────────────────
 
-    /// <summary>Stride 1 and padding ≤ (k − 1)·dilation: the transposed convolution is a forward one.</summary>
-    static bool V3InputGradDirect(in Conv2dProblem p) =>
-        p.Geo.SH == 1 && p.Geo.SW == 1 && p.Geo.PH <= (p.Geo.KH - 1) * p.Geo.DH && p.Geo.PW <= (p.Geo.KW - 1) * p.Geo.DW;
-
-    [ThreadStatic] static float[]? t_flipped;
-
+    /// <summary>
+    /// dx by output phase (polyphase transposed convolution). With ih + PH = SH·α + ρ, the taps that
+    /// reach ih are those with ki·DH ≡ ρ (mod SH), and they read gy row α − ⌊ki·DH / SH⌋. So the dx
+    /// pixels of one phase (ρh, ρw) are a stride-1 correlation of gy with that phase's taps, rows
+    /// (filters) of the transposed weight: one implicit GEMM per phase, stored with stride (SH, SW).
+    /// Stride 1 is one phase: the flipped, transposed kernel.
+    /// </summary>
     static void V3InputGrad(float* gy, float* w, float* dx, in Conv2dProblem p)
     {
-        if (!V3InputGradDirect(p)) { V2InputGrad(gy, w, dx, p); return; }
         if (p.N == 0) return;
         var g = p.Geo;
-        // w' (Cin, Cout/G, KH, KW): w'[g·CinG + c, j, a, b] = w[g·CoutG + j, c, KH−1−a, KW−1−b].
         int CinG = p.CinG, CoutG = p.CoutG, KK = g.KH * g.KW;
-        long len = (long)p.Cin * CoutG * KK;
-        if (t_flipped == null || t_flipped.Length < len) t_flipped = GC.AllocateUninitializedArray<float>((int)len, pinned: true);
-        fixed (float* wf = t_flipped)
-        {
-            for (int gr = 0; gr < p.Groups; gr++)
-                for (int c = 0; c < CinG; c++)
+        Span<int> tapKi = stackalloc int[KK], tapKj = stackalloc int[KK];
+        for (int rh = 0; rh < g.SH; rh++)
+            for (int rw = 0; rw < g.SW; rw++)
+            {
+                var (a0, A, padH, uMaxH) = Phase(g.H, g.PH, g.SH, g.KH, g.DH, g.Hout, rh);
+                var (b0, B, padW, uMaxW) = Phase(g.W, g.PW, g.SW, g.KW, g.DW, g.Wout, rw);
+                if (A <= 0 || B <= 0) continue;
+                int T = 0;
+                for (int ki = 0; ki < g.KH; ki++)
+                    for (int kj = 0; kj < g.KW; kj++)
+                        if (ki * g.DH % g.SH == rh && kj * g.DW % g.SW == rw) { tapKi[T] = ki; tapKj[T] = kj; T++; }
+                int origin = (g.SH * a0 + rh - g.PH) * g.W + (g.SW * b0 + rw - g.PW);
+                if (T == 0) { ZeroPhase(dx, p, origin, A, B); continue; }
+                var q = new Grid(p.Cout, g.Hout, g.Wout, 1, 1, padH, padW, A, B, uMaxH, uMaxW);
+                // Taps k = (j, t) of group gr: gy channel gr·CoutG + j, grid shift (u, v) of tap t.
+                int K = CoutG * T, total = p.Groups * K;
+                if (t_taps == null || t_taps.Length < 2 * total) t_taps = GC.AllocateUninitializedArray<int>(2 * total, pinned: true);
+                int* plane = (int*)Unsafe.AsPointer(ref t_taps[0]), delta = plane + total;
+                int panels = (CinG + TileM - 1) / TileM;
+                float* pa = PackBuffer((long)p.Groups * panels * TileM * K);
+                for (int gr = 0; gr < p.Groups; gr++)
+                {
                     for (int j = 0; j < CoutG; j++)
-                    {
-                        float* src = w + ((long)(gr * CoutG + j) * CinG + c) * KK;
-                        float* dst = wf + ((long)(gr * CinG + c) * CoutG + j) * KK;
-                        for (int t = 0; t < KK; t++) dst[t] = src[KK - 1 - t];
-                    }
-            var adj = new Conv2dProblem(p.N,
-                new Conv2dGeometry(p.Cout, g.Hout, g.Wout, g.KH, g.KW, 1, 1, (g.KH - 1) * g.DH - g.PH, (g.KW - 1) * g.DW - g.PW, g.DH, g.DW),
-                p.Cin, p.Groups);
-            V3Forward(gy, wf, null, dx, adj);
-        }
+                        for (int t = 0; t < T; t++)
+                        {
+                            int k = gr * K + j * T + t;
+                            plane[k] = gr * CoutG + j;
+                            delta[k] = (a0 - tapKi[t] * g.DH / g.SH + padH) * q.Wq + (b0 - tapKj[t] * g.DW / g.SW + padW);
+                        }
+                    // A[gr][m = c, k = (j, t)] = w[gr·CoutG + j, c, ki_t, kj_t], in TileM-row panels.
+                    float* d = pa + (long)gr * panels * TileM * K;
+                    for (int m0 = 0; m0 < CinG; m0 += TileM)
+                        for (int j = 0; j < CoutG; j++)
+                            for (int t = 0; t < T; t++)
+                                for (int r = 0; r < TileM; r++)
+                                    *d++ = m0 + r < CinG ? w[(((long)(gr * CoutG + j) * CinG + m0 + r) * g.KH + tapKi[t]) * g.KW + tapKj[t]] : 0f;
+                }
+                RunPlan(new Plan
+                {
+                    Q = q, N = p.N, Groups = p.Groups, M = CinG, K = K, A = pa, TapPlane = plane, TapDelta = delta, Bias = null,
+                    OutImage = (long)p.Cin * p.HW, OutChannel = p.HW, OutOrigin = origin, OutRow = g.SH * g.W, OutCol = g.SW,
+                }, gy, dx);
+            }
+    }
+
+    /// <summary>One dimension of an input-grad phase ρ: first α (α0), count of dx rows in it, gy padding
+    /// before the image, and the largest grid shift of its taps.</summary>
+    static (int A0, int Count, int Pad, int UMax) Phase(int H, int P, int S, int Kk, int D, int Hout, int rho)
+    {
+        int a0 = P - rho > 0 ? (P - rho + S - 1) / S : 0;
+        int count = (H - 1 + P - rho) < 0 ? 0 : (H - 1 + P - rho) / S - a0 + 1;
+        int pad = 0, uMax = 0;
+        bool any = false;
+        for (int k = 0; k < Kk; k++)
+            if (k * D % S == rho) { pad = Math.Max(pad, k * D / S - a0); any = true; }
+        if (!any) return (a0, count, 0, 0);
+        for (int k = 0; k < Kk; k++)
+            if (k * D % S == rho) uMax = Math.Max(uMax, a0 - k * D / S + pad);
+        return (a0, count, pad, uMax);
+    }
+
+    /// <summary>A phase no tap reaches (kernel smaller than the stride): its dx pixels are zero.</summary>
+    static void ZeroPhase(float* dx, in Conv2dProblem p, int origin, int A, int B)
+    {
+        var g = p.Geo;
+        for (long nc = 0; nc < (long)p.N * p.Cin; nc++)
+            for (int a = 0; a < A; a++)
+            {
+                float* row = dx + nc * p.HW + origin + (long)a * g.SH * g.W;
+                for (int b = 0; b < B; b++) row[(long)b * g.SW] = 0f;
+            }
     }
 
     // ───────────────────── weight gradient ─────────────────────
@@ -346,6 +460,8 @@ public static unsafe partial class Conv2d
             int batches = (p.N + nb - 1) / nb;
             var (b0, bc) = WorkerPool.Range(batches, parts, part);
             int K = p.KG, Fg = p.CoutG;
+            // Each worker builds its own tap table (t_taps is per thread).
+            int* plane = ForwardTaps(p, q, out int* delta);
             float* dw = dwParts + (long)part * p.WeightLength;
             new Span<float>(dw, (int)p.WeightLength).Clear();
             for (int bi = b0; bi < b0 + bc; bi++)
@@ -357,7 +473,7 @@ public static unsafe partial class Conv2d
                 float* G = LowerGrad(gy, p, q, n0, count, ld);
                 for (int g = 0; g < p.Groups; g++)
                 {
-                    int* off = Offsets(p, q, count, g);
+                    int* off = Offsets(plane + g * K, delta + g * K, K, q, count);
                     for (int f0 = 0; f0 < Fg; f0 += DotM)
                     {
                         int rows = Math.Min(DotM, Fg - f0);
@@ -411,7 +527,7 @@ public static unsafe partial class Conv2d
     /// <summary>Parts of the weight-grad job: batches of V3BatchImages, at most 16 (each keeps a partial dW).</summary>
     static int V3WeightGradParts(in Conv2dProblem p, out int nb)
     {
-        nb = V3BatchImages(p, new Grid(p.Geo));
+        nb = V3BatchImages(p.N, new Grid(p.Geo));
         return Math.Min(16, (p.N + nb - 1) / nb);
     }
 
