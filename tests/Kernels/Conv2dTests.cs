@@ -72,6 +72,9 @@ public class Conv2dTests
         new(6, new Conv2dGeometry(4, 1, 1, 3, 3, PH: 1, PW: 1), 8, Groups: 2),     // 1×1 maps, grouped
         new(9, new Conv2dGeometry(12, 5, 6, 3, 3, PH: 1, PW: 1), 18, Groups: 3),   // grouped "same", 9 images (short last batch)
         new(2, new Conv2dGeometry(13, 7, 7, 5, 5, PH: 1, PW: 3, DH: 1, DW: 1), 11),// uneven padding, 5×5
+        new(3, new Conv2dGeometry(4, 5, 6, 1, 1, PH: 1, PW: 1), 5),                // padding beyond the kernel's reach
+        new(4, new Conv2dGeometry(9, 7, 7, 3, 3, PH: 1, PW: 1), 16),               // 7×7 "same": shared-padding grid
+        new(3, new Conv2dGeometry(6, 8, 9, 3, 3, PH: 2, PW: 1, DH: 2, DW: 1), 8),  // dilated "same", shared grid
     };
 
     static IEnumerable<TestCaseData> V3Cases() => Problems.Concat(V3Problems).Select((p, i) =>
