@@ -10,11 +10,11 @@
 // derivative is one of the other two (see Functional.Conv.cs). InputGrad is also the transposed
 // convolution.
 //
-// Speed: the span kernels live in kernels/Cpu/Conv/Conv2d.cs (numbered versions; Run names the
-// best): image chunks on the worker pool, a per-thread col workspace, single-thread GEMMs, and a
-// fixed-order sum of per-chunk weight gradients, so results are bit-identical whatever the thread
-// count. A 1×1, stride-1, unpadded convolution skips im2col: the image viewed as (Cin, H·W)
-// already is the col matrix.
+// Speed: the span kernels live in kernels/Cpu/Conv/Conv2d.cs (numbered versions; Conv2d.Best names
+// the one these call, V3Implicit on AVX-512 machines): image batches on the worker pool, an
+// implicit GEMM that never materialises the col matrix, the bias added in the forward kernel's
+// store, and a fixed-order sum of per-batch weight gradients, so results are bit-identical
+// whatever the thread count.
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Engine.Conv
 using Denoise.Kernels.Cpu;
 

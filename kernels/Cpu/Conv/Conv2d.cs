@@ -21,9 +21,16 @@
 //               so 14×14 and 7×7 maps no longer run 196- or 49-column GEMMs (mostly edge tiles)
 //               (Conv2d.V2Batched.cs). M1's 57 conv maps, 1 thread, CPU ms (bench m1conv; the
 //               transposed-B pack of GEMM V2 became a 16×16 register transpose at the same time):
-//               fwd / input / weight  V1 402 / 402 / 381 → V2 310 / 258 / 355   (current)
-// A 1×1, stride-1, unpadded convolution skips im2col in every version: the image viewed as
-// (Cin, H·W) is its own col matrix.
+//               fwd / input / weight  V1 402 / 402 / 381 → V2 310 / 258 / 355
+//   V3Implicit  implicit GEMM (Conv2d.V3Implicit.cs): the input is copied once into a padded,
+//               phase-split grid in which every im2col row is a contiguous run at a per-tap offset,
+//               so the 8×48 register tile reads it in place (no col matrix, no packing, no
+//               gather/scatter); bias fused into the store; input-grad by output phase (polyphase
+//               transposed convolution), weight-grad as 4×6 dot-product tiles over the grid.
+//               M1's conv maps, same command, same session (machine load ≈ 17):
+//               fwd / input / weight  V2 330 / 270 / 368 = 968 → V3 191 / 192 / 259 = 642 (current)
+// A 1×1, stride-1, unpadded convolution skips im2col in V0–V2: the image viewed as (Cin, H·W) is
+// its own col matrix (in V3 its grid is the image itself).
 // Run:   dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Conv2d
 // Bench: dotnet run -c Release --project bench -- --filter '*ConvVersionsBench*'
 using System.Buffers;
