@@ -13,7 +13,8 @@
 //   ConvWeightGrad: dx = ConvInputGrad(y, g),   dy = Conv(x, g)
 // and second-order gradients (WGAN-GP, R1) differentiate through conv backward for free.
 // ConvTranspose2d(x, w) is ConvInputGrad of the convolution that maps Cout → Cin with the same w.
-// Bias is added with a broadcasting +, whose backward is the sum over (N, H, W).
+// Conv2d's bias is added by the forward kernel as it stores y (gradient: the sum over (N, H, W));
+// ConvTranspose2d's with a broadcasting +.
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Engine.Conv
 namespace Denoise;
 
@@ -50,8 +51,7 @@ public static partial class F
             throw new ArgumentException($"{op}: weight{w.NameSuffix} {w.ShapeStr} has {cout} output channels, not divisible by groups = {groups}.");
         var spec = new ConvSpec(cin, x.shape[2], x.shape[3], cout, w.shape[2], w.shape[3], s.H, s.W, p.H, p.W, d.H, d.W, groups);
         CheckFits(op, x, w, spec);
-        var y = Conv(x, w, spec);
-        return b == null ? y : y + b.Reshape(1, cout, 1, 1);
+        return Conv(x, w, b, spec);
     }
 
     /// <summary>1-D convolution: x (N, Cin, L), w (Cout, Cin/groups, k), b (Cout) or null → (N, Cout, Lout); Conv2d with H = 1.</summary>
@@ -105,10 +105,22 @@ public static partial class F
     /// <summary>y (N, Cout, Hout, Wout) = x ⋆ w.</summary>
     internal static Tensor Conv(Tensor x, Tensor w, ConvSpec s)
     {
-        var y = ConvKernels.Forward(x, w, s);
+        var y = ConvKernels.Forward(x, w, null, s);
         return Autograd.Record("conv2d", y, [x, w], g => [
             x.RequiresGrad ? ConvInputGrad(g, w, s) : null,
             w.RequiresGrad ? ConvWeightGrad(x, g, s) : null]);
+    }
+
+    /// <summary>y = x ⋆ w + b, the bias added inside the kernel's store (one pass over y, not two);
+    /// its gradient is the sum of g over (N, H, W), as for the broadcasting + it replaces.</summary>
+    static Tensor Conv(Tensor x, Tensor w, Tensor? b, ConvSpec s)
+    {
+        if (b == null) return Conv(x, w, s);
+        var y = ConvKernels.Forward(x, w, b, s);
+        return Autograd.Record("conv2d", y, [x, w, b], g => [
+            x.RequiresGrad ? ConvInputGrad(g, w, s) : null,
+            w.RequiresGrad ? ConvWeightGrad(x, g, s) : null,
+            b.RequiresGrad ? g.SumTo([1, s.Cout, 1, 1]).Reshape(s.Cout) : null]);
     }
 
     /// <summary>dx (N, Cin, H, W) = ∂⟨x ⋆ w, y⟩/∂x for y (N, Cout, Hout, Wout); linear in y and in w.</summary>

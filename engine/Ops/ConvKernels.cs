@@ -10,11 +10,11 @@
 // derivative is one of the other two (see Functional.Conv.cs). InputGrad is also the transposed
 // convolution.
 //
-// Speed: the span kernels live in kernels/Cpu/Conv/Conv2d.cs (numbered versions; Run names the
-// best): image chunks on the worker pool, a per-thread col workspace, single-thread GEMMs, and a
-// fixed-order sum of per-chunk weight gradients, so results are bit-identical whatever the thread
-// count. A 1×1, stride-1, unpadded convolution skips im2col: the image viewed as (Cin, H·W)
-// already is the col matrix.
+// Speed: the span kernels live in kernels/Cpu/Conv/Conv2d.cs (numbered versions; Conv2d.Best names
+// the one these call, V3Implicit on AVX-512 machines): image batches on the worker pool, an
+// implicit GEMM that never materialises the col matrix, the bias added in the forward kernel's
+// store, and a fixed-order sum of per-batch weight gradients, so results are bit-identical
+// whatever the thread count.
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Engine.Conv
 using Denoise.Kernels.Cpu;
 
@@ -45,13 +45,14 @@ internal readonly record struct ConvSpec(
 
 internal static class ConvKernels
 {
-    /// <summary>y (N, Cout, Hout, Wout) = conv(x (N, Cin, H, W), w).</summary>
-    public static Tensor Forward(Tensor x, Tensor w, in ConvSpec s)
+    /// <summary>y (N, Cout, Hout, Wout) = conv(x (N, Cin, H, W), w) + b (b: (Cout) or null).</summary>
+    public static Tensor Forward(Tensor x, Tensor w, Tensor? b, in ConvSpec s)
     {
         var p = s.Problem(x.shape[0]);
         var xc = x.ContiguousNoGrad(); var wc = w.ContiguousNoGrad();
         var y = Tensor.Empty(s.OutputShape(p.N));
-        Conv2d.Forward(Whole(xc), Whole(wc), y.Span, p);
+        if (b == null) Conv2d.Forward(Whole(xc), Whole(wc), y.Span, p);
+        else Conv2d.Forward(Whole(xc), Whole(wc), Whole(b.ContiguousNoGrad()), y.Span, p);
         return y;
     }
 

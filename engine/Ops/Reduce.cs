@@ -100,6 +100,20 @@ public sealed partial class Tensor
             for (int i = 1; i < rows; i++) TensorPrimitives.Add(ys, xs.Slice(i * inner, inner), ys);
             return y;
         }
+        if (x.IsContiguous && Enumerable.Range(firstKept, lastKept - firstKept + 1).All(d => !reduce[d]))
+        {
+            // Reduced axes lead and trail one kept block (conv bias gradients, (N, C, H, W) → C):
+            // y[m] = Σ_o Σ_i x[o, m, i], a SIMD row sum per (o, m), o outermost (a fixed order).
+            int mid = ys.Length, inner = 1, outer = 1;
+            for (int d = 0; d < firstKept; d++) outer *= x.shape[d];
+            for (int d = lastKept + 1; d < r; d++) inner *= x.shape[d];
+            var xs = x.Span;
+            ys.Clear();
+            for (int o = 0; o < outer; o++)
+                for (int m = 0; m < mid; m++)
+                    ys[m] += TensorPrimitives.Sum(xs.Slice((o * mid + m) * inner, inner));
+            return y;
+        }
         // General case: move the reduced axes last, copy, then row sums.
         var perm = Enumerable.Range(0, r).Where(d => !reduce[d]).Concat(Enumerable.Range(0, r).Where(d => reduce[d])).ToArray();
         var p = new Tensor(x.Storage, perm.Select(d => x.shape[d]).ToArray(), perm.Select(d => x.strides[d]).ToArray(), x.offset);

@@ -189,4 +189,23 @@ public class ReduceMoreTests
         e = Assert.Throws<ArgumentException>(() => Tensor.FromArray(new[] { 1, 2 }).CumProd(0));
         Assert.That(e!.Message, Does.Contain("cumprod").And.Contain("Int32"));
     }
+
+    /// <summary>Sum over (0, 2, 3) of NCHW (the conv bias gradient) takes the kept-middle-block path.</summary>
+    [Test]
+    public void Sum_OverLeadingAndTrailingDims_MatchesDoubleLoops()
+    {
+        int[] shape = [3, 4, 5, 2];
+        var x = GradCheck.Rand(7, shape);
+        float[] v = x.ToArray();
+        float[] s = x.Sum([0, 2, 3], keepDim: false).ToArray();
+        float[] t = x.SumTo([1, 4, 1, 1]).ToArray();
+        for (int c = 0; c < 4; c++)
+        {
+            double want = 0;
+            for (int n = 0; n < 3; n++)
+                for (int i = 0; i < 10; i++) want += v[(n * 4 + c) * 10 + i];
+            Assert.That(s[c], Is.EqualTo(want).Within(1e-5));
+            Assert.That(t[c], Is.EqualTo(want).Within(1e-5));
+        }
+    }
 }

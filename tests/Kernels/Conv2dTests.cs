@@ -1,5 +1,5 @@
 // Conv2dTests.cs — every Conv2d version (kernels/Cpu/Conv/Conv2d.cs) against V0PerImage on odd
-// shapes, for the three maps, and V1's promise of the same bits on 1 and 2 threads.
+// shapes, for the three maps, and the promise of the same bits on 1 and 2 threads (V1, V2, V3).
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Conv2d
 using Denoise.Kernels.Cpu;
 using NUnit.Framework;
@@ -57,6 +57,81 @@ public class Conv2dTests
         Assert.That(dx2, Is.EqualTo(dx0));
         for (int i = 0; i < dw0.Length; i++)
             Assert.That(dw2[i], Is.EqualTo(dw0[i]).Within(1e-5 * (1 + p.N * p.P * 0.5)), $"dw[{i}]");
+    }
+
+    /// <summary>V3's extra shapes: Cin = 1 stems, Cout not a multiple of its 8-filter tile, padding 0 and 2,
+    /// stride 2 with a 4×4 kernel (M4), dilation with stride, 1×1 with stride, maps of 1 pixel, groups.</summary>
+    static readonly Conv2dProblem[] V3Problems =
+    {
+        new(3, new Conv2dGeometry(1, 28, 28, 3, 3, PH: 1, PW: 1), 32),             // K2 stem shape, 3 images
+        new(2, new Conv2dGeometry(1, 5, 3, 3, 3, PH: 2, PW: 2), 1),                // Cin = Cout = 1, padding 2 (> k − 1 − p for input-grad)
+        new(5, new Conv2dGeometry(11, 7, 13, 3, 3), 17),                           // padding 0, primes
+        new(4, new Conv2dGeometry(3, 14, 14, 4, 4, SH: 2, SW: 2, PH: 1, PW: 1), 7),// M4 discriminator conv geometry
+        new(3, new Conv2dGeometry(5, 11, 9, 3, 2, SH: 2, SW: 3, PH: 1, PW: 0, DH: 2, DW: 3), 3), // stride + dilation, uneven
+        new(2, new Conv2dGeometry(7, 9, 9, 1, 1, SH: 2, SW: 2), 9),                // 1×1 strided
+        new(6, new Conv2dGeometry(4, 1, 1, 3, 3, PH: 1, PW: 1), 8, Groups: 2),     // 1×1 maps, grouped
+        new(9, new Conv2dGeometry(12, 5, 6, 3, 3, PH: 1, PW: 1), 18, Groups: 3),   // grouped "same", 9 images (short last batch)
+        new(2, new Conv2dGeometry(13, 7, 7, 5, 5, PH: 1, PW: 3, DH: 1, DW: 1), 11),// uneven padding, 5×5
+        new(3, new Conv2dGeometry(4, 5, 6, 1, 1, PH: 1, PW: 1), 5),                // padding beyond the kernel's reach
+        new(4, new Conv2dGeometry(9, 7, 7, 3, 3, PH: 1, PW: 1), 16),               // 7×7 "same": shared-padding grid
+        new(3, new Conv2dGeometry(6, 8, 9, 3, 3, PH: 2, PW: 1, DH: 2, DW: 1), 8),  // dilated "same", shared grid
+    };
+
+    static IEnumerable<TestCaseData> V3Cases() => Problems.Concat(V3Problems).Select((p, i) =>
+        new TestCaseData(i).SetName($"Conv2d_V3MatchesV0_{i}_N{p.N}_C{p.Cin}x{p.Geo.H}x{p.Geo.W}_k{p.Geo.KH}x{p.Geo.KW}_s{p.Geo.SH}{p.Geo.SW}_to{p.Cout}_g{p.Groups}"));
+
+    /// <summary>V3 sums each output in its own order (implicit GEMM, full K in registers), so it matches
+    /// V0 to float rounding: relative 1e-5 of the number of terms summed, as for weight-grad above.</summary>
+    [TestCaseSource(nameof(V3Cases))]
+    public void V3_MatchesV0_AllThreeMaps(int index)
+    {
+        var all = Problems.Concat(V3Problems).ToArray();
+        var p = all[index];
+        var rng = new Random(100 + index);
+        float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength), gy = Rand(rng, p.OutputLength);
+        var (y0, dx0, dw0) = RunAll(Conv2dVersion.V0PerImage, x, w, gy, p);
+        var (y3, dx3, dw3) = RunAll(Conv2dVersion.V3Implicit, x, w, gy, p);
+        double tolY = 1e-5 * (1 + p.KG), tolDx = 1e-5 * (1 + p.CoutG * p.Geo.KH * p.Geo.KW), tolDw = 1e-5 * (1 + p.N * p.P * 0.5);
+        for (int i = 0; i < y0.Length; i++) Assert.That(y3[i], Is.EqualTo(y0[i]).Within(tolY), $"y[{i}]");
+        for (int i = 0; i < dx0.Length; i++) Assert.That(dx3[i], Is.EqualTo(dx0[i]).Within(tolDx), $"dx[{i}]");
+        for (int i = 0; i < dw0.Length; i++) Assert.That(dw3[i], Is.EqualTo(dw0[i]).Within(tolDw), $"dw[{i}]");
+    }
+
+    [Test]
+    public void V3_ForwardWithBias_AddsBiasPerChannel()
+    {
+        foreach (var p in new[] { V3Problems[0], V3Problems[3], V3Problems[7] })
+        {
+            var rng = new Random(5);
+            float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength), b = Rand(rng, p.Cout);
+            float[] y0 = Nan(p.OutputLength), y3 = Nan(p.OutputLength);
+            Conv2d.Forward(Conv2dVersion.V0PerImage, x, w, y0, p);
+            Conv2d.Forward(Conv2dVersion.V3Implicit, x, w, b, y3, p);
+            for (int i = 0; i < y0.Length; i++)
+                Assert.That(y3[i], Is.EqualTo(y0[i] + b[i / p.P % p.Cout]).Within(1e-5 * (2 + p.KG)), $"y[{i}]");
+        }
+    }
+
+    [Test]
+    public void V3_SameBitsOnOneAndTwoThreads()
+    {
+        foreach (var p in new[] { Problems[5], V3Problems[0], V3Problems[7] })
+        {
+            var rng = new Random(9);
+            float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength), gy = Rand(rng, p.OutputLength);
+            int saved = WorkerPool.Threads, savedGemm = Gemm.MaxThreads;
+            try
+            {
+                WorkerPool.Threads = 1; Gemm.MaxThreads = 1;
+                var one = RunAll(Conv2dVersion.V3Implicit, x, w, gy, p);
+                WorkerPool.Threads = 2; Gemm.MaxThreads = 2;
+                var two = RunAll(Conv2dVersion.V3Implicit, x, w, gy, p);
+                Assert.That(two.Y, Is.EqualTo(one.Y));
+                Assert.That(two.Dx, Is.EqualTo(one.Dx));
+                Assert.That(two.Dw, Is.EqualTo(one.Dw));
+            }
+            finally { WorkerPool.Threads = saved; Gemm.MaxThreads = savedGemm; }
+        }
     }
 
     [Test]

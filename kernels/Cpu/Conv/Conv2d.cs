@@ -21,9 +21,16 @@
 //               so 14×14 and 7×7 maps no longer run 196- or 49-column GEMMs (mostly edge tiles)
 //               (Conv2d.V2Batched.cs). M1's 57 conv maps, 1 thread, CPU ms (bench m1conv; the
 //               transposed-B pack of GEMM V2 became a 16×16 register transpose at the same time):
-//               fwd / input / weight  V1 402 / 402 / 381 → V2 310 / 258 / 355   (current)
-// A 1×1, stride-1, unpadded convolution skips im2col in every version: the image viewed as
-// (Cin, H·W) is its own col matrix.
+//               fwd / input / weight  V1 402 / 402 / 381 → V2 310 / 258 / 355
+//   V3Implicit  implicit GEMM (Conv2d.V3Implicit.cs): the input is copied once into a padded,
+//               phase-split grid in which every im2col row is a contiguous run at a per-tap offset,
+//               so the 8×48 register tile reads it in place (no col matrix, no packing, no
+//               gather/scatter); bias fused into the store; input-grad by output phase (polyphase
+//               transposed convolution), weight-grad as 4×6 dot-product tiles over the grid.
+//               M1's conv maps, same command, same session (machine load ≈ 17):
+//               fwd / input / weight  V2 330 / 270 / 368 = 968 → V3 191 / 192 / 259 = 642 (current)
+// A 1×1, stride-1, unpadded convolution skips im2col in V0–V2: the image viewed as (Cin, H·W) is
+// its own col matrix (in V3 its grid is the image itself).
 // Run:   dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Conv2d
 // Bench: dotnet run -c Release --project bench -- --filter '*ConvVersionsBench*'
 using System.Buffers;
@@ -31,7 +38,7 @@ using System.Buffers;
 namespace Denoise.Kernels.Cpu;
 
 /// <summary>The convolution versions kept in the project, slowest to fastest.</summary>
-public enum Conv2dVersion { V0PerImage, V1Chunked, V2Batched }
+public enum Conv2dVersion { V0PerImage, V1Chunked, V2Batched, V3Implicit }
 
 /// <summary>A batched 2-D convolution: N images of geometry <paramref name="Geo"/>, Cout filters, Groups groups.</summary>
 public readonly record struct Conv2dProblem(int N, Conv2dGeometry Geo, int Cout, int Groups = 1)
@@ -53,14 +60,42 @@ public readonly record struct Conv2dProblem(int N, Conv2dGeometry Geo, int Cout,
 
 public static unsafe partial class Conv2d
 {
+    /// <summary>The version <see cref="Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> and the other two maps run.</summary>
+    public static Conv2dVersion Best => V3Supported ? Conv2dVersion.V3Implicit : Conv2dVersion.V2Batched;
+
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, in Conv2dProblem p)
-        => Forward(Conv2dVersion.V2Batched, x, w, y, p);
+        => Forward(Best, x, w, y, p);
+
+    /// <summary>y = x ⋆ w + bias (bias: Cout values, added per output channel; fused into the store in V3).</summary>
+    public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, in Conv2dProblem p)
+        => Forward(Best, x, w, bias, y, p);
 
     public static void InputGrad(ReadOnlySpan<float> gy, ReadOnlySpan<float> w, Span<float> dx, in Conv2dProblem p)
-        => InputGrad(Conv2dVersion.V2Batched, gy, w, dx, p);
+        => InputGrad(Best, gy, w, dx, p);
 
     public static void WeightGrad(ReadOnlySpan<float> x, ReadOnlySpan<float> gy, Span<float> dw, in Conv2dProblem p)
-        => WeightGrad(Conv2dVersion.V2Batched, x, gy, dw, p);
+        => WeightGrad(Best, x, gy, dw, p);
+
+    /// <summary>Forward with a per-channel bias; versions before V3 add it in a second pass.</summary>
+    public static void Forward(Conv2dVersion v, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, in Conv2dProblem p)
+    {
+        if (bias.IsEmpty) { Forward(v, x, w, y, p); return; }
+        Check(p, bias.Length, p.Cout, "bias");
+        if (v == Conv2dVersion.V3Implicit && V3Supported)
+        {
+            Check(p, x.Length, p.InputLength, "x"); Check(p, w.Length, p.WeightLength, "w"); Check(p, y.Length, p.OutputLength, "y");
+            fixed (float* px = x, pw = w, pb = bias, py = y) V3Forward(px, pw, pb, py, p);
+            return;
+        }
+        Forward(v, x, w, y, p);
+        int P = p.P;
+        for (int n = 0; n < p.N; n++)
+            for (int c = 0; c < p.Cout; c++)
+            {
+                var row = y.Slice((n * p.Cout + c) * P, P);
+                System.Numerics.Tensors.TensorPrimitives.Add(row, bias[c], row);
+            }
+    }
 
     public static void Forward(Conv2dVersion v, ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, in Conv2dProblem p)
     {
@@ -68,7 +103,8 @@ public static unsafe partial class Conv2d
         fixed (float* px = x, pw = w, py = y)
         {
             if (v == Conv2dVersion.V0PerImage) { V0Forward(px, pw, py, p); return; }
-            if (v == Conv2dVersion.V2Batched) { V2Forward(px, pw, py, p); return; }
+            if (v == Conv2dVersion.V2Batched || (v == Conv2dVersion.V3Implicit && !V3Supported)) { V2Forward(px, pw, py, p); return; }
+            if (v == Conv2dVersion.V3Implicit) { V3Forward(px, pw, null, py, p); return; }
             var job = new Job(JobKind.Forward, p, px, pw, py, ImageParts(p));
             RunJob(job);
         }
@@ -80,7 +116,8 @@ public static unsafe partial class Conv2d
         fixed (float* pg = gy, pw = w, pd = dx)
         {
             if (v == Conv2dVersion.V0PerImage) { V0InputGrad(pg, pw, pd, p); return; }
-            if (v == Conv2dVersion.V2Batched) { V2InputGrad(pg, pw, pd, p); return; }
+            if (v == Conv2dVersion.V2Batched || (v == Conv2dVersion.V3Implicit && !V3Supported)) { V2InputGrad(pg, pw, pd, p); return; }
+            if (v == Conv2dVersion.V3Implicit) { V3InputGrad(pg, pw, pd, p); return; }
             var job = new Job(JobKind.InputGrad, p, pg, pw, pd, ImageParts(p));
             RunJob(job);
         }
@@ -93,10 +130,18 @@ public static unsafe partial class Conv2d
         fixed (float* px = x, pg = gy, pd = dw)
         {
             if (v == Conv2dVersion.V0PerImage) { V0WeightGrad(px, pg, pd, p); return; }
-            int nb = 1, parts = v == Conv2dVersion.V2Batched ? V2WeightGradParts(p, out nb) : ImageParts(p), len = (int)p.WeightLength;
+            if (v == Conv2dVersion.V3Implicit && !V3Supported) v = Conv2dVersion.V2Batched;
+            int nb = 1, len = (int)p.WeightLength;
+            int parts = v switch
+            {
+                Conv2dVersion.V2Batched => V2WeightGradParts(p, out nb),
+                Conv2dVersion.V3Implicit => V3WeightGradParts(p, out nb),
+                _ => ImageParts(p),
+            };
             if (parts == 1)
             {
-                if (v == Conv2dVersion.V2Batched) V2WeightGrad(px, pg, pd, p, nb, 1);
+                if (v == Conv2dVersion.V3Implicit) V3WeightGrad(px, pg, pd, p, nb, 1);
+                else if (v == Conv2dVersion.V2Batched) V2WeightGrad(px, pg, pd, p, nb, 1);
                 else RunJob(new Job(JobKind.WeightGrad, p, px, pg, pd, 1));
                 return;
             }
@@ -106,7 +151,8 @@ public static unsafe partial class Conv2d
             {
                 fixed (float* pp = partial)
                 {
-                    if (v == Conv2dVersion.V2Batched) V2WeightGrad(px, pg, pp, p, nb, parts);
+                    if (v == Conv2dVersion.V3Implicit) V3WeightGrad(px, pg, pp, p, nb, parts);
+                    else if (v == Conv2dVersion.V2Batched) V2WeightGrad(px, pg, pp, p, nb, parts);
                     else RunJob(new Job(JobKind.WeightGrad, p, px, pg, pp, parts));
                     var sum = new Span<float>(pd, len);
                     new ReadOnlySpan<float>(pp, len).CopyTo(sum);
