@@ -142,7 +142,7 @@ public static partial class F
     static Tensor PoolAdjoint(Tensor g, PoolWindows pw)
     {
         int N = g.Shape[0], C = g.Shape[1];
-        var dx = Tensor.Zeros(N, C, pw.H, pw.W);
+        var dx = Tensor.Full([N, C, pw.H, pw.W], 0f, g.Device);
         var gc = g.ContiguousNoGrad();
         var gd = gc.Data; int go = gc.Offset;
         var dd = dx.Data; int dof = dx.Offset;
@@ -197,8 +197,8 @@ public static partial class F
         var (hs, he, _) = FixedWindows(op, "height", H, kernel.H, s.H, padding.H);
         var (ws, we, _) = FixedWindows(op, "width", W, kernel.W, s.W, padding.W);
         int Ho = hs.Length, Wo = ws.Length;
-        var y = Tensor.Empty([N, C, Ho, Wo]);
-        var idx = Tensor.Empty([N, C, Ho, Wo], DType.Int32);
+        var y = Tensor.Empty([N, C, Ho, Wo], DType.Float32, x.Device);
+        var idx = Tensor.Empty([N, C, Ho, Wo], DType.Int32, x.Device);
         var xc = x.ContiguousNoGrad();
         var xd = xc.Data; int xo = xc.Offset;
         var yd = y.Data; var id = idx.IntData;
@@ -226,7 +226,7 @@ public static partial class F
             // Backward: g scatter-added at the argmax positions of each plane (a recorded ScatterAdd,
             // whose own backward gathers at the same positions).
             var flat = idx.Reshape(N, C, planeOut);
-            var dx = Tensor.Zeros(N, C, planeIn).ScatterAdd(2, flat, g.Reshape(N, C, planeOut));
+            var dx = Tensor.Full([N, C, planeIn], 0f, g.Device).ScatterAdd(2, flat, g.Reshape(N, C, planeOut));
             return [dx.Reshape(N, C, H, W)];
         });
         return (values, idx);
@@ -265,11 +265,11 @@ public static partial class F
             case "nearest":
                 if (alignCorners) throw new ArgumentException($"{op}: alignCorners only applies to bilinear mode, not '{mode}'.");
                 // PyTorch's legacy nearest rule: src = min(⌊dst·scale⌋, in − 1), computed in float.
-                return x.IndexSelect(2, NearestIndex(H, Ho, scaleH)).IndexSelect(3, NearestIndex(W, Wo, scaleW));
+                return x.IndexSelect(2, NearestIndex(H, Ho, scaleH).To(x.Device)).IndexSelect(3, NearestIndex(W, Wo, scaleW).To(x.Device));
             case "bilinear":
-                var (h0, h1, hw0, hw1) = LinearTaps(H, Ho, scaleH, alignCorners);
+                var (h0, h1, hw0, hw1) = LinearTaps(H, Ho, scaleH, alignCorners, x.Device);
                 var rows = x.IndexSelect(2, h0) * hw0.Reshape(1, 1, Ho, 1) + x.IndexSelect(2, h1) * hw1.Reshape(1, 1, Ho, 1);
-                var (w0, w1, ww0, ww1) = LinearTaps(W, Wo, scaleW, alignCorners);
+                var (w0, w1, ww0, ww1) = LinearTaps(W, Wo, scaleW, alignCorners, x.Device);
                 return rows.IndexSelect(3, w0) * ww0.Reshape(1, 1, 1, Wo) + rows.IndexSelect(3, w1) * ww1.Reshape(1, 1, 1, Wo);
             default:
                 throw new ArgumentException($"{op}: unknown mode '{mode}'; expected \"nearest\" or \"bilinear\".");
@@ -288,7 +288,7 @@ public static partial class F
     /// src = max(scale·(dst + ½) − ½, 0); align_corners=true: src = dst·(in − 1)/(out − 1).
     /// Taps i0 = ⌊src⌋, i1 = min(i0 + 1, in − 1); weights 1 − λ and λ = src − i0.
     /// </summary>
-    static (Tensor i0, Tensor i1, Tensor w0, Tensor w1) LinearTaps(int inSize, int outSize, float scale, bool alignCorners)
+    static (Tensor i0, Tensor i1, Tensor w0, Tensor w1) LinearTaps(int inSize, int outSize, float scale, bool alignCorners, Device device)
     {
         var a = new int[outSize]; var b = new int[outSize];
         var wa = new float[outSize]; var wb = new float[outSize];
@@ -302,7 +302,7 @@ public static partial class F
             float lambda = Math.Clamp(src - i0, 0f, 1f);
             wa[i] = 1f - lambda; wb[i] = lambda;
         }
-        return (Tensor.FromArray(a, outSize), Tensor.FromArray(b, outSize), Tensor.FromArray(wa, outSize), Tensor.FromArray(wb, outSize));
+        return (Tensor.FromArray(a, outSize).To(device), Tensor.FromArray(b, outSize).To(device), Tensor.FromArray(wa, outSize).To(device), Tensor.FromArray(wb, outSize).To(device));
     }
 
     // ───────────────────── padding ─────────────────────
@@ -353,7 +353,7 @@ public static partial class F
                         throw new ArgumentException($"{op}: reflect padding ({before[d]}, {after[d]}) must be less than dimension {d} of size {n} (input shape {x.ShapeStr}).");
                     if (n == 0)
                         throw new ArgumentException($"{op}: cannot {mode}-pad the empty dimension {d} (input shape {x.ShapeStr}).");
-                    y = y.IndexSelect(d, PadIndex(n, before[d], after[d], mode == "reflect"));
+                    y = y.IndexSelect(d, PadIndex(n, before[d], after[d], mode == "reflect").To(y.Device));
                 }
                 return y;
             }

@@ -196,7 +196,7 @@ public static partial class F
             w = classWeights.ToArray(); // C floats
         }
         var t = targets.ContiguousNoGrad().IntSpan;
-        var hot = Tensor.Zeros(input.shape);
+        var hot = Tensor.Full(input.shape, 0f, input.Device);
         var hs = hot.Span;
         double sum = 0;
         for (int n = 0; n < N; n++)
@@ -218,7 +218,7 @@ public static partial class F
     /// <summary>1 where the target is kept, 0 where it equals ignoreIndex.</summary>
     static Tensor KeptMask(Tensor targets, int ignoreIndex)
     {
-        var mask = Tensor.Empty(targets.shape);
+        var mask = Tensor.Empty(targets.shape, DType.Float32, targets.Device);
         var ms = mask.Span; var ts = targets.ContiguousNoGrad().IntSpan;
         for (int i = 0; i < ms.Length; i++) ms[i] = ts[i] == ignoreIndex ? 0f : 1f;
         return mask;

@@ -50,7 +50,7 @@ internal static class ConvKernels
     {
         var p = s.Problem(x.shape[0]);
         var xc = x.ContiguousNoGrad(); var wc = w.ContiguousNoGrad();
-        var y = Tensor.Empty(s.OutputShape(p.N));
+        var y = Tensor.Empty(s.OutputShape(p.N), DType.Float32, x.Device);
         Conv2d.Forward(Whole(xc), Whole(wc), y.Span, p);
         return y;
     }
@@ -60,7 +60,7 @@ internal static class ConvKernels
     {
         var p = s.Problem(gy.shape[0]);
         var gc = gy.ContiguousNoGrad(); var wc = w.ContiguousNoGrad();
-        var dx = Tensor.Empty(s.InputShape(p.N));
+        var dx = Tensor.Empty(s.InputShape(p.N), DType.Float32, gy.Device);
         Conv2d.InputGrad(Whole(gc), Whole(wc), dx.Span, p);
         return dx;
     }
@@ -70,7 +70,7 @@ internal static class ConvKernels
     {
         var p = s.Problem(x.shape[0]);
         var xc = x.ContiguousNoGrad(); var gc = gy.ContiguousNoGrad();
-        var dw = Tensor.Empty(s.WeightShape);
+        var dw = Tensor.Empty(s.WeightShape, DType.Float32, x.Device);
         Conv2d.WeightGrad(Whole(xc), Whole(gc), dw.Span, p);
         return dw;
     }

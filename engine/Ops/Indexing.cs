@@ -229,7 +229,7 @@ public sealed partial class Tensor
         for (int p = 0; p < ls.Length; p++)
             if ((uint)ls[p] >= (uint)numClasses)
                 throw new ArgumentOutOfRangeException(nameof(labels), $"{op}: label {ls[p]} at flat position {p} is out of range for {numClasses} classes (labels shape {labels.ShapeStr}).");
-        var y = Zeros([.. labels.shape, numClasses]);
+        var y = Full([.. labels.shape, numClasses], 0f, labels.Device);
         var ys = y.Span;
         for (int p = 0; p < ls.Length; p++) ys[p * numClasses + ls[p]] = 1f;
         return y;

@@ -14,14 +14,25 @@ public static class KernelCatalog
         var asm = typeof(KernelCatalog).Assembly;
         var ops = asm.GetTypes().Where(t => t.IsValueType && t.Namespace == typeof(IUnaryOp).Namespace).OrderBy(t => t.Name).ToList();
         foreach (var op in ops.Where(typeof(IUnaryOp).IsAssignableFrom))
+        {
             yield return ($"Map.Unary<{op.Name}>", Generic(typeof(Map), nameof(Map.UnaryKernel), op));
+            yield return ($"Strided.Unary<{op.Name}>", Generic(typeof(Strided), nameof(Strided.UnaryKernel), op));
+        }
         foreach (var op in ops.Where(typeof(IBinaryOp).IsAssignableFrom))
         {
             yield return ($"Map.Binary<{op.Name}>", Generic(typeof(Map), nameof(Map.BinaryKernel), op));
             yield return ($"Map.BinaryScalarA<{op.Name}>", Generic(typeof(Map), nameof(Map.BinaryScalarAKernel), op));
             yield return ($"Map.BinaryScalarB<{op.Name}>", Generic(typeof(Map), nameof(Map.BinaryScalarBKernel), op));
+            yield return ($"Strided.Binary<{op.Name}>", Generic(typeof(Strided), nameof(Strided.BinaryKernel), op));
+            yield return ($"Strided.Scalar<{op.Name}>", Generic(typeof(Strided), nameof(Strided.ScalarKernel), op));
         }
+        yield return ("Strided.CopyInt", Plain(typeof(Strided), nameof(Strided.CopyIntKernel)));
+        yield return ("Strided.Where", Plain(typeof(Strided), nameof(Strided.WhereKernel)));
+        yield return ("Strided.Fill", Plain(typeof(Strided), nameof(Strided.FillKernel)));
+        yield return ("Strided.FillInt", Plain(typeof(Strided), nameof(Strided.FillIntKernel)));
+        yield return ("Strided.ColSum", Plain(typeof(Strided), nameof(Strided.ColSumKernel)));
         yield return ("Reduce.RowSum", Plain(typeof(Reduce), nameof(Reduce.RowSumKernel)));
+        yield return ("Reduce.RowMax", Plain(typeof(Reduce), nameof(Reduce.RowMaxKernel)));
         foreach (var (version, kernel) in GemmKernels)
             foreach (var a in new[] { typeof(NoTrans), typeof(Trans) })
                 foreach (var b in new[] { typeof(NoTrans), typeof(Trans) })
@@ -30,6 +41,7 @@ public static class KernelCatalog
         yield return ("Philox.Uniform", Plain(typeof(PhiloxKernel), nameof(PhiloxKernel.UniformKernel)));
         yield return ("Philox.Normal", Plain(typeof(PhiloxKernel), nameof(PhiloxKernel.NormalKernel)));
         yield return ("Adam.Step", Plain(typeof(AdamKernel), nameof(AdamKernel.StepKernel)));
+        yield return ("Sgd.Step", Plain(typeof(SgdKernel), nameof(SgdKernel.StepKernel)));
     }
 
     static readonly (GpuGemmVersion, string)[] GemmKernels =

@@ -1,4 +1,4 @@
-// Reduce.cs — row sums y[r] = Σ_c x[r·cols + c] of a row-major rows×cols matrix, one group per row.
+// Reduce.cs — row sums y[r] = Σ_c x[r·cols + c] (and row maxima) of a row-major rows×cols matrix, one group per row.
 //
 // Each thread first sums a strided slice of its row in a register (coalesced: neighbouring threads
 // read neighbouring columns), then the group folds its partial sums in shared memory, halving the
@@ -37,16 +37,56 @@ public static class Reduce
         }
     }
 
+    /// <summary>y[r] = max_c x[r·cols + c] (cols ≥ 1): the same tree as RowSum with max (softmax's shift).</summary>
+    public static void RowMaxKernel(ArrayView<float> x, ArrayView<float> y, int rows, int cols)
+    {
+        var partial = SharedMemory.GetDynamic<float>();
+        int tid = Group.IdxX, threads = Group.DimX, rowStride = Grid.DimX;
+        for (int r = Grid.IdxX; r < rows; r += rowStride)
+        {
+            long start = (long)r * cols;
+            float m = x[start + (tid < cols ? tid : 0)];
+            for (int c = tid + threads; c < cols; c += threads) m = MathF.Max(m, x[start + c]);
+            partial[tid] = m;
+            Group.Barrier();
+            for (int half = threads >> 1; half > 0; half >>= 1)
+            {
+                if (tid < half) partial[tid] = MathF.Max(partial[tid], partial[tid + half]);
+                Group.Barrier();
+            }
+            if (tid == 0) y[r] = partial[0];
+            Group.Barrier();
+        }
+    }
+
+    /// <summary>y[r] = max_c x[r·cols + c]; cols ≥ 1.</summary>
+    public static void RowMax(GpuContext gpu, ArrayView<float> x, ArrayView<float> y, int rows, int cols)
+    {
+        if (cols < 1 || x.Length < (long)rows * cols || y.Length < rows)
+            throw new ArgumentException($"Gpu.Reduce.RowMax: x has {x.Length} elements and y {y.Length}; expected {rows}×{cols} (cols ≥ 1) and {rows}.");
+        if (rows == 0) return;
+        var (groups, threads) = RowConfig(gpu, rows, cols);
+        var k = gpu.Kernels.Get("Reduce.RowMax",
+            a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(RowMaxKernel));
+        k(new KernelConfig(groups, threads, SharedMemoryConfig.RequestDynamic<float>(threads)), x, y, rows, cols);
+    }
+
+    /// <summary>Enough threads to cover a row in a few strides, a power of two, within the device's limits.</summary>
+    static (int groups, int threads) RowConfig(GpuContext gpu, int rows, int cols)
+    {
+        int max = gpu.Kind == GpuKind.CpuAccelerator ? 16 : 256;
+        int threads = 1;
+        while (threads < max && threads < cols) threads <<= 1;
+        int groups = Math.Max(1, Math.Min(rows, gpu.Kind == GpuKind.CpuAccelerator ? 2 : 65535));
+        return (groups, threads);
+    }
+
     /// <summary>y[r] = Σ_c x[r·cols + c]; y has <paramref name="rows"/> elements.</summary>
     public static void RowSum(GpuContext gpu, ArrayView<float> x, ArrayView<float> y, int rows, int cols)
     {
         if (x.Length != (long)rows * cols || y.Length != rows)
             throw new ArgumentException($"Gpu.Reduce.RowSum: x has {x.Length} elements and y {y.Length}; expected {rows}×{cols} = {(long)rows * cols} and {rows}.");
-        // Enough threads to cover a row in a few strides, a power of two, within the device's limits.
-        int max = gpu.Kind == GpuKind.CpuAccelerator ? 16 : 256;
-        int threads = 1;
-        while (threads < max && threads < cols) threads <<= 1;
-        int groups = Math.Max(1, Math.Min(rows, gpu.Kind == GpuKind.CpuAccelerator ? 2 : 65535));
+        var (groups, threads) = RowConfig(gpu, rows, cols);
         var k = gpu.Kernels.Get("Reduce.RowSum",
             a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(RowSumKernel));
         k(new KernelConfig(groups, threads, SharedMemoryConfig.RequestDynamic<float>(threads)), x, y, rows, cols);

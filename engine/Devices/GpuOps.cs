@@ -1,0 +1,181 @@
+// GpuOps — the engine's GPU fast paths: each takes tensors whose storage is a GpuStorage and launches
+// kernels/Gpu kernels on the device buffers (no host copy). The op code in engine/Ops calls these after
+// one type test (`y.Storage is GpuStorage`), so the CPU path pays nothing more.
+//
+// Covered (the hot set of a training step): strided/broadcast element-wise unary and binary maps
+// (incl. host-scalar operands and the fused activation backwards, which are binary maps), strided copies
+// (Contiguous, Cat, Pad, views), Fill, Sum over any axes (trailing → row sums, leading → column sums,
+// otherwise a permuting copy then row sums), max/min over the last axes (softmax's shift), MatMul
+// (GEMM V3, transposed views without copies, batched), in-place Add/Mul/Copy, the Adam/AdamW and SGD
+// updates, and Philox uniform/normal fills (the CPU's stream). Everything else reaches the data through
+// the host accessors (GpuStorage: correct, counted in DeviceFallbacks).
+//
+// Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Gpu.Devices
+using Denoise.Kernels.Gpu;
+using ILGPU;
+using K = Denoise.Kernels.Ops;
+using KStrided = Denoise.Kernels.Gpu.Strided;
+
+namespace Denoise;
+
+internal static class GpuOps
+{
+    static GpuStorage S(Tensor t) => (GpuStorage)t.Storage;
+    static GpuContext Gpu(Tensor t) => S(t).GpuDevice.Gpu;
+
+    /// <summary>The float elements of a contiguous tensor.</summary>
+    static ArrayView<float> Read(Tensor t) => S(t).DeviceRead().SubView(t.offset, t.Numel);
+    static ArrayView<float> Write(Tensor t) => S(t).DeviceWrite().SubView(t.offset, t.Numel);
+
+    /// <summary>Fills a contiguous tensor.</summary>
+    public static void Fill(Tensor t, float value)
+    {
+        if (t.Numel == 0) return;
+        if (t.DType == DType.Int32) KStrided.FillInt(Gpu(t), S(t).DeviceWriteInts().SubView(t.offset, t.Numel), (int)value);
+        else KStrided.Fill(Gpu(t), Write(t), value);
+    }
+
+    /// <summary>y = op(x): x any view, y any view of the same shape. False when the layout has too many dims after coalescing.</summary>
+    public static bool Unary<TOp>(Tensor x, Tensor y) where TOp : struct, K.IUnaryOp
+    {
+        if (y.Numel == 0) return true;
+        var gpu = Gpu(y);
+        if (x.IsContiguous && y.IsContiguous) { Map.Unary<TOp>(gpu, Read(x), Write(y)); return true; }
+        var (shape, st) = Strided.Coalesce(y.shape, Strided.BroadcastStrides(x, y.shape), y.strides);
+        if (shape.Length > StridedLayout.MaxRank) return false;
+        var xv = S(x).DeviceRead();
+        KStrided.Unary<TOp>(gpu, xv, S(y).DeviceWrite(), StridedLayout.Create(shape, st[0], x.offset, null, 0, st[1], y.offset));
+        return true;
+    }
+
+    /// <summary>y = op(a, b) with broadcasting; one of a, b may be a host (CPU) 0-d scalar.</summary>
+    public static bool Binary<TOp>(Tensor a, Tensor b, Tensor y) where TOp : struct, K.IBinaryOp
+    {
+        if (y.Numel == 0) return true;
+        var gpu = Gpu(y);
+        bool aHost = a.Storage is CpuStorage, bHost = b.Storage is CpuStorage;
+        if (aHost || bHost)
+        {
+            var x = aHost ? b : a;
+            float s = aHost ? a.Data[a.offset] : b.Data[b.offset];   // a CPU scalar: a plain host read
+            bool full = x.IsContiguous && x.Numel == y.Numel && y.IsContiguous;
+            if (full && aHost) { Map.BinaryScalarA<TOp>(gpu, s, Read(x), Write(y)); return true; }
+            if (full) { Map.BinaryScalarB<TOp>(gpu, Read(x), s, Write(y)); return true; }
+            var (sh, st) = Strided.Coalesce(y.shape, Strided.BroadcastStrides(x, y.shape), y.strides);
+            if (sh.Length > StridedLayout.MaxRank) return false;
+            var xv = S(x).DeviceRead();
+            KStrided.Scalar<TOp>(gpu, xv, s, aHost, S(y).DeviceWrite(), StridedLayout.Create(sh, st[0], x.offset, null, 0, st[1], y.offset));
+            return true;
+        }
+        bool sameShape = ShapeUtil.Equal(a.Shape, y.Shape) && ShapeUtil.Equal(b.Shape, y.Shape);
+        if (sameShape && a.IsContiguous && b.IsContiguous && y.IsContiguous) { Map.Binary<TOp>(gpu, Read(a), Read(b), Write(y)); return true; }
+        var (shape, strides) = Strided.Coalesce(y.shape, Strided.BroadcastStrides(a, y.shape), Strided.BroadcastStrides(b, y.shape), y.strides);
+        if (shape.Length > StridedLayout.MaxRank) return false;
+        var av = S(a).DeviceRead(); var bv = S(b).DeviceRead();
+        KStrided.Binary<TOp>(gpu, av, bv, S(y).DeviceWrite(),
+            StridedLayout.Create(shape, strides[0], a.offset, strides[1], b.offset, strides[2], y.offset));
+        return true;
+    }
+
+    /// <summary>dst[...] = src[...] (same shape, any views, float or Int32).</summary>
+    public static bool Copy(Tensor src, Tensor dst)
+    {
+        if (dst.Numel == 0) return true;
+        if (src.DType == DType.Float32) return Unary<K.Identity>(src, dst);
+        var (shape, st) = Strided.Coalesce(dst.shape, Strided.BroadcastStrides(src, dst.shape), dst.strides);
+        if (shape.Length > StridedLayout.MaxRank) return false;
+        var sv = S(src).DeviceReadInts();
+        KStrided.CopyInt(Gpu(dst), sv, S(dst).DeviceWriteInts(), StridedLayout.Create(shape, st[0], src.offset, null, 0, st[1], dst.offset));
+        return true;
+    }
+
+    /// <summary>y = where(cond, a, b), all broadcast to y's shape; host scalars become device fills.</summary>
+    public static void Where(Tensor cond, Tensor a, Tensor b, Tensor y)
+    {
+        var c = Dense(cond, y); var av = Dense(a, y); var bv = Dense(b, y);
+        KStrided.Where(Gpu(y), Read(c), Read(av), Read(bv), Write(y));
+
+        static Tensor Dense(Tensor t, Tensor y) => Tensor.IsHostScalar(t)
+            ? Tensor.Full(y.shape, t.Item(), y.Device)
+            : t.Expand(y.shape).ContiguousNoGrad();
+    }
+
+    /// <summary>y (contiguous, keptShape) = Σ of x over the axes flagged in <paramref name="reduce"/>.</summary>
+    public static void Sum(Tensor x, bool[] reduce, Tensor y)
+    {
+        var gpu = Gpu(y);
+        if (x.Numel == 0) { Fill(y, 0f); return; }
+        int firstReduced = Array.IndexOf(reduce, true), lastKept = Array.LastIndexOf(reduce, false);
+        if (firstReduced < 0) { Copy(x, y); return; }
+        int lastReduced = Array.LastIndexOf(reduce, true), firstKept = Array.IndexOf(reduce, false);
+        if (x.IsContiguous && firstKept >= 0 && lastReduced < firstKept)
+        {
+            // Leading axes reduced (bias gradients, SumTo): column sums, row by row like the CPU.
+            int cols = y.Numel, rows = x.Numel / cols;
+            KStrided.ColSum(gpu, Read(x), Write(y), rows, cols);
+            return;
+        }
+        var rowsOf = x;
+        if (!(x.IsContiguous && lastKept < firstReduced))
+        {
+            // General case: move the reduced axes last with a device copy, then row sums.
+            var perm = Enumerable.Range(0, x.Rank).Where(d => !reduce[d]).Concat(Enumerable.Range(0, x.Rank).Where(d => reduce[d])).ToArray();
+            var p = new Tensor(x.Storage, perm.Select(d => x.shape[d]).ToArray(), perm.Select(d => x.strides[d]).ToArray(), x.offset);
+            rowsOf = p.ContiguousCopy();
+        }
+        int count = y.Numel, length = x.Numel / count;
+        Reduce.RowSum(gpu, Read(rowsOf), Write(y), count, length);
+    }
+
+    /// <summary>y[i] = max (or min) of row i of a contiguous (count, length) tensor.</summary>
+    public static void RowMaxMin(Tensor rows, Tensor y, int count, int length, bool max)
+    {
+        var gpu = Gpu(y);
+        if (max) { Reduce.RowMax(gpu, Read(rows), Write(y), count, length); return; }
+        // min(x) = −max(−x): two cheap maps instead of a second reduction kernel.
+        var neg = Tensor.Empty([count * length], DType.Float32, y.Device);
+        Map.Unary<K.Neg>(gpu, Read(rows), Write(neg));
+        Reduce.RowMax(gpu, Read(neg), Write(y), count, length);
+        var yv = Write(y);
+        Map.Unary<K.Neg>(gpu, yv, yv);
+    }
+
+    /// <summary>y (batch…, M, N) = a @ b with the GEMM kernels; transposed views go in as transA/transB.</summary>
+    public static void MatMul(Tensor a, Tensor b, Tensor y, int[] batchShape, int M, int N, int K)
+    {
+        var gpu = Gpu(y);
+        if (y.Numel == 0) return;
+        if (K == 0) { Fill(y, 0f); return; }
+        var (ta, transA, lda) = Tensor.GemmOperand(a);
+        var (tb, transB, ldb) = Tensor.GemmOperand(b);
+        var sa = Tensor.BatchStrides(ta, batchShape);
+        var sb = Tensor.BatchStrides(tb, batchShape);
+        var av = S(ta).DeviceRead(); var bv = S(tb).DeviceRead(); var yv = S(y).DeviceWrite();
+        int batch = ShapeUtil.Numel(batchShape);
+        var idx = new int[batchShape.Length];
+        for (int bi = 0; bi < batch; bi++)
+        {
+            long oa = ta.offset, ob = tb.offset;
+            for (int d = 0; d < idx.Length; d++) { oa += (long)idx[d] * sa[d]; ob += (long)idx[d] * sb[d]; }
+            Gemm.Run(gpu, S(y).GpuDevice.GemmVersion, transA, transB, M, N, K, 1f, av.SubView(oa), lda, bv.SubView(ob), ldb, 0f,
+                yv.SubView(y.offset + (long)bi * M * N, (long)M * N), N);
+            for (int d = idx.Length - 1; d >= 0; d--) { if (++idx[d] < batchShape[d]) break; idx[d] = 0; }
+        }
+    }
+
+    /// <summary>One Adam/AdamW step on device buffers (vMax null unless amsgrad).</summary>
+    public static void Adam(Tensor p, Tensor g, Tensor m, Tensor v, Tensor? vMax, AdamStep h)
+        => AdamKernel.Step(Gpu(p), Write(p), Read(g), Write(m), Write(v), vMax == null ? default : Write(vMax), h);
+
+    public static void Sgd(Tensor p, Tensor g, Tensor? buf, SgdStep h)
+        => Kernels.Gpu.SgdKernel.Step(Gpu(p), Write(p), Read(g), buf == null ? default : Write(buf), h);
+
+    /// <summary>Philox uniform [0, 1) or standard normal fill of a contiguous tensor: the CPU generator's stream.</summary>
+    public static void Random(Tensor t, Generator gen, bool normal)
+    {
+        if (t.Numel == 0) return;
+        ulong offset = gen.Advance(t.Numel);
+        if (normal) PhiloxKernel.FillNormal(Gpu(t), Write(t), gen.Seed, offset);
+        else PhiloxKernel.FillUniform(Gpu(t), Write(t), gen.Seed, offset);
+    }
+}
