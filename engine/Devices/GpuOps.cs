@@ -163,6 +163,52 @@ internal static class GpuOps
         }
     }
 
+    // ---- convolution: im2col + GEMM per image (kernels/Gpu/Conv2d.cs); one image's col matrix as workspace ----
+
+    static (GpuContext gpu, GpuGemmVersion version, ConvGeometry g, Tensor col) ConvSetup(Tensor y, in ConvSpec s)
+    {
+        var g = new ConvGeometry(s.Cin, s.H, s.W, s.KH, s.KW, s.SH, s.SW, s.PH, s.PW, s.DH, s.DW, s.Hout, s.Wout);
+        var col = Tensor.Empty([Math.Max(1, g.ColRows * g.P)], DType.Float32, y.Device);
+        return (Gpu(y), S(y).GpuDevice.GemmVersion, g, col);
+    }
+
+    public static void ConvForward(Tensor x, Tensor w, Tensor y, in ConvSpec s)
+    {
+        if (y.Numel == 0) return;
+        var (gpu, version, g, col) = ConvSetup(y, s);
+        Kernels.Gpu.Conv2d.Forward(gpu, version, Read(x), Read(w), Write(y), Write(col), x.shape[0], s.Cout, s.Groups, g);
+    }
+
+    public static void ConvInputGrad(Tensor gy, Tensor w, Tensor dx, in ConvSpec s)
+    {
+        if (dx.Numel == 0) return;
+        var (gpu, version, g, col) = ConvSetup(dx, s);
+        Kernels.Gpu.Conv2d.InputGrad(gpu, version, Read(gy), Read(w), Write(dx), Write(col), gy.shape[0], s.Cout, s.Groups, g);
+    }
+
+    public static void ConvWeightGrad(Tensor x, Tensor gy, Tensor dw, in ConvSpec s)
+    {
+        if (dw.Numel == 0) return;
+        if (x.shape[0] == 0 || s.Hout * s.Wout == 0) { Fill(dw, 0f); return; }
+        var (gpu, version, g, col) = ConvSetup(dw, s);
+        Kernels.Gpu.Conv2d.WeightGrad(gpu, version, Read(x), Read(gy), Write(dw), Write(col), x.shape[0], s.Cout, s.Groups, g);
+    }
+
+    // ---- GroupNorm(+SiLU), fused (kernels/Gpu/Norm/GroupNorm.cs) ----
+
+    static GroupNormArgs NormArgs(in Kernels.Cpu.GroupNormShape s, Tensor? w, Tensor? b) => new(s.N, s.C, s.S, s.G, s.Eps, s.SiLU, w != null, b != null);
+
+    public static void GroupNormForward(Tensor x, Tensor? w, Tensor? b, Tensor y, Tensor mean, Tensor rstd, in Kernels.Cpu.GroupNormShape s)
+        => GroupNorm.Forward(Gpu(y), Read(x), w == null ? default : Read(w), b == null ? default : Read(b), Write(y), Write(mean), Write(rstd), NormArgs(s, w, b));
+
+    public static void GroupNormBackward(Tensor x, Tensor dy, Tensor? w, Tensor? b, Tensor mean, Tensor rstd, Tensor dx, Tensor? dw, Tensor? db,
+        in Kernels.Cpu.GroupNormShape s)
+    {
+        var partials = Tensor.Empty([Math.Max(1, 2 * s.N * s.C)], DType.Float32, dx.Device);
+        GroupNorm.Backward(Gpu(dx), Read(x), Read(dy), w == null ? default : Read(w), b == null ? default : Read(b), Read(mean), Read(rstd),
+            Write(dx), dw == null ? default : Write(dw), db == null ? default : Write(db), Write(partials), NormArgs(s, w, b));
+    }
+
     /// <summary>One Adam/AdamW step on device buffers (vMax null unless amsgrad).</summary>
     public static void Adam(Tensor p, Tensor g, Tensor m, Tensor v, Tensor? vMax, AdamStep h)
         => AdamKernel.Step(Gpu(p), Write(p), Read(g), Write(m), Write(v), vMax == null ? default : Write(vMax), h);

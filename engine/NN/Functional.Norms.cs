@@ -40,7 +40,8 @@ public static partial class F
         var wc = w?.ContiguousNoGrad(); var bc = b?.ContiguousNoGrad();
         var y = Tensor.Empty(x.Shape.ToArray(), DType.Float32, x.Device);
         var mean = Tensor.Empty([N * groups], DType.Float32, x.Device); var rstd = Tensor.Empty([N * groups], DType.Float32, x.Device);
-        GroupNormKernel.Forward(xc.Span, wc == null ? default : wc.Span, bc == null ? default : bc.Span, y.Span, mean.Span, rstd.Span, s);
+        if (y.Storage is GpuStorage) GpuOps.GroupNormForward(xc, wc, bc, y, mean, rstd, s);
+        else GroupNormKernel.Forward(xc.Span, wc == null ? default : wc.Span, bc == null ? default : bc.Span, y.Span, mean.Span, rstd.Span, s);
 
         var inputs = new List<Tensor> { x };
         if (w != null) inputs.Add(w);
@@ -64,6 +65,7 @@ public static partial class F
         var dx = Tensor.Empty(xc.Shape.ToArray(), DType.Float32, xc.Device);
         var dw = wantW ? Tensor.Empty([s.C], DType.Float32, xc.Device) : null;
         var db = wantB ? Tensor.Empty([s.C], DType.Float32, xc.Device) : null;
+        if (dx.Storage is GpuStorage) { GpuOps.GroupNormBackward(xc, gc, wc, bc, mean, rstd, dx, dw, db, s); return (dx, dw, db); }
         GroupNormKernel.Backward(xc.Span, gc.Span, wc == null ? default : wc.Span, bc == null ? default : bc.Span,
             mean.Span, rstd.Span, dx.Span, dw == null ? default : dw.Span, db == null ? default : db.Span, s);
         return (dx, dw, db);

@@ -15,6 +15,7 @@
 // fixed-order sum of per-chunk weight gradients, so results are bit-identical whatever the thread
 // count. A 1×1, stride-1, unpadded convolution skips im2col: the image viewed as (Cin, H·W)
 // already is the col matrix.
+// On a GPU device the same three maps run as im2col + GEMM kernels (kernels/Gpu/Conv2d.cs via GpuOps).
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Engine.Conv
 using Denoise.Kernels.Cpu;
 
@@ -51,6 +52,7 @@ internal static class ConvKernels
         var p = s.Problem(x.shape[0]);
         var xc = x.ContiguousNoGrad(); var wc = w.ContiguousNoGrad();
         var y = Tensor.Empty(s.OutputShape(p.N), DType.Float32, x.Device);
+        if (y.Storage is GpuStorage) { GpuOps.ConvForward(xc, wc, y, s); return y; }
         Conv2d.Forward(Whole(xc), Whole(wc), y.Span, p);
         return y;
     }
@@ -61,6 +63,7 @@ internal static class ConvKernels
         var p = s.Problem(gy.shape[0]);
         var gc = gy.ContiguousNoGrad(); var wc = w.ContiguousNoGrad();
         var dx = Tensor.Empty(s.InputShape(p.N), DType.Float32, gy.Device);
+        if (dx.Storage is GpuStorage) { GpuOps.ConvInputGrad(gc, wc, dx, s); return dx; }
         Conv2d.InputGrad(Whole(gc), Whole(wc), dx.Span, p);
         return dx;
     }
@@ -71,6 +74,7 @@ internal static class ConvKernels
         var p = s.Problem(x.shape[0]);
         var xc = x.ContiguousNoGrad(); var gc = gy.ContiguousNoGrad();
         var dw = Tensor.Empty(s.WeightShape, DType.Float32, x.Device);
+        if (dw.Storage is GpuStorage) { GpuOps.ConvWeightGrad(xc, gc, dw, s); return dw; }
         Conv2d.WeightGrad(Whole(xc), Whole(gc), dw.Span, p);
         return dw;
     }

@@ -31,6 +31,10 @@ public static class KernelCatalog
         yield return ("Strided.Fill", Plain(typeof(Strided), nameof(Strided.FillKernel)));
         yield return ("Strided.FillInt", Plain(typeof(Strided), nameof(Strided.FillIntKernel)));
         yield return ("Strided.ColSum", Plain(typeof(Strided), nameof(Strided.ColSumKernel)));
+        yield return ("Conv2d.Im2Col", Plain(typeof(Conv2d), nameof(Conv2d.Im2ColKernel)));
+        yield return ("Conv2d.Col2Im", Plain(typeof(Conv2d), nameof(Conv2d.Col2ImKernel)));
+        yield return ("GroupNorm.Forward", Plain(typeof(GroupNorm), nameof(GroupNorm.ForwardKernel)));
+        yield return ("GroupNorm.Backward", Plain(typeof(GroupNorm), nameof(GroupNorm.BackwardKernel)));
         yield return ("Reduce.RowSum", Plain(typeof(Reduce), nameof(Reduce.RowSumKernel)));
         yield return ("Reduce.RowMax", Plain(typeof(Reduce), nameof(Reduce.RowMaxKernel)));
         foreach (var (version, kernel) in GemmKernels)
