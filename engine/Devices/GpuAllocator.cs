@@ -111,6 +111,12 @@ public sealed class GpuAllocator
         }
     }
 
+    /// <summary>A live buffer the GC collected with its storage (never Released): it no longer counts as in use.</summary>
+    internal void Forget(MemoryBuffer1D<float, Stride1D.Dense> buffer)
+    {
+        lock (gate) InUseBytes -= buffer.Length * sizeof(float);
+    }
+
     /// <summary>Frees pooled buffers, least recently used sizes first, until <paramref name="needed"/> bytes are gone.</summary>
     void Evict(long needed)
     {

@@ -209,6 +209,35 @@ internal static class GpuOps
             Write(dx), dw == null ? default : Write(dw), db == null ? default : Write(db), Write(partials), NormArgs(s, w, b));
     }
 
+    // ---- index_select / index_add along one axis (kernels/Gpu/IndexRows.cs) ----
+
+    /// <summary>
+    /// The index values on the host, for the range check every index op makes before touching memory: a
+    /// small explicit read (like Item), not a fallback; free when the index came from the CPU and its
+    /// host copy is still current.
+    /// </summary>
+    public static int[] IndexValues(Tensor index) => index.ToIntArray();
+
+    public static void IndexSelect(Tensor x, Tensor index, Tensor y, int outer, int size, int inner)
+    {
+        var s = new IndexShape(outer, size, inner, index.Numel);
+        var ic = OnDevice(index, y);
+        var iv = S(ic).DeviceReadInts().SubView(ic.offset, ic.Numel);
+        if (x.DType == DType.Int32)
+            IndexRows.Select(Gpu(y), S(x).DeviceReadInts().SubView(x.offset, x.Numel), iv, S(y).DeviceWriteInts().SubView(y.offset, y.Numel), s);
+        else IndexRows.Select(Gpu(y), Read(x), iv, Write(y), s);
+    }
+
+    /// <summary>A contiguous index on y's device (a CPU 0-d index is the one allowed to arrive from the host).</summary>
+    static Tensor OnDevice(Tensor index, Tensor y) => (index.Storage is CpuStorage ? index.To(y.Device) : index).ContiguousNoGrad();
+
+    /// <summary>y (a contiguous copy of the tensor added into) += index_add(source).</summary>
+    public static void IndexAdd(Tensor source, Tensor index, Tensor y, int outer, int size, int inner)
+    {
+        var ic = OnDevice(index, y);
+        IndexRows.Add(Gpu(y), Read(source), S(ic).DeviceReadInts().SubView(ic.offset, ic.Numel), Write(y), new IndexShape(outer, size, inner, index.Numel));
+    }
+
     /// <summary>One Adam/AdamW step on device buffers (vMax null unless amsgrad).</summary>
     public static void Adam(Tensor p, Tensor g, Tensor m, Tensor v, Tensor? vMax, AdamStep h)
         => AdamKernel.Step(Gpu(p), Write(p), Read(g), Write(m), Write(v), vMax == null ? default : Write(vMax), h);

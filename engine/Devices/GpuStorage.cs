@@ -12,7 +12,8 @@
 //     calling op in DeviceFallbacks, which tells a user (and the tests) which ops still need a kernel.
 //   • Explicit transfers (ToArray, Item, To(cpu), ToString) read without marking or counting.
 // Release is deterministic, through TensorScope, exactly as CpuStorage: the buffer returns to the
-// allocator's pool and the mirror to CpuPool.
+// allocator's pool and the mirror to CpuPool. Storage made outside any scope goes to the GC (the
+// finalizer only corrects the allocator's in-use figure; ILGPU frees the buffer).
 //
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Gpu.Devices
 using System.Runtime.CompilerServices;
@@ -140,6 +141,16 @@ public sealed class GpuStorage : Storage
         EnsureHost();
         if (current == Current.Nothing) current = Current.Host;
         return hostInts!;
+    }
+
+    /// <summary>
+    /// A storage created outside any TensorScope (parameters, tensors kept past the outermost scope) is
+    /// never Released: like a CPU array it goes to the GC, and ILGPU's own finalizer frees the buffer.
+    /// This keeps the allocator's in-use figure honest when that happens.
+    /// </summary>
+    ~GpuStorage()
+    {
+        if (!IsReleased && buffer is { } b) device.Memory.Forget(b);
     }
 
     internal override void Release()

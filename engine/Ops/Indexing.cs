@@ -115,15 +115,17 @@ public sealed partial class Tensor
     {
         const string op = "index_select";
         CheckIndexTensor(op, index);
+        CheckSameDevice(op, this, index);
         int d = Dim(dim, op);
         if (index.Rank > 1) throw new ArgumentException($"{op}: index must be 1-D, got shape {index.ShapeStr} (tensor{NameSuffix} of shape {ShapeStr}).");
-        var idx = index.ContiguousNoGrad().IntSpan;
+        ReadOnlySpan<int> idx = Storage is GpuStorage ? GpuOps.IndexValues(index) : index.ContiguousNoGrad().IntSpan;
         int size = shape[d];
         CheckRange(op, idx, d, size, $"tensor shape {ShapeStr}, index shape {index.ShapeStr}");
         var ns = (int[])shape.Clone(); ns[d] = idx.Length;
         var y = Empty(ns, DType.Int32, Device);
         var (outer, inner) = OuterInner(shape, d);
-        SelectRows<int>(ContiguousNoGrad().IntSpan, y.IntSpan, idx, outer, size, inner);
+        if (y.Storage is GpuStorage) GpuOps.IndexSelect(ContiguousNoGrad(), index, y, outer, size, inner);
+        else SelectRows<int>(ContiguousNoGrad().IntSpan, y.IntSpan, idx, outer, size, inner);
         return y;
     }
 
@@ -151,14 +153,15 @@ public sealed partial class Tensor
         CheckSameDevice(op, this, index);
         int d = Dim(dim, op);
         if (index.Rank > 1) throw new ArgumentException($"{op}: index must be 1-D, got shape {index.ShapeStr} (tensor{NameSuffix} of shape {ShapeStr}).");
-        var idx = index.ContiguousNoGrad().IntSpan;
+        ReadOnlySpan<int> idx = Storage is GpuStorage ? GpuOps.IndexValues(index) : index.ContiguousNoGrad().IntSpan;
         int size = shape[d];
         CheckRange(op, idx, d, size, $"tensor shape {ShapeStr}, index shape {index.ShapeStr}");
 
         var ns = (int[])shape.Clone(); ns[d] = idx.Length;
         var y = Empty(ns, DType.Float32, Device);
         var (outer, inner) = OuterInner(shape, d);
-        SelectRows<float>(ContiguousNoGrad().Span, y.Span, idx, outer, size, inner);
+        if (y.Storage is GpuStorage) GpuOps.IndexSelect(ContiguousNoGrad(), index, y, outer, size, inner);
+        else SelectRows<float>(ContiguousNoGrad().Span, y.Span, idx, outer, size, inner);
 
         var x = this;
         return Autograd.Record(op, y, [x], g => [x.RequiresGrad ? ZerosLike(x).IndexAdd(d, index, g) : null]);
@@ -177,7 +180,7 @@ public sealed partial class Tensor
         CheckSameDevice(op, this, index); CheckSameDevice(op, this, source);
         int d = Dim(dim, op);
         if (index.Rank > 1) throw new ArgumentException($"{op}: index must be 1-D, got shape {index.ShapeStr} (tensor{NameSuffix} of shape {ShapeStr}).");
-        var idx = index.ContiguousNoGrad().IntSpan;
+        ReadOnlySpan<int> idx = Storage is GpuStorage ? GpuOps.IndexValues(index) : index.ContiguousNoGrad().IntSpan;
         var expected = (int[])shape.Clone(); expected[d] = idx.Length;
         if (!ShapeUtil.Equal(source.shape, expected))
             throw new ArgumentException($"{op}: source{source.NameSuffix} of shape {source.ShapeStr} does not match tensor{NameSuffix} of shape {ShapeStr} with dimension {d} set to the index length {idx.Length}: expected {ShapeUtil.Str(expected)}.");
@@ -186,6 +189,11 @@ public sealed partial class Tensor
 
         var y = ContiguousCopy();
         var (outer, inner) = OuterInner(shape, d);
+        if (y.Storage is GpuStorage)
+        {
+            GpuOps.IndexAdd(source.ContiguousNoGrad(), index, y, outer, size, inner);
+            return RecordIndexAdd(op, y, index, source, d);
+        }
         var ss = source.ContiguousNoGrad().Span;
         var ys = y.Span;
         int L = idx.Length;
@@ -203,6 +211,11 @@ public sealed partial class Tensor
                 }
         }
 
+        return RecordIndexAdd(op, y, index, source, d);
+    }
+
+    Tensor RecordIndexAdd(string op, Tensor y, Tensor index, Tensor source, int d)
+    {
         var x = this;
         return Autograd.Record(op, y, [x, source], g => [
             x.RequiresGrad ? g : null,

@@ -35,6 +35,9 @@ public static class KernelCatalog
         yield return ("Conv2d.Col2Im", Plain(typeof(Conv2d), nameof(Conv2d.Col2ImKernel)));
         yield return ("GroupNorm.Forward", Plain(typeof(GroupNorm), nameof(GroupNorm.ForwardKernel)));
         yield return ("GroupNorm.Backward", Plain(typeof(GroupNorm), nameof(GroupNorm.BackwardKernel)));
+        yield return ("IndexRows.Select<Single>", Generic(typeof(IndexRows), nameof(IndexRows.SelectKernel), typeof(float)));
+        yield return ("IndexRows.Select<Int32>", Generic(typeof(IndexRows), nameof(IndexRows.SelectKernel), typeof(int)));
+        yield return ("IndexRows.Add", Plain(typeof(IndexRows), nameof(IndexRows.AddKernel)));
         yield return ("Reduce.RowSum", Plain(typeof(Reduce), nameof(Reduce.RowSumKernel)));
         yield return ("Reduce.RowMax", Plain(typeof(Reduce), nameof(Reduce.RowMaxKernel)));
         foreach (var (version, kernel) in GemmKernels)

@@ -181,6 +181,20 @@ public class DevicesTests
     }
 
     [Test]
+    public void IndexSelectAndIndexAdd_MatchCpu_WithoutHostFallbacks()
+    {
+        var idx = Tensor.FromArray([2, 0, 2, 3, 1], 5);           // repeats: index_add must accumulate
+        GradParity("embedding", t => F.Embedding(idx.To(t[0].Device), t[0]), 1e-6f, R(100, 4, 3));
+        GradParity("index_select middle", t => t[0].IndexSelect(1, idx.To(t[0].Device)), 1e-6f, R(101, 2, 4, 3));
+        GradParity("nearest upsample", t => F.Upsample(t[0], 2f), 1e-6f, R(102, 1, 2, 3, 5));
+        GradParity("reflect pad", t => F.Pad(t[0], [2, 1, 1, 2], "reflect"), 1e-6f, R(103, 1, 2, 4, 5));
+        var labels = Tensor.FromArray([3, 1, 4, 1, 5], 5);
+        Assert.That(labels.To(Dev).IndexSelect(0, idx.To(Dev)).ToIntArray(), Is.EqualTo(labels.IndexSelect(0, idx).ToIntArray()));
+        var bad = Assert.Throws<ArgumentOutOfRangeException>(() => R(104, 3, 2).To(Dev).IndexSelect(0, Tensor.FromArray([0, 3], 2).To(Dev)))!;
+        Assert.That(bad.Message, Does.Contain("index 3 is out of range"));
+    }
+
+    [Test]
     public void RandomFills_AreTheCpuStream()
     {
         var shape = new[] { 3, 7 };
