@@ -238,6 +238,14 @@ internal static class GpuOps
         IndexRows.Add(Gpu(y), Read(source), S(ic).DeviceReadInts().SubView(ic.offset, ic.Numel), Write(y), new IndexShape(outer, size, inner, index.Numel));
     }
 
+    /// <summary>hot (zero-filled, input's shape (N, C, inner…)) gets w[c] at each kept target's class (cross-entropy, NLL).</summary>
+    public static void OneHotTargets(Tensor targets, Tensor? classWeights, Tensor hot, int classes, int inner, int ignoreIndex)
+    {
+        var t = OnDevice(targets, hot);
+        var w = classWeights == null ? null : (classWeights.Storage is CpuStorage ? classWeights.To(hot.Device) : classWeights).ContiguousNoGrad();
+        IndexRows.OneHot(Gpu(hot), S(t).DeviceReadInts().SubView(t.offset, t.Numel), w == null ? default : Read(w), Write(hot), classes, inner, ignoreIndex);
+    }
+
     /// <summary>One Adam/AdamW step on device buffers (vMax null unless amsgrad).</summary>
     public static void Adam(Tensor p, Tensor g, Tensor m, Tensor v, Tensor? vMax, AdamStep h)
         => AdamKernel.Step(Gpu(p), Write(p), Read(g), Write(m), Write(v), vMax == null ? default : Write(vMax), h);

@@ -48,6 +48,32 @@ public static class IndexRows
         }
     }
 
+    /// <summary>
+    /// The (weighted) one-hot target of a class-index loss: hot[(n·C + c)·inner + i] = w[c] (1 without weights)
+    /// where c = t[n·inner + i] ≠ ignore; hot must be zero-filled. One thread per target position.
+    /// </summary>
+    public static void OneHotKernel(ArrayView<int> t, ArrayView<float> w, ArrayView<float> hot, int classes, int inner, int ignore)
+    {
+        int n = t.IntLength, stride = Grid.DimX * Group.DimX;
+        for (int p = Grid.GlobalIndex.X; p < n; p += stride)
+        {
+            int c = t[p];
+            if (c == ignore) continue;
+            int sample = p / inner, i = p - sample * inner;
+            hot[(sample * classes + c) * inner + i] = w.Length > 0 ? w[c] : 1f;
+        }
+    }
+
+    /// <summary>One-hot targets (values already checked to lie in [0, classes) or equal ignore).</summary>
+    public static void OneHot(GpuContext gpu, ArrayView<int> t, ArrayView<float> w, ArrayView<float> hot, int classes, int inner, int ignore)
+    {
+        if (hot.Length < t.Length * (long)classes || (w.Length > 0 && w.Length < classes) || inner < 1)
+            throw new ArgumentException($"Gpu.IndexRows.OneHot: targets {t.Length}, weights {w.Length}, output {hot.Length} do not fit {classes} classes, inner {inner}.");
+        if (t.Length == 0) return;
+        gpu.Kernels.Get("IndexRows.OneHot", a => a.LoadStreamKernel<ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(OneHotKernel))
+            (gpu.StreamConfig(t.Length), t, w, hot, classes, inner, ignore);
+    }
+
     static void Check(string what, long x, long idx, long y, IndexShape s, bool add)
     {
         long selected = (long)s.Outer * s.L * s.Inner, full = (long)s.Outer * s.Size * s.Inner;

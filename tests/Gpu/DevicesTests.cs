@@ -195,6 +195,21 @@ public class DevicesTests
     }
 
     [Test]
+    public void TransformerPieces_MatchCpu_WithoutHostFallbacks()
+    {
+        var targets = Tensor.FromArray([1, 0, 3, -100, 2, 1], 6);
+        var weights = Tensor.FromArray([0.5f, 1f, 2f, 1.5f], 4);
+        GradParity("cross_entropy, weights, ignore_index", t => F.CrossEntropy(t[0], targets.To(t[0].Device), classWeights: weights.To(t[0].Device)),
+            1e-5f, R(110, 6, 4));
+        var spatial = Tensor.FromArray([0, 2, 1, 1, 2, 0], 2, 3);
+        GradParity("cross_entropy over (N, C, d)", t => F.CrossEntropy(t[0], spatial.To(t[0].Device), labelSmoothing: 0.1f), 1e-5f, R(111, 2, 3, 3));
+        GradParity("layer_norm", t => F.LayerNorm(t[0], 5, t[1], t[2]), 1e-5f, R(112, 3, 5), R(113, 5), R(114, 5));
+        GradParity("causal attention", t => F.ScaledDotProductAttention(t[0], t[1], t[2], isCausal: true), 1e-5f,
+            R(115, 2, 4, 3), R(116, 2, 4, 3), R(117, 2, 4, 3));
+        GradParity("gelu (tanh)", t => t[0].Gelu(approximateTanh: true), 1e-5f, R(118, 7));
+    }
+
+    [Test]
     public void RandomFills_AreTheCpuStream()
     {
         var shape = new[] { 3, 7 };
