@@ -319,6 +319,27 @@ public class DevicesTests
             AssertClose(pc, pg, 1e-4f, name + " after moving back");
     }
 
+    [Test]
+    public void UNetStep_ClassConditional_RunsEntirelyInKernels()
+    {
+        // The M1 design at toy size: ResBlocks (GroupNorm+SiLU, conv, time/label embedding), down/up sampling, skips.
+        var config = new UNetConfig(ImageSize: 4, BaseChannels: 4, ChannelMults: [1, 2], Groups: 2, TimeEmbedDim: 8, NumClasses: 3);
+        var net = new UNet(config, new Generator(1));
+        net.To(Dev);
+        var opt = new AdamW(net.Parameters(), 1e-3f);
+        var x = Tensor.Randn([2, 1, 4, 4], new Generator(2), Dev);
+        var t = Tensor.Rand([2], new Generator(3), Dev);
+        var labels = Tensor.FromArray([0, 2], 2).To(Dev);
+        DeviceFallbacks.Reset();
+        using (TensorScope.Begin())
+        {
+            var loss = F.MseLoss(net.Forward(x, t, labels), x);
+            opt.ZeroGrad(); loss.Backward(); opt.Step();
+            Assert.That(float.IsFinite(loss.Item()));
+        }
+        Assert.That(DeviceFallbacks.Total, Is.Zero, DeviceFallbacks.Report());
+    }
+
     /// <summary>conv → GroupNorm → SiLU → avg-pool → conv: pooling has no GPU kernel yet, so it falls back (counted).</summary>
     sealed class SmallConvNet : Module
     {
