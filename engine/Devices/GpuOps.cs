@@ -124,6 +124,12 @@ internal static class GpuOps
             rowsOf = p.ContiguousCopy();
         }
         int count = y.Numel, length = x.Numel / count;
+        if (count == 1 && length > 4096)
+        {
+            var partial = Tensor.Empty([Reduce.PartialCount(gpu, length)], DType.Float32, y.Device);
+            Reduce.SumAll(gpu, Read(rowsOf), Write(partial), Write(y));
+            return;
+        }
         Reduce.RowSum(gpu, Read(rowsOf), Write(y), count, length);
     }
 

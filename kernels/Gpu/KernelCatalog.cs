@@ -40,6 +40,7 @@ public static class KernelCatalog
         yield return ("IndexRows.OneHot", Plain(typeof(IndexRows), nameof(IndexRows.OneHotKernel)));
         yield return ("IndexRows.Add", Plain(typeof(IndexRows), nameof(IndexRows.AddKernel)));
         yield return ("Reduce.RowSum", Plain(typeof(Reduce), nameof(Reduce.RowSumKernel)));
+        yield return ("Reduce.PartialSum", Plain(typeof(Reduce), nameof(Reduce.PartialSumKernel)));
         yield return ("Reduce.RowMax", Plain(typeof(Reduce), nameof(Reduce.RowMaxKernel)));
         foreach (var (version, kernel) in GemmKernels)
             foreach (var a in new[] { typeof(NoTrans), typeof(Trans) })

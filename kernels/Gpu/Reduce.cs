@@ -81,6 +81,45 @@ public static class Reduce
         return (groups, threads);
     }
 
+    /// <summary>partial[g] = Σ of the grid-stride slice of group g (first stage of a full sum).</summary>
+    public static void PartialSumKernel(ArrayView<float> x, ArrayView<float> partial)
+    {
+        var shared = SharedMemory.GetDynamic<float>();
+        int tid = Group.IdxX, threads = Group.DimX;
+        long n = x.Length, stride = (long)Grid.DimX * threads;
+        float s = 0f;
+        for (long i = (long)Grid.IdxX * threads + tid; i < n; i += stride) s += x[i];
+        shared[tid] = s;
+        Group.Barrier();
+        for (int half = threads >> 1; half > 0; half >>= 1)
+        {
+            if (tid < half) shared[tid] += shared[tid + half];
+            Group.Barrier();
+        }
+        if (tid == 0) partial[Grid.IdxX] = shared[0];
+    }
+
+    /// <summary>
+    /// y[0] = Σ x in two stages: every group of the device's grid sums a grid-stride slice, then one group
+    /// sums the partials (a single row sum would leave all but one multiprocessor idle). The grid is fixed
+    /// per device, so the result is deterministic. <paramref name="partial"/> needs ≥ PartialCount floats.
+    /// </summary>
+    public static void SumAll(GpuContext gpu, ArrayView<float> x, ArrayView<float> partial, ArrayView<float> y)
+    {
+        int groups = PartialCount(gpu, x.Length), threads = gpu.Kind == GpuKind.CpuAccelerator ? 16 : 256;
+        if (partial.Length < groups || y.Length < 1) throw new ArgumentException($"Gpu.Reduce.SumAll: partial has {partial.Length} floats (need {groups}), y {y.Length}.");
+        var k = gpu.Kernels.Get("Reduce.PartialSum", a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>>(PartialSumKernel));
+        k(new KernelConfig(groups, threads, SharedMemoryConfig.RequestDynamic<float>(threads)), x, partial.SubView(0, groups));
+        RowSum(gpu, partial.SubView(0, groups), y.SubView(0, 1), 1, groups);
+    }
+
+    /// <summary>Groups of SumAll's first stage: enough to fill the device, none idle for small inputs.</summary>
+    public static int PartialCount(GpuContext gpu, long n)
+    {
+        int threads = gpu.Kind == GpuKind.CpuAccelerator ? 16 : 256;
+        return (int)Math.Clamp((n + threads - 1) / threads, 1, gpu.StreamGroups);
+    }
+
     /// <summary>y[r] = Σ_c x[r·cols + c]; y has <paramref name="rows"/> elements.</summary>
     public static void RowSum(GpuContext gpu, ArrayView<float> x, ArrayView<float> y, int rows, int cols)
     {

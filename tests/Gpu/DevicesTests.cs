@@ -120,6 +120,11 @@ public class DevicesTests
         Assert.Throws<ArgumentException>(() => F.Conv2d(R(6, 1, 1, 5, 5).To(Dev), w));
         Assert.That((a * 2f).Device, Is.SameAs(Dev));
         Assert.That((1f - a).Device, Is.SameAs(Dev));
+        // A learnable CPU scalar used by a device op gets its gradient on the CPU.
+        var scale = Tensor.Scalar(2f).RequiresGrad_();
+        (a * scale).Sum().Backward();
+        Assert.That(scale.Grad!.Device, Is.SameAs(Device.Cpu));
+        Assert.That(scale.Grad!.Item(), Is.EqualTo(a.ToArray().Sum()).Within(1e-5f));
     }
 
     // ───────────────────────────── per-op parity, zero fallbacks ─────────────────────────────
@@ -147,6 +152,7 @@ public class DevicesTests
     {
         var x = R(20, 3, 4, 5);
         Parity("sum all", t => t[0].Sum(), 1e-5f, x);
+        Parity("sum all, two stages (> 4096 elements)", t => t[0].Sum(), 1e-5f, R(21, 67, 71));
         Parity("mean last", t => t[0].Mean(-1), 1e-6f, x);
         Parity("sum leading (bias grad)", t => t[0].Sum([0, 1]), 1e-6f, x);
         Parity("sum middle", t => t[0].Sum(1, keepDim: true), 1e-6f, x);
