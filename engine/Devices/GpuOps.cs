@@ -252,6 +252,27 @@ internal static class GpuOps
         IndexRows.OneHot(Gpu(hot), S(t).DeviceReadInts().SubView(t.offset, t.Numel), w == null ? default : Read(w), Write(hot), classes, inner, ignoreIndex);
     }
 
+    // ---- average pooling (kernels/Gpu/Pool.cs); the window tables are uploaded per call (a few ints) ----
+
+    static (Tensor win, Tensor scale) PoolTables(int[] hs, int[] he, float[] rowScale, int[] ws, int[] we, float[] colScale, Device device)
+    {
+        var win = Tensor.FromArray(hs.Concat(he).Concat(ws).Concat(we).ToArray()).To(device);
+        var scale = Tensor.FromArray(rowScale.Concat(colScale).ToArray()).To(device);
+        return (win, scale);
+    }
+
+    public static void AvgPool(Tensor x, Tensor y, int planes, int H, int W, int[] hs, int[] he, float[] rowScale, int[] ws, int[] we, float[] colScale)
+    {
+        var (win, scale) = PoolTables(hs, he, rowScale, ws, we, colScale, y.Device);
+        Pool.AvgForward(Gpu(y), Read(x), Write(y), S(win).DeviceReadInts(), Read(scale), new PoolShape(planes, H, W, hs.Length, ws.Length));
+    }
+
+    public static void AvgPoolAdjoint(Tensor g, Tensor dx, int planes, int H, int W, int[] hs, int[] he, float[] rowScale, int[] ws, int[] we, float[] colScale)
+    {
+        var (win, scale) = PoolTables(hs, he, rowScale, ws, we, colScale, dx.Device);
+        Pool.AvgAdjoint(Gpu(dx), Read(g), Write(dx), S(win).DeviceReadInts(), Read(scale), new PoolShape(planes, H, W, hs.Length, ws.Length));
+    }
+
     /// <summary>One Adam/AdamW step on device buffers (vMax null unless amsgrad).</summary>
     public static void Adam(Tensor p, Tensor g, Tensor m, Tensor v, Tensor? vMax, AdamStep h)
         => AdamKernel.Step(Gpu(p), Write(p), Read(g), Write(m), Write(v), vMax == null ? default : Write(vMax), h);

@@ -119,6 +119,11 @@ public static partial class F
         int N = x.Shape[0], C = x.Shape[1];
         var y = Tensor.Empty([N, C, pw.Ho, pw.Wo], DType.Float32, x.Device);
         var xc = x.ContiguousNoGrad();
+        if (y.Storage is GpuStorage)
+        {
+            GpuOps.AvgPool(xc, y, N * C, pw.H, pw.W, pw.Hs, pw.He, pw.RowScale, pw.Ws, pw.We, pw.ColScale);
+            return Autograd.Record("avg_pool2d", y, [x], g => [x.RequiresGrad ? PoolAdjoint(g, pw) : null]);
+        }
         var xs = xc.Data; int xo = xc.Offset;
         var yd = y.Data; int yo = y.Offset;
         int planeIn = pw.H * pw.W, planeOut = pw.Ho * pw.Wo;
@@ -142,8 +147,14 @@ public static partial class F
     static Tensor PoolAdjoint(Tensor g, PoolWindows pw)
     {
         int N = g.Shape[0], C = g.Shape[1];
-        var dx = Tensor.Full([N, C, pw.H, pw.W], 0f, g.Device);
         var gc = g.ContiguousNoGrad();
+        if (g.Storage is GpuStorage)
+        {
+            var dxg = Tensor.Empty([N, C, pw.H, pw.W], DType.Float32, g.Device);
+            GpuOps.AvgPoolAdjoint(gc, dxg, N * C, pw.H, pw.W, pw.Hs, pw.He, pw.RowScale, pw.Ws, pw.We, pw.ColScale);
+            return Autograd.Record("avg_pool2d_backward", dxg, [g], gg => [g.RequiresGrad ? PoolForward(gg, pw) : null]);
+        }
+        var dx = Tensor.Full([N, C, pw.H, pw.W], 0f, g.Device);
         var gd = gc.Data; int go = gc.Offset;
         var dd = dx.Data; int dof = dx.Offset;
         int planeIn = pw.H * pw.W, planeOut = pw.Ho * pw.Wo;

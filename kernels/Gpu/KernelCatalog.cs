@@ -39,6 +39,8 @@ public static class KernelCatalog
         yield return ("IndexRows.Select<Int32>", Generic(typeof(IndexRows), nameof(IndexRows.SelectKernel), typeof(int)));
         yield return ("IndexRows.OneHot", Plain(typeof(IndexRows), nameof(IndexRows.OneHotKernel)));
         yield return ("IndexRows.Add", Plain(typeof(IndexRows), nameof(IndexRows.AddKernel)));
+        yield return ("Pool.AvgForward", Plain(typeof(Pool), nameof(Pool.AvgForwardKernel)));
+        yield return ("Pool.AvgAdjoint", Plain(typeof(Pool), nameof(Pool.AvgAdjointKernel)));
         yield return ("Reduce.RowSum", Plain(typeof(Reduce), nameof(Reduce.RowSumKernel)));
         yield return ("Reduce.PartialSum", Plain(typeof(Reduce), nameof(Reduce.PartialSumKernel)));
         yield return ("Reduce.RowMax", Plain(typeof(Reduce), nameof(Reduce.RowMaxKernel)));

@@ -193,6 +193,8 @@ public class DevicesTests
         GradParity("embedding", t => F.Embedding(idx.To(t[0].Device), t[0]), 1e-6f, R(100, 4, 3));
         GradParity("index_select middle", t => t[0].IndexSelect(1, idx.To(t[0].Device)), 1e-6f, R(101, 2, 4, 3));
         GradParity("nearest upsample", t => F.Upsample(t[0], 2f), 1e-6f, R(102, 1, 2, 3, 5));
+        GradParity("avg_pool2d 3×3 stride 2 pad 1", t => F.AvgPool2d(t[0], 3, 2, 1), 1e-6f, R(105, 2, 2, 7, 6));
+        GradParity("adaptive_avg_pool2d 5×7 → 2×3", t => F.AdaptiveAvgPool2d(t[0], (2, 3)), 1e-6f, R(106, 1, 3, 5, 7));
         GradParity("reflect pad", t => F.Pad(t[0], [2, 1, 1, 2], "reflect"), 1e-6f, R(103, 1, 2, 4, 5));
         var labels = Tensor.FromArray([3, 1, 4, 1, 5], 5);
         Assert.That(labels.To(Dev).IndexSelect(0, idx.To(Dev)).ToIntArray(), Is.EqualTo(labels.IndexSelect(0, idx).ToIntArray()));
@@ -346,7 +348,7 @@ public class DevicesTests
         Assert.That(DeviceFallbacks.Total, Is.Zero, DeviceFallbacks.Report());
     }
 
-    /// <summary>conv → GroupNorm → SiLU → avg-pool → conv: pooling has no GPU kernel yet, so it falls back (counted).</summary>
+    /// <summary>conv → GroupNorm → SiLU → max-pool → conv: max pooling has no GPU kernel yet, so it falls back (counted).</summary>
     sealed class SmallConvNet : Module
     {
         readonly Conv2d conv1, conv2;
@@ -357,7 +359,7 @@ public class DevicesTests
             norm = Add("norm", new GroupNorm(2, 4));
             conv2 = Add("conv2", new Conv2d(4, 2, 3, padding: 1, gen: gen));
         }
-        public Tensor Forward(Tensor x) => conv2.Forward(F.AvgPool2d(norm.Forward(conv1.Forward(x)).SiLU(), 2));
+        public Tensor Forward(Tensor x) => conv2.Forward(F.MaxPool2d(norm.Forward(conv1.Forward(x)).SiLU(), 2));
     }
 
     [Test]
@@ -383,7 +385,7 @@ public class DevicesTests
             Assert.That(losses[1], Is.EqualTo(losses[0]).Within(1e-5f), $"loss at step {step}");
         }
         TestContext.Out.Write(DeviceFallbacks.Report());
-        Assert.That(DeviceFallbacks.Total, Is.GreaterThan(0), "avg_pool2d has no GPU kernel yet: its fallbacks are counted");
+        Assert.That(DeviceFallbacks.Total, Is.GreaterThan(0), "max_pool2d has no GPU kernel yet: its fallbacks are counted");
         Assert.That(DeviceFallbacks.Counts.Keys, Has.None.Contains("Conv").And.None.Contains("GroupNorm"), "conv and group norm run in kernels");
         foreach (var ((name, pc), (_, pg)) in nets[0].net.NamedParameters().Zip(nets[1].net.NamedParameters()))
             AssertClose(pc, pg, 1e-4f, name);
