@@ -3,12 +3,17 @@
 // one type test (`y.Storage is GpuStorage`), so the CPU path pays nothing more.
 //
 // Covered (the hot set of a training step): strided/broadcast element-wise unary and binary maps
-// (incl. host-scalar operands and the fused activation backwards, which are binary maps), strided copies
-// (Contiguous, Cat, Pad, views), Fill, Sum over any axes (trailing → row sums, leading → column sums,
-// otherwise a permuting copy then row sums), max/min over the last axes (softmax's shift), MatMul
-// (GEMM V3, transposed views without copies, batched), in-place Add/Mul/Copy, the Adam/AdamW and SGD
-// updates, and Philox uniform/normal fills (the CPU's stream). Everything else reaches the data through
-// the host accessors (GpuStorage: correct, counted in DeviceFallbacks).
+// (incl. host-scalar operands and the fused activation backwards, which are binary maps), where, strided
+// copies (Contiguous, Cat, Pad, views), Fill, Sum over any axes (trailing → row sums, leading → column
+// sums, all → two-stage, otherwise a permuting copy then row sums), max/min over the last axes
+// (softmax's shift), MatMul (GEMM, transposed views without copies, batched), conv2d / conv-transpose
+// (im2col + GEMM), GroupNorm(+SiLU), index_select / index_add (embedding, nearest upsampling,
+// reflect/replicate padding), average pooling, one-hot targets (cross-entropy), in-place Add/Mul/Copy,
+// the Adam/AdamW and SGD updates, and Philox uniform/normal fills (the CPU's stream). Ops composed of
+// these (softmax, log-softmax, layer norm, attention, losses) need nothing more. Everything else reaches
+// the data through the host accessors (GpuStorage: correct, counted in DeviceFallbacks): today
+// max pooling, gather/scatter, cumsum/cumprod, linalg, RMSprop, EMA, top-k, multinomial and the like.
+// Index tensors are range-checked on the host before any kernel reads them (an explicit small read).
 //
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Gpu.Devices
 using Denoise.Kernels.Gpu;

@@ -1,5 +1,6 @@
 // DevicesTests.cs — the engine on a GPU device, run on ILGPU's CPU accelerator (Device.IlgpuCpu: the
-// same kernels a CUDA device runs, on CPU threads), against the CPU device:
+// same kernels a CUDA device runs, on CPU threads) and, where one is present, on CUDA (otherwise that
+// fixture is ignored with a message), against the CPU device:
 //   • each GPU fast path (engine/Devices/GpuOps.cs) matches the CPU op, and runs with zero host fallbacks;
 //   • To(device) round trips, mixing devices is a clear error (a CPU 0-d scalar may mix);
 //   • the caching allocator reuses buffers in a steady-state loop and names the numbers on OOM;
@@ -15,10 +16,23 @@ using NUnit.Framework;
 
 namespace Denoise.Tests.Gpu;
 
-[TestFixture, NonParallelizable]   // DeviceFallbacks is process-wide
-public class DevicesTests
+[TestFixture("ilgpu-cpu"), TestFixture("cuda"), NonParallelizable]   // DeviceFallbacks is process-wide
+public class DevicesTests(string kind)
 {
-    static GpuDevice Dev => Device.IlgpuCpu;
+    static GpuDevice? dev;
+    static float tolScale = 1f;
+    static GpuDevice Dev => dev!;
+
+    [SetUp]
+    public void PickDevice()
+    {
+        if (kind == "cuda" && GpuContext.CudaDeviceCount() == 0)
+            Assert.Ignore("No CUDA device (or no libcuda.so.1): these tests run on CUDA on a GPU machine.");
+        dev = kind == "cuda" ? Device.Cuda() : Device.IlgpuCpu;
+        // The CPU accelerator calls .NET's MathF and sums in the CPU's order for most kernels; CUDA's
+        // exp/log/sin are approximate (≈2 ulp) and ptxas contracts a·b + c into FMA, hence a wider margin.
+        tolScale = kind == "cuda" ? 20f : 1f;
+    }
 
     static Tensor R(int seed, params int[] shape) => GradCheck.Rand(seed, shape);
 
@@ -27,7 +41,7 @@ public class DevicesTests
         Assert.That(actual.Shape.ToArray(), Is.EqualTo(expected.Shape.ToArray()), what + ": shape");
         var e = expected.ToArray(); var a = actual.ToArray();
         for (int i = 0; i < e.Length; i++)
-            Assert.That(a[i], Is.EqualTo(e[i]).Within(tol * MathF.Max(1f, MathF.Abs(e[i]))), $"{what}[{i}] of {e.Length}");
+            Assert.That(a[i], Is.EqualTo(e[i]).Within(tolScale * tol * MathF.Max(1f, MathF.Abs(e[i]))), $"{what}[{i}] of {e.Length}");
     }
 
     /// <summary>f on the CPU and on the device (inputs moved there) agree, and the device run falls back to the host nowhere.</summary>
@@ -75,7 +89,7 @@ public class DevicesTests
     {
         Assert.That(Device.Parse("cpu"), Is.SameAs(Device.Cpu));
         Assert.That(Device.Parse(" ILGPU-CPU "), Is.SameAs(Device.IlgpuCpu));
-        Assert.That(Dev.Name, Is.EqualTo("ilgpu-cpu"));
+        Assert.That(Device.IlgpuCpu.Name, Is.EqualTo("ilgpu-cpu"));
         var bad = Assert.Throws<ArgumentException>(() => Device.Parse("tpu"))!;
         Assert.That(bad.Message, Does.Contain("cuda:N").And.Contain("ilgpu-cpu").And.Contain("tpu"));
         var index = Assert.Throws<ArgumentException>(() => Device.Parse("cuda:x"))!;
@@ -90,6 +104,7 @@ public class DevicesTests
         Assert.That(log.ToString(), Does.StartWith("Device.Best: " + d.Name));
         Assert.That(Device.BestReason, Does.Contain(d.Name));
         if (GpuContext.CudaDeviceCount() == 0) Assert.That(d, Is.Not.SameAs(Device.IlgpuCpu), "the slow CPU accelerator is never 'best'");
+        else Assert.That(d, Is.SameAs(Device.Cuda()));
     }
 
     [Test]
@@ -124,7 +139,7 @@ public class DevicesTests
         var scale = Tensor.Scalar(2f).RequiresGrad_();
         (a * scale).Sum().Backward();
         Assert.That(scale.Grad!.Device, Is.SameAs(Device.Cpu));
-        Assert.That(scale.Grad!.Item(), Is.EqualTo(a.ToArray().Sum()).Within(1e-5f));
+        Assert.That(scale.Grad!.Item(), Is.EqualTo(a.ToArray().Sum()).Within(tolScale * 1e-5f));
     }
 
     // ───────────────────────────── per-op parity, zero fallbacks ─────────────────────────────
@@ -311,7 +326,7 @@ public class DevicesTests
         for (int step = 0; step < 3; step++)
         {
             float lc = MlpStep(cpuModel, cpuOpt, x, t, target), lg = MlpStep(gpuModel, gpuOpt, xg, tg, yg);
-            Assert.That(lg, Is.EqualTo(lc).Within(1e-5f * MathF.Max(1f, lc)), $"loss at step {step}");
+            Assert.That(lg, Is.EqualTo(lc).Within(tolScale * 1e-5f * MathF.Max(1f, lc)), $"loss at step {step}");
         }
         Assert.That(DeviceFallbacks.Total, Is.Zero, DeviceFallbacks.Report());
         foreach (var ((name, pc), (_, pg)) in cpuModel.NamedParameters().Zip(gpuModel.NamedParameters()))
@@ -382,7 +397,7 @@ public class DevicesTests
                 n.opt.ZeroGrad(); loss.Backward(); n.opt.Step();
                 return loss.Item();
             }).ToArray();
-            Assert.That(losses[1], Is.EqualTo(losses[0]).Within(1e-5f), $"loss at step {step}");
+            Assert.That(losses[1], Is.EqualTo(losses[0]).Within(tolScale * 1e-5f), $"loss at step {step}");
         }
         TestContext.Out.Write(DeviceFallbacks.Report());
         Assert.That(DeviceFallbacks.Total, Is.GreaterThan(0), "max_pool2d has no GPU kernel yet: its fallbacks are counted");
