@@ -8,11 +8,12 @@
 // sums, all → two-stage, otherwise a permuting copy then row sums), max/min over the last axes
 // (softmax's shift), MatMul (GEMM, transposed views without copies, batched), conv2d / conv-transpose
 // (im2col + GEMM), GroupNorm(+SiLU), index_select / index_add (embedding, nearest upsampling,
-// reflect/replicate padding), average pooling, one-hot targets (cross-entropy), in-place Add/Mul/Copy,
+// reflect/replicate padding), average and max pooling, gather / scatter_add along the last axis, one-hot
+// targets (cross-entropy), in-place Add/Mul/Copy,
 // the Adam/AdamW and SGD updates, and Philox uniform/normal fills (the CPU's stream). Ops composed of
 // these (softmax, log-softmax, layer norm, attention, losses) need nothing more. Everything else reaches
 // the data through the host accessors (GpuStorage: correct, counted in DeviceFallbacks): today
-// max pooling, gather/scatter, cumsum/cumprod, linalg, RMSprop, EMA, top-k, multinomial and the like.
+// gather/scatter along other axes, cumsum/cumprod, linalg, RMSprop, EMA, top-k, multinomial and the like.
 // Index tensors are range-checked on the host before any kernel reads them (an explicit small read).
 //
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Gpu.Devices
@@ -264,6 +265,40 @@ internal static class GpuOps
         var win = Tensor.FromArray(hs.Concat(he).Concat(ws).Concat(we).ToArray()).To(device);
         var scale = Tensor.FromArray(rowScale.Concat(colScale).ToArray()).To(device);
         return (win, scale);
+    }
+
+    public static void MaxPool(Tensor x, Tensor y, Tensor at, int planes, int H, int W, int[] hs, int[] he, int[] ws, int[] we)
+    {
+        var win = Tensor.FromArray(hs.Concat(he).Concat(ws).Concat(we).ToArray()).To(y.Device);
+        Pool.MaxForward(Gpu(y), Read(x), Write(y), S(at).DeviceWriteInts().SubView(at.offset, at.Numel), S(win).DeviceReadInts(),
+            new PoolShape(planes, H, W, hs.Length, ws.Length));
+    }
+
+    /// <summary>
+    /// The last-axis case of gather / scatter_add with contiguous operands whose shapes agree outside the last
+    /// axis (max-pool backward, top-k style picks): true when handled; other layouts take the host path.
+    /// </summary>
+    public static bool GatherLast(Tensor x, Tensor index, Tensor y)
+    {
+        if (!x.IsContiguous || !index.IsContiguous || !SameOutsideLast(x, index)) return false;
+        int cols = x.shape[^1], L = index.shape[^1], rows = L == 0 ? 0 : index.Numel / L;
+        IndexRows.GatherLast(Gpu(y), Read(x), S(index).DeviceReadInts().SubView(index.offset, index.Numel), Write(y), rows, cols, L);
+        return true;
+    }
+
+    public static bool ScatterAddLast(Tensor src, Tensor index, Tensor y)
+    {
+        if (!src.IsContiguous || !index.IsContiguous || !ShapeUtil.Equal(src.Shape, index.Shape) || !SameOutsideLast(y, index)) return false;
+        int cols = y.shape[^1], L = index.shape[^1], rows = cols == 0 ? 0 : y.Numel / cols;
+        IndexRows.ScatterAddLast(Gpu(y), Read(src), S(index).DeviceReadInts().SubView(index.offset, index.Numel), Write(y), rows, cols, L);
+        return true;
+    }
+
+    static bool SameOutsideLast(Tensor a, Tensor b)
+    {
+        if (a.Rank != b.Rank || a.Rank == 0) return false;
+        for (int d = 0; d < a.Rank - 1; d++) if (a.shape[d] != b.shape[d]) return false;
+        return true;
     }
 
     public static void AvgPool(Tensor x, Tensor y, int planes, int H, int W, int[] hs, int[] he, float[] rowScale, int[] ws, int[] we, float[] colScale)

@@ -211,10 +211,26 @@ public static partial class F
         var y = Tensor.Empty([N, C, Ho, Wo], DType.Float32, x.Device);
         var idx = Tensor.Empty([N, C, Ho, Wo], DType.Int32, x.Device);
         var xc = x.ContiguousNoGrad();
+        int planeIn = H * W, planeOut = Ho * Wo;
+        if (y.Storage is GpuStorage) GpuOps.MaxPool(xc, y, idx, N * C, H, W, hs, he, ws, we);
+        else MaxPoolHost(xc, y, idx, hs, he, ws, we, N * C, W, planeIn, planeOut, kernel);
+        var values = Autograd.Record(op, y, [x], g =>
+        {
+            // Backward: g scatter-added at the argmax positions of each plane (a recorded ScatterAdd,
+            // whose own backward gathers at the same positions).
+            var flat = idx.Reshape(N, C, planeOut);
+            var dx = Tensor.Full([N, C, planeIn], 0f, g.Device).ScatterAdd(2, flat, g.Reshape(N, C, planeOut));
+            return [dx.Reshape(N, C, H, W)];
+        });
+        return (values, idx);
+    }
+
+    static void MaxPoolHost(Tensor xc, Tensor y, Tensor idx, int[] hs, int[] he, int[] ws, int[] we, int planes, int W, int planeIn, int planeOut, (int H, int W) kernel)
+    {
+        int Ho = hs.Length, Wo = ws.Length;
         var xd = xc.Data; int xo = xc.Offset;
         var yd = y.Data; var id = idx.IntData;
-        int planeIn = H * W, planeOut = Ho * Wo;
-        ForPlanes(N * C, planeOut * kernel.H * kernel.W, p =>
+        ForPlanes(planes, planeOut * kernel.H * kernel.W, p =>
         {
             var src = xd.AsSpan(xo + p * planeIn, planeIn);
             int o = p * planeOut;
@@ -232,15 +248,6 @@ public static partial class F
                     yd[y.Offset + o] = best; id[idx.Offset + o] = at;
                 }
         });
-        var values = Autograd.Record(op, y, [x], g =>
-        {
-            // Backward: g scatter-added at the argmax positions of each plane (a recorded ScatterAdd,
-            // whose own backward gathers at the same positions).
-            var flat = idx.Reshape(N, C, planeOut);
-            var dx = Tensor.Full([N, C, planeIn], 0f, g.Device).ScatterAdd(2, flat, g.Reshape(N, C, planeOut));
-            return [dx.Reshape(N, C, H, W)];
-        });
-        return (values, idx);
     }
 
     // ───────────────────── upsampling ─────────────────────

@@ -43,6 +43,8 @@ public sealed partial class Tensor
                 throw new ArgumentException($"{op}: index of shape {index.ShapeStr} is larger than tensor{NameSuffix} of shape {ShapeStr} in dimension {k} ({index.shape[k]} > {shape[k]}); only dimension {d} may differ freely.");
 
         var y = Empty(index.shape, DType.Float32, Device);
+        if (y.Storage is GpuStorage && d == Rank - 1 && GpuGatherScatterChecked(op, index, shape[d]) && GpuOps.GatherLast(this, index, y))
+            return Autograd.Record(op, y, [this], g => [RequiresGrad ? ZerosLike(this).ScatterAdd(d, index, g) : null]);
         var idx = index.ContiguousNoGrad().IntSpan;
         var ys = y.Span;
         var xd = Data;
@@ -84,6 +86,13 @@ public sealed partial class Tensor
         }
 
         var y = ContiguousCopy();
+        if (y.Storage is GpuStorage && d == Rank - 1 && GpuGatherScatterChecked(op, index, shape[d]) && GpuOps.ScatterAddLast(src, index, y))
+        {
+            var xs = this;
+            return Autograd.Record(op, y, [xs, src], g => [
+                xs.RequiresGrad ? g : null,
+                src.RequiresGrad ? PadTo(g.Gather(d, index), src.shape) : null]);
+        }
         var idx = index.ContiguousNoGrad().IntSpan;
         var yd = y.Data;
         var sd = src.Data;
@@ -254,6 +263,14 @@ public sealed partial class Tensor
     {
         if (index.DType != DType.Int32)
             throw new ArgumentException($"{op}: {what}{index.NameSuffix} of shape {index.ShapeStr} is {index.DType}; expected an Int32 tensor.");
+    }
+
+    /// <summary>The host range check of a device index before a gather/scatter kernel (an explicit small read); true when it passes.</summary>
+    bool GpuGatherScatterChecked(string op, Tensor index, int size)
+    {
+        if (index.Storage is not GpuStorage) return false;
+        CheckRange(op, GpuOps.IndexValues(index), Rank - 1, size, $"tensor shape {ShapeStr}, index shape {index.ShapeStr}");
+        return true;
     }
 
     static void CheckRange(string op, ReadOnlySpan<int> idx, int dim, int size, string shapes)

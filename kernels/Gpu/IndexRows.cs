@@ -74,6 +74,51 @@ public static class IndexRows
             (gpu.StreamConfig(t.Length), t, w, hot, classes, inner, ignore);
     }
 
+    /// <summary>gather along the last axis: y[r, l] = x[r, idx[r, l]] (x rows of <paramref name="cols"/>, index rows of L).</summary>
+    public static void GatherLastKernel(ArrayView<float> x, ArrayView<int> idx, ArrayView<float> y, int cols, int L)
+    {
+        int n = idx.IntLength, stride = Grid.DimX * Group.DimX;
+        for (int e = Grid.GlobalIndex.X; e < n; e += stride)
+        {
+            int r = e / L;
+            y[e] = x[r * cols + idx[e]];
+        }
+    }
+
+    /// <summary>scatter_add along the last axis as a gather: y[r, c] += Σ_{l: idx[r, l] = c} src[r, l], l in order.</summary>
+    public static void ScatterAddLastKernel(ArrayView<float> src, ArrayView<int> idx, ArrayView<float> y, int cols, int L)
+    {
+        int n = y.IntLength, stride = Grid.DimX * Group.DimX;
+        for (int e = Grid.GlobalIndex.X; e < n; e += stride)
+        {
+            int r = e / cols, c = e - r * cols, b = r * L;
+            float acc = y[e];
+            for (int l = 0; l < L; l++)
+                if (idx[b + l] == c) acc += src[b + l];
+            y[e] = acc;
+        }
+    }
+
+    /// <summary>y (rows × L) = x (rows × cols) gathered at idx (rows × L); indices already range-checked.</summary>
+    public static void GatherLast(GpuContext gpu, ArrayView<float> x, ArrayView<int> idx, ArrayView<float> y, int rows, int cols, int L)
+    {
+        if (x.Length < (long)rows * cols || idx.Length != (long)rows * L || y.Length != idx.Length)
+            throw new ArgumentException($"Gpu.IndexRows.GatherLast: views x={x.Length}, index={idx.Length}, y={y.Length} do not fit {rows}×{cols} → {rows}×{L}.");
+        if (idx.Length == 0) return;
+        gpu.Kernels.Get("IndexRows.GatherLast", a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>(GatherLastKernel))
+            (gpu.StreamConfig(idx.Length), x, idx, y, cols, L);
+    }
+
+    /// <summary>y (rows × cols, holding the tensor added into) += scatter_add of src (rows × L) at idx (rows × L).</summary>
+    public static void ScatterAddLast(GpuContext gpu, ArrayView<float> src, ArrayView<int> idx, ArrayView<float> y, int rows, int cols, int L)
+    {
+        if (src.Length != (long)rows * L || idx.Length != src.Length || y.Length != (long)rows * cols)
+            throw new ArgumentException($"Gpu.IndexRows.ScatterAddLast: views src={src.Length}, index={idx.Length}, y={y.Length} do not fit {rows}×{L} → {rows}×{cols}.");
+        if (y.Length == 0 || L == 0) return;
+        gpu.Kernels.Get("IndexRows.ScatterAddLast", a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>(ScatterAddLastKernel))
+            (gpu.StreamConfig(y.Length), src, idx, y, cols, L);
+    }
+
     static void Check(string what, long x, long idx, long y, IndexShape s, bool add)
     {
         long selected = (long)s.Outer * s.L * s.Inner, full = (long)s.Outer * s.Size * s.Inner;

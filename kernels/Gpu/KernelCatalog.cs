@@ -38,7 +38,10 @@ public static class KernelCatalog
         yield return ("IndexRows.Select<Single>", Generic(typeof(IndexRows), nameof(IndexRows.SelectKernel), typeof(float)));
         yield return ("IndexRows.Select<Int32>", Generic(typeof(IndexRows), nameof(IndexRows.SelectKernel), typeof(int)));
         yield return ("IndexRows.OneHot", Plain(typeof(IndexRows), nameof(IndexRows.OneHotKernel)));
+        yield return ("IndexRows.GatherLast", Plain(typeof(IndexRows), nameof(IndexRows.GatherLastKernel)));
+        yield return ("IndexRows.ScatterAddLast", Plain(typeof(IndexRows), nameof(IndexRows.ScatterAddLastKernel)));
         yield return ("IndexRows.Add", Plain(typeof(IndexRows), nameof(IndexRows.AddKernel)));
+        yield return ("Pool.MaxForward", Plain(typeof(Pool), nameof(Pool.MaxForwardKernel)));
         yield return ("Pool.AvgForward", Plain(typeof(Pool), nameof(Pool.AvgForwardKernel)));
         yield return ("Pool.AvgAdjoint", Plain(typeof(Pool), nameof(Pool.AvgAdjointKernel)));
         yield return ("Reduce.RowSum", Plain(typeof(Reduce), nameof(Reduce.RowSumKernel)));

@@ -54,6 +54,37 @@ public static class Pool
         }
     }
 
+    /// <summary>Max pooling with the flat in-plane position of the chosen input (first maximum; a NaN wins and stops the scan, as on the CPU).</summary>
+    public static void MaxForwardKernel(ArrayView<float> x, ArrayView<float> y, ArrayView<int> at, ArrayView<int> win, PoolShape s)
+    {
+        int plane = s.Ho * s.Wo, n = s.Planes * plane, stride = Grid.DimX * Group.DimX;
+        for (int e = Grid.GlobalIndex.X; e < n; e += stride)
+        {
+            int p = e / plane, rest = e - p * plane, i = rest / s.Wo, j = rest - i * s.Wo;
+            int h0 = win[i], h1 = win[s.Ho + i], w0 = win[2 * s.Ho + j], w1 = win[2 * s.Ho + s.Wo + j];
+            int basePix = p * s.H * s.W, best = h0 * s.W + w0;
+            float bestV = float.NegativeInfinity;
+            bool nan = false;
+            for (int h = h0; h < h1 && !nan; h++)
+                for (int w = w0; w < w1 && !nan; w++)
+                {
+                    float v = x[basePix + h * s.W + w];
+                    if (v > bestV || v != v) { bestV = v; best = h * s.W + w; nan = v != v; }
+                }
+            y[e] = bestV;
+            at[e] = best;
+        }
+    }
+
+    public static void MaxForward(GpuContext gpu, ArrayView<float> x, ArrayView<float> y, ArrayView<int> at, ArrayView<int> win, PoolShape s)
+    {
+        Check("MaxForward", x.Length, Math.Min(y.Length, at.Length), win.Length, s.Ho + s.Wo, s);
+        long n = (long)s.Planes * s.Ho * s.Wo;
+        if (n == 0) return;
+        gpu.Kernels.Get("Pool.MaxForward", a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, PoolShape>(MaxForwardKernel))
+            (gpu.StreamConfig(n), x, y, at, win, s);
+    }
+
     static void Check(string what, long input, long output, long win, long scale, PoolShape s)
     {
         if (input < (long)s.Planes * s.H * s.W || output < (long)s.Planes * s.Ho * s.Wo || win < 2L * (s.Ho + s.Wo) || scale < s.Ho + s.Wo)
