@@ -33,12 +33,11 @@ internal static class GpuOps
     static ArrayView<float> Read(Tensor t) => S(t).DeviceRead().SubView(t.offset, t.Numel);
     static ArrayView<float> Write(Tensor t) => S(t).DeviceWrite().SubView(t.offset, t.Numel);
 
-    /// <summary>Fills a contiguous tensor.</summary>
+    /// <summary>Fills a contiguous float tensor.</summary>
     public static void Fill(Tensor t, float value)
     {
         if (t.Numel == 0) return;
-        if (t.DType == DType.Int32) KStrided.FillInt(Gpu(t), S(t).DeviceWriteInts().SubView(t.offset, t.Numel), (int)value);
-        else KStrided.Fill(Gpu(t), Write(t), value);
+        KStrided.Fill(Gpu(t), Write(t), value);
     }
 
     /// <summary>y = op(x): x any view, y any view of the same shape. False when the layout has too many dims after coalescing.</summary>

@@ -29,7 +29,6 @@ public static class KernelCatalog
         yield return ("Strided.CopyInt", Plain(typeof(Strided), nameof(Strided.CopyIntKernel)));
         yield return ("Strided.Where", Plain(typeof(Strided), nameof(Strided.WhereKernel)));
         yield return ("Strided.Fill", Plain(typeof(Strided), nameof(Strided.FillKernel)));
-        yield return ("Strided.FillInt", Plain(typeof(Strided), nameof(Strided.FillIntKernel)));
         yield return ("Strided.ColSum", Plain(typeof(Strided), nameof(Strided.ColSumKernel)));
         yield return ("Conv2d.Im2Col", Plain(typeof(Conv2d), nameof(Conv2d.Im2ColKernel)));
         yield return ("Conv2d.Col2Im", Plain(typeof(Conv2d), nameof(Conv2d.Col2ImKernel)));

@@ -11,7 +11,7 @@
 // Same op structs as the CPU (kernels/Ops): TOp.Apply(float) is compiled for the GPU. Grid-stride with
 // the stride hoisted (ILGPU.md §5), one bound test per element (the loop condition).
 //
-// Also here: Fill (float / Int32), the column sum of a row-major matrix (Σ over leading axes: bias
+// Also here: Fill, Where (a select), the column sum of a row-major matrix (Σ over leading axes: bias
 // gradients, SumTo), and an Int32 strided copy (index tensors, views of labels).
 //
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Gpu.Strided
@@ -146,12 +146,6 @@ public static class Strided
         for (int i = Grid.GlobalIndex.X; i < n; i += stride) y[i] = value;
     }
 
-    public static void FillIntKernel(ArrayView<int> y, int value)
-    {
-        int n = y.IntLength, stride = Grid.DimX * Group.DimX;
-        for (int i = Grid.GlobalIndex.X; i < n; i += stride) y[i] = value;
-    }
-
     /// <summary>y[c] = Σ_r x[r·cols + c], r in order (the CPU's row-by-row add, so bit-identical on the CPU
     /// accelerator). One thread per column: neighbouring threads read neighbouring floats (coalesced).</summary>
     public static void ColSumKernel(ArrayView<float> x, ArrayView<float> y, int rows, int cols)
@@ -208,12 +202,6 @@ public static class Strided
     {
         if (y.Length == 0) return;
         gpu.Kernels.Get("Strided.Fill", acc => acc.LoadStreamKernel<ArrayView<float>, float>(FillKernel))(gpu.StreamConfig(y.Length), y, value);
-    }
-
-    public static void FillInt(GpuContext gpu, ArrayView<int> y, int value)
-    {
-        if (y.Length == 0) return;
-        gpu.Kernels.Get("Strided.FillInt", acc => acc.LoadStreamKernel<ArrayView<int>, int>(FillIntKernel))(gpu.StreamConfig(y.Length), y, value);
     }
 
     /// <summary>y[c] = Σ_r x[r·cols + c] for a row-major rows×cols x (rows ≥ 1).</summary>

@@ -116,6 +116,7 @@ public class DevicesTests(string kind)
         Assert.That(g.To(Device.Cpu).ToArray(), Is.EqualTo(x.ToArray()));
         var ints = Tensor.FromArray([3, -1, 7, 0], 2, 2);
         Assert.That(ints.To(Dev).To(Device.Cpu).ToIntArray(), Is.EqualTo(ints.ToIntArray()));
+        Assert.That(ints.To(Dev).T.ToIntArray(), Is.EqualTo(ints.T.ToIntArray()), "Int32 strided copy on the device");
         (g * g).Sum().Backward();
         Assert.That(x.Grad!.Device, Is.SameAs(Device.Cpu));
         AssertClose(x.Detach() * 2f, x.Grad!, 1e-6f, "d sum(x²)/dx through To");
@@ -367,6 +368,32 @@ public class DevicesTests(string kind)
     }
 
     /// <summary>conv → GroupNorm → SiLU → max-pool → conv, trained with RMSprop, which has no device kernel yet: its update falls back (counted).</summary>
+    [Test]
+    public void Sgd_NesterovWithWeightDecay_MatchesCpu_WithoutHostFallbacks()
+    {
+        var x = R(120, 6, 3); var y = R(121, 6, 2);
+        var runs = new[] { Device.Cpu, Dev }.Select(d =>
+        {
+            var w = R(122, 2, 3).To(d).RequiresGrad_(); var b = R(123, 2).To(d).RequiresGrad_();
+            var plain = R(124, 2).To(d).RequiresGrad_();
+            var opts = new Optimizer[] { new SGD([w, b], lr: 0.1f, momentum: 0.9f, weightDecay: 0.01f, nesterov: true), new SGD([plain], lr: 0.1f) };
+            return (w, b, plain, opts, x: x.To(d), y: y.To(d));
+        }).ToArray();
+        DeviceFallbacks.Reset();
+        for (int step = 0; step < 3; step++)
+            foreach (var r in runs)
+            {
+                using var scope = TensorScope.Begin();
+                foreach (var o in r.opts) o.ZeroGrad();
+                (F.MseLoss(F.Linear(r.x, r.w, r.b), r.y) + (r.plain * r.plain).Sum()).Backward();
+                foreach (var o in r.opts) o.Step();
+            }
+        Assert.That(DeviceFallbacks.Total, Is.Zero, DeviceFallbacks.Report());
+        AssertClose(runs[0].w, runs[1].w, 1e-5f, "w");
+        AssertClose(runs[0].b, runs[1].b, 1e-5f, "b");
+        AssertClose(runs[0].plain, runs[1].plain, 1e-6f, "plain SGD");
+    }
+
     sealed class SmallConvNet : Module
     {
         readonly Conv2d conv1, conv2;
