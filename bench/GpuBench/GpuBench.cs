@@ -1,7 +1,8 @@
 // GpuBench.cs — parity checks and timings of the GPU kernels (kernels/Gpu) on the best accelerator
 // ILGPU finds (CUDA, then OpenCL, then the CPU accelerator), printed as one JSON object.
 //
-//   dotnet run -c Release --project bench/GpuBench -- [--quick] [--out result.json] [--ptx-dir dir]
+//   dotnet run -c Release --project bench/GpuBench -- [--device cuda:0|opencl:0|ilgpu-cpu] [--quick]
+//                                                     [--out result.json] [--ptx-dir dir]
 //   On a GPU machine without .NET: bench/gpu/publish.sh here, then bench/gpu/run-on-device.sh there.
 //
 // What it does, in order (each step is recorded even when a later one fails, e.g. the H100 crash
@@ -13,7 +14,11 @@
 //   3. GEMM GFLOP/s (2·n³ / median time) for V0–V3 at n = 1024, 2048, 4096, NN; the current version
 //      also NT and TN at 4096
 //   4. Map: Binary<Add> and Unary<SiLU> over 16M floats, GB/s counted as bytes read + written
-//   5. optional: the PTX of every loaded kernel into --ptx-dir (for ptxas / cuobjdump -sass there)
+//   5. the engine on the device (Device.Parse of --device, or Device.Best): one M2 training step
+//      (WORKLOADS: Mlp2D 256 wide, batch 512, MSE, Adam 1e-3) — median step time, host fallbacks per op
+//      (DeviceFallbacks; 0 means the whole step ran in kernels), allocator figures (driver allocations
+//      after warm-up, peak MiB) and every kernel's first-launch compile time
+//   6. optional: the PTX of every loaded kernel into --ptx-dir (for ptxas / cuobjdump -sass there)
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -39,7 +44,8 @@ public static class GpuBench
         try
         {
             var sw = Stopwatch.StartNew();
-            using var gpu = GpuContext.Best();
+            string? deviceName = Arg(args, "--device");
+            using var gpu = deviceName is null ? GpuContext.Best() : ContextFor(deviceName);
             result["device"] = gpu.Describe();
             result["kind"] = gpu.Kind.ToString();
             result["context_ms"] = sw.Elapsed.TotalMilliseconds;
@@ -49,6 +55,7 @@ public static class GpuBench
             int[] sizes = onCpu ? [64] : quick ? [1024] : [1024, 2048, 4096];   // the CPU accelerator only proves the plumbing
             Step(result, "gemm", () => GemmTimings(gpu, sizes), ref rc);
             Step(result, "map", () => MapTimings(gpu, onCpu ? 1 << 16 : 1 << 24), ref rc);
+            Step(result, "engine_m2", () => EngineM2(deviceName, onCpu), ref rc);
             result["kernel_load_ms"] = new JsonObject(gpu.Kernels.CompileMilliseconds.OrderBy(kv => kv.Key)
                 .Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)Math.Round(kv.Value, 1))));
             if (ptxDir is not null) Step(result, "ptx", () => DumpPtx(gpu, ptxDir), ref rc);
@@ -229,6 +236,68 @@ public static class GpuBench
         double m = 0;
         for (int i = 0; i < a.Length; i++) m = Math.Max(m, Math.Abs((double)a[i] - b[i]));
         return m;
+    }
+
+    /// <summary>The kernel-level context for a --device name (the engine step parses the same name with Device.Parse).</summary>
+    static GpuContext ContextFor(string name)
+    {
+        string s = name.Trim().ToLowerInvariant();
+        int Index(string prefix) => s == prefix ? 0 : int.Parse(s[(prefix.Length + 1)..]);
+        if (s.StartsWith("cuda")) return GpuContext.Cuda(Index("cuda"));
+        if (s.StartsWith("opencl")) return GpuContext.OpenCL(Index("opencl"));
+        if (s == "ilgpu-cpu") return GpuContext.CpuAccelerator();
+        throw new ArgumentException($"--device {name}: expected cuda[:N], opencl[:N] or ilgpu-cpu.");
+    }
+
+    // ---- 5. the engine on the device: an M2 training step ------------------------------------
+
+    static JsonNode EngineM2(string? deviceName, bool small)
+    {
+        var device = deviceName is null ? Device.Best(Console.Error) : Device.Parse(deviceName);
+        int hidden = small ? 32 : 256, batch = small ? 16 : 512, warmup = small ? 1 : 5, steps = small ? 3 : 30;
+        var model = new Denoise.Models.Common.Mlp2D(hidden, new Generator(0));
+        model.To(device);
+        var opt = new Denoise.Optim.Adam(model.Parameters(), lr: 1e-3f);
+        var gen = new Generator(1);
+        var x = Tensor.Randn([batch, 2], gen).To(device);
+        var t = Tensor.Rand([batch], gen).To(device);
+        var target = Tensor.Randn([batch, 2], gen).To(device);
+        float Step()
+        {
+            using var scope = TensorScope.Begin();
+            var loss = F.MseLoss(model.Forward(x, t), target);
+            opt.ZeroGrad(); loss.Backward(); opt.Step();
+            return loss.Item();   // synchronises: the step's kernels have finished
+        }
+        for (int i = 0; i < warmup; i++) Step();
+        var gpuDevice = device as GpuDevice;
+        long allocsAfterWarmup = gpuDevice?.Memory.DeviceAllocations ?? 0;
+        DeviceFallbacks.Reset();
+        var ms = new List<double>();
+        float loss = 0;
+        for (int i = 0; i < steps; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            loss = Step();
+            ms.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        ms.Sort();
+        var r = new JsonObject
+        {
+            ["device"] = device.Name, ["hidden"] = hidden, ["batch"] = batch, ["steps"] = steps,
+            ["step_ms_median"] = Math.Round(ms[ms.Count / 2], 3), ["step_ms_min"] = Math.Round(ms[0], 3), ["loss"] = loss,
+            ["host_fallbacks"] = DeviceFallbacks.Total,
+            ["host_fallbacks_by_op"] = new JsonObject(DeviceFallbacks.Counts.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+        };
+        if (gpuDevice is not null)
+        {
+            r["driver_allocations_after_warmup"] = gpuDevice.Memory.DeviceAllocations - allocsAfterWarmup;
+            r["peak_mib"] = Math.Round(gpuDevice.Memory.PeakBytes / (1024.0 * 1024), 2);
+            r["kernel_load_ms"] = new JsonObject(gpuDevice.KernelCompileMilliseconds.OrderBy(kv => kv.Key)
+                .Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)Math.Round(kv.Value, 1))));
+        }
+        Log($"engine M2 step on {device.Name}: median {ms[ms.Count / 2]:F2} ms, {DeviceFallbacks.Total} host fallbacks");
+        return r;
     }
 
     static string? Arg(string[] args, string name)

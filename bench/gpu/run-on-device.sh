@@ -6,7 +6,8 @@
 # summary.txt (our GFLOP/s next to cuBLAS FP32 and TF32). Each step runs even if an earlier one fails
 # (ILGPU issue #1540 reports crashes on H100: this run is the first check of 1.5.3 there).
 #
-# Run (repo root on the device): bash bench/gpu/run-on-device.sh
+# Run (repo root on the device): bash bench/gpu/run-on-device.sh        (DEVICE=cuda:1 picks another GPU;
+#                                  the default is the first CUDA device, as Device.Best would pick)
 set -u
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-out/gpu}
@@ -20,7 +21,7 @@ head -15 "$OUT/nvidia-smi.txt"
 # 1. our kernels: parity on CUDA, GEMM and Map timings, PTX of every loaded kernel
 BIN=publish/gpubench/GpuBench
 if [ -x "$BIN" ] || chmod +x "$BIN" 2>/dev/null; then
-  timeout 420 "$BIN" --out "$OUT/gpubench.json" --ptx-dir "$OUT/ptx" > /dev/null 2> "$OUT/gpubench.log"
+  timeout 420 "$BIN" ${DEVICE:+--device "$DEVICE"} --out "$OUT/gpubench.json" --ptx-dir "$OUT/ptx" > /dev/null 2> "$OUT/gpubench.log"
   echo "GpuBench exit code: $?" | tee -a "$OUT/gpubench.log"
   tail -30 "$OUT/gpubench.log"
 else
@@ -30,7 +31,7 @@ fi
 # 2. ptxas check of the PTX ILGPU produced (registers, spills, shared memory per kernel)
 PTXAS=$(command -v ptxas || ls /usr/local/cuda/bin/ptxas 2>/dev/null || true)
 if [ -n "$PTXAS" ] && [ -d "$OUT/ptx" ]; then
-  for f in "$OUT"/ptx/Gemm*.ptx "$OUT"/ptx/Map*.ptx "$OUT"/ptx/Philox*.ptx "$OUT"/ptx/Adam*.ptx "$OUT"/ptx/Reduce*.ptx; do
+  for f in "$OUT"/ptx/*.ptx; do
     [ -f "$f" ] || continue
     echo "== $(basename "$f")"; "$PTXAS" -arch=sm_90 -v -o /dev/null "$f" 2>&1 | grep -E "registers|spill|error" | head -4
   done > "$OUT/ptxas.txt" 2>&1
@@ -60,6 +61,9 @@ for g in ours.get("gemm", []):
 for (n, tf32), gf in sorted(ref.items()):
     print(f'torch.matmul n={n} tf32={tf32}: {gf:.0f} GFLOP/s')
 print("map:", json.dumps(ours.get("map")))
+m2 = ours.get("engine_m2") or {}
+print(f'engine M2 step on {m2.get("device")}: median {m2.get("step_ms_median")} ms, host fallbacks {m2.get("host_fallbacks")}, '
+      f'driver allocations after warm-up {m2.get("driver_allocations_after_warmup")}, peak {m2.get("peak_mib")} MiB')
 print("parity:", json.dumps(ours.get("parity"), indent=1))
 for k in [k for k in ours if k.endswith("error")]: print(k, ours[k][:2000])
 PY

@@ -169,6 +169,8 @@ public static class Autograd
                 if (gx == null || !x.RequiresGrad) continue;
                 if (!ShapeUtil.Equal(gx.Shape, x.Shape))
                     throw new InvalidOperationException($"Backward of '{node.Op}': gradient for input {i} has shape {gx.ShapeStr}, input has {x.ShapeStr} (a bug in the op's rule).");
+                // A CPU 0-d input of a GPU op (a learnable scalar) gets its gradient back on the CPU, as in PyTorch.
+                if (gx.Device != x.Device) gx = gx.To(x.Device);
                 if (DetectAnomalies) CheckFinite(gx, node.Op, i);
                 grads[x] = grads.TryGetValue(x, out var acc) ? Accumulate(acc, gx, createGraph) : gx;
             }

@@ -57,6 +57,6 @@ public sealed class CommonOptions
     static string? ValidateDevice(string name)
     {
         try { Denoise.Device.Parse(name); return null; }
-        catch (ArgumentException e) { return e.Message; }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException) { return e.Message; }   // bad name, or a GPU that is absent
     }
 }

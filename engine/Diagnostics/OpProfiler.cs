@@ -14,6 +14,7 @@
 // bytes allocated on this thread (closures, small arrays; GC.GetAllocatedBytesForCurrentThread).
 //
 // Single-thread: profile the thread that runs the step (WorkerPool workers never record).
+// On a GPU device the report ends with DeviceFallbacks.Report(): the ops that ran on the host for lack of a kernel.
 // Usage:   OpProfiler.Enabled = true; OpProfiler.Reset(); … one step …; Console.Write(OpProfiler.Report());
 // Bench:   dotnet run -c Release --project bench -- m1 [--profile]      (bench/Kernels/M1Step.cs)
 using System.Diagnostics;
@@ -119,6 +120,7 @@ public static class OpProfiler
                 sb.AppendLine(CultureInfo.InvariantCulture, $"  … {rows.Count - top} more rows, {rows.Skip(top).Sum(e => e.Ms) / steps:F2} ms/step");
         }
         sb.AppendLine(CultureInfo.InvariantCulture, $"Profiled total: {total / steps:F1} ms/step");
+        if (DeviceFallbacks.Total > 0) sb.Append(DeviceFallbacks.Report());   // GPU ops that ran on the host
         return sb.ToString();
     }
 }

@@ -119,6 +119,11 @@ public static partial class F
         int N = x.Shape[0], C = x.Shape[1];
         var y = Tensor.Empty([N, C, pw.Ho, pw.Wo], DType.Float32, x.Device);
         var xc = x.ContiguousNoGrad();
+        if (y.Storage is GpuStorage)
+        {
+            GpuOps.AvgPool(xc, y, N * C, pw.H, pw.W, pw.Hs, pw.He, pw.RowScale, pw.Ws, pw.We, pw.ColScale);
+            return Autograd.Record("avg_pool2d", y, [x], g => [x.RequiresGrad ? PoolAdjoint(g, pw) : null]);
+        }
         var xs = xc.Data; int xo = xc.Offset;
         var yd = y.Data; int yo = y.Offset;
         int planeIn = pw.H * pw.W, planeOut = pw.Ho * pw.Wo;
@@ -142,8 +147,14 @@ public static partial class F
     static Tensor PoolAdjoint(Tensor g, PoolWindows pw)
     {
         int N = g.Shape[0], C = g.Shape[1];
-        var dx = Tensor.Zeros(N, C, pw.H, pw.W);
         var gc = g.ContiguousNoGrad();
+        if (g.Storage is GpuStorage)
+        {
+            var dxg = Tensor.Empty([N, C, pw.H, pw.W], DType.Float32, g.Device);
+            GpuOps.AvgPoolAdjoint(gc, dxg, N * C, pw.H, pw.W, pw.Hs, pw.He, pw.RowScale, pw.Ws, pw.We, pw.ColScale);
+            return Autograd.Record("avg_pool2d_backward", dxg, [g], gg => [g.RequiresGrad ? PoolForward(gg, pw) : null]);
+        }
+        var dx = Tensor.Full([N, C, pw.H, pw.W], 0f, g.Device);
         var gd = gc.Data; int go = gc.Offset;
         var dd = dx.Data; int dof = dx.Offset;
         int planeIn = pw.H * pw.W, planeOut = pw.Ho * pw.Wo;
@@ -197,13 +208,29 @@ public static partial class F
         var (hs, he, _) = FixedWindows(op, "height", H, kernel.H, s.H, padding.H);
         var (ws, we, _) = FixedWindows(op, "width", W, kernel.W, s.W, padding.W);
         int Ho = hs.Length, Wo = ws.Length;
-        var y = Tensor.Empty([N, C, Ho, Wo]);
-        var idx = Tensor.Empty([N, C, Ho, Wo], DType.Int32);
+        var y = Tensor.Empty([N, C, Ho, Wo], DType.Float32, x.Device);
+        var idx = Tensor.Empty([N, C, Ho, Wo], DType.Int32, x.Device);
         var xc = x.ContiguousNoGrad();
+        int planeIn = H * W, planeOut = Ho * Wo;
+        if (y.Storage is GpuStorage) GpuOps.MaxPool(xc, y, idx, N * C, H, W, hs, he, ws, we);
+        else MaxPoolHost(xc, y, idx, hs, he, ws, we, N * C, W, planeIn, planeOut, kernel);
+        var values = Autograd.Record(op, y, [x], g =>
+        {
+            // Backward: g scatter-added at the argmax positions of each plane (a recorded ScatterAdd,
+            // whose own backward gathers at the same positions).
+            var flat = idx.Reshape(N, C, planeOut);
+            var dx = Tensor.Full([N, C, planeIn], 0f, g.Device).ScatterAdd(2, flat, g.Reshape(N, C, planeOut));
+            return [dx.Reshape(N, C, H, W)];
+        });
+        return (values, idx);
+    }
+
+    static void MaxPoolHost(Tensor xc, Tensor y, Tensor idx, int[] hs, int[] he, int[] ws, int[] we, int planes, int W, int planeIn, int planeOut, (int H, int W) kernel)
+    {
+        int Ho = hs.Length, Wo = ws.Length;
         var xd = xc.Data; int xo = xc.Offset;
         var yd = y.Data; var id = idx.IntData;
-        int planeIn = H * W, planeOut = Ho * Wo;
-        ForPlanes(N * C, planeOut * kernel.H * kernel.W, p =>
+        ForPlanes(planes, planeOut * kernel.H * kernel.W, p =>
         {
             var src = xd.AsSpan(xo + p * planeIn, planeIn);
             int o = p * planeOut;
@@ -221,15 +248,6 @@ public static partial class F
                     yd[y.Offset + o] = best; id[idx.Offset + o] = at;
                 }
         });
-        var values = Autograd.Record(op, y, [x], g =>
-        {
-            // Backward: g scatter-added at the argmax positions of each plane (a recorded ScatterAdd,
-            // whose own backward gathers at the same positions).
-            var flat = idx.Reshape(N, C, planeOut);
-            var dx = Tensor.Zeros(N, C, planeIn).ScatterAdd(2, flat, g.Reshape(N, C, planeOut));
-            return [dx.Reshape(N, C, H, W)];
-        });
-        return (values, idx);
     }
 
     // ───────────────────── upsampling ─────────────────────
@@ -265,11 +283,11 @@ public static partial class F
             case "nearest":
                 if (alignCorners) throw new ArgumentException($"{op}: alignCorners only applies to bilinear mode, not '{mode}'.");
                 // PyTorch's legacy nearest rule: src = min(⌊dst·scale⌋, in − 1), computed in float.
-                return x.IndexSelect(2, NearestIndex(H, Ho, scaleH)).IndexSelect(3, NearestIndex(W, Wo, scaleW));
+                return x.IndexSelect(2, NearestIndex(H, Ho, scaleH).To(x.Device)).IndexSelect(3, NearestIndex(W, Wo, scaleW).To(x.Device));
             case "bilinear":
-                var (h0, h1, hw0, hw1) = LinearTaps(H, Ho, scaleH, alignCorners);
+                var (h0, h1, hw0, hw1) = LinearTaps(H, Ho, scaleH, alignCorners, x.Device);
                 var rows = x.IndexSelect(2, h0) * hw0.Reshape(1, 1, Ho, 1) + x.IndexSelect(2, h1) * hw1.Reshape(1, 1, Ho, 1);
-                var (w0, w1, ww0, ww1) = LinearTaps(W, Wo, scaleW, alignCorners);
+                var (w0, w1, ww0, ww1) = LinearTaps(W, Wo, scaleW, alignCorners, x.Device);
                 return rows.IndexSelect(3, w0) * ww0.Reshape(1, 1, 1, Wo) + rows.IndexSelect(3, w1) * ww1.Reshape(1, 1, 1, Wo);
             default:
                 throw new ArgumentException($"{op}: unknown mode '{mode}'; expected \"nearest\" or \"bilinear\".");
@@ -288,7 +306,7 @@ public static partial class F
     /// src = max(scale·(dst + ½) − ½, 0); align_corners=true: src = dst·(in − 1)/(out − 1).
     /// Taps i0 = ⌊src⌋, i1 = min(i0 + 1, in − 1); weights 1 − λ and λ = src − i0.
     /// </summary>
-    static (Tensor i0, Tensor i1, Tensor w0, Tensor w1) LinearTaps(int inSize, int outSize, float scale, bool alignCorners)
+    static (Tensor i0, Tensor i1, Tensor w0, Tensor w1) LinearTaps(int inSize, int outSize, float scale, bool alignCorners, Device device)
     {
         var a = new int[outSize]; var b = new int[outSize];
         var wa = new float[outSize]; var wb = new float[outSize];
@@ -302,7 +320,7 @@ public static partial class F
             float lambda = Math.Clamp(src - i0, 0f, 1f);
             wa[i] = 1f - lambda; wb[i] = lambda;
         }
-        return (Tensor.FromArray(a, outSize), Tensor.FromArray(b, outSize), Tensor.FromArray(wa, outSize), Tensor.FromArray(wb, outSize));
+        return (Tensor.FromArray(a, outSize).To(device), Tensor.FromArray(b, outSize).To(device), Tensor.FromArray(wa, outSize).To(device), Tensor.FromArray(wb, outSize).To(device));
     }
 
     // ───────────────────── padding ─────────────────────
@@ -353,7 +371,7 @@ public static partial class F
                         throw new ArgumentException($"{op}: reflect padding ({before[d]}, {after[d]}) must be less than dimension {d} of size {n} (input shape {x.ShapeStr}).");
                     if (n == 0)
                         throw new ArgumentException($"{op}: cannot {mode}-pad the empty dimension {d} (input shape {x.ShapeStr}).");
-                    y = y.IndexSelect(d, PadIndex(n, before[d], after[d], mode == "reflect"));
+                    y = y.IndexSelect(d, PadIndex(n, before[d], after[d], mode == "reflect").To(y.Device));
                 }
                 return y;
             }

@@ -142,18 +142,18 @@ public static partial class F
             }
             scores = booleanMask ? scores.MaskedFill(mask.Eq(0f), float.NegativeInfinity) : scores + mask;
         }
-        if (isCausal) scores = scores + CausalMask(Tq, Tk);
+        if (isCausal) scores = scores + CausalMask(Tq, Tk, scores.Device);
         return scores.Softmax(-1).MatMul(v);                      // (…, Tq, dv)
     }
 
     /// <summary>(Tq, Tk) additive mask: 0 where key j ≤ query i, −∞ above the diagonal.</summary>
-    public static Tensor CausalMask(int Tq, int Tk)
+    public static Tensor CausalMask(int Tq, int Tk, Device? device = null)
     {
         var m = Tensor.Empty([Tq, Tk]);
         var s = m.Span;
         for (int i = 0; i < Tq; i++)
             for (int j = 0; j < Tk; j++) s[i * Tk + j] = j <= i ? 0f : float.NegativeInfinity;
-        return m;
+        return device == null ? m : m.To(device);
     }
 
     // ───────────────────── helpers ─────────────────────

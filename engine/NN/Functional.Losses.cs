@@ -195,9 +195,12 @@ public static partial class F
                 throw new ArgumentException($"{op}: class weights of shape {classWeights.ShapeStr} do not match the {C} classes of input shape {input.ShapeStr}; expected ({C},).");
             w = classWeights.ToArray(); // C floats
         }
-        var t = targets.ContiguousNoGrad().IntSpan;
-        var hot = Tensor.Zeros(input.shape);
-        var hs = hot.Span;
+        bool device = input.Storage is GpuStorage;
+        // The targets are checked (and the weight sum taken) on the host: on a GPU device an explicit
+        // small read, then the one-hot is written by a kernel.
+        ReadOnlySpan<int> t = device ? targets.ToIntArray() : targets.ContiguousNoGrad().IntSpan;
+        var hot = Tensor.Full(input.shape, 0f, input.Device);
+        var hs = device ? default : hot.Span;
         double sum = 0;
         for (int n = 0; n < N; n++)
             for (int i = 0; i < inner; i++)
@@ -208,20 +211,22 @@ public static partial class F
                     throw new ArgumentException($"{op}: target {c} at position {n * inner + i} of targets shape {targets.ShapeStr} is outside [0, {C}) " +
                         $"for input of shape {input.ShapeStr} (and is not ignoreIndex {ignoreIndex}).");
                 float wc = w == null ? 1f : w[c];
-                hs[(n * C + c) * inner + i] = wc;
+                if (!device) hs[(n * C + c) * inner + i] = wc;
                 sum += wc;
             }
         weightSum = (float)sum;
+        if (device) GpuOps.OneHotTargets(targets, classWeights, hot, C, inner, ignoreIndex);
         return hot;
     }
 
     /// <summary>1 where the target is kept, 0 where it equals ignoreIndex.</summary>
     static Tensor KeptMask(Tensor targets, int ignoreIndex)
     {
+        bool device = targets.Storage is GpuStorage;   // labels: read them (an explicit small read), build, upload
         var mask = Tensor.Empty(targets.shape);
-        var ms = mask.Span; var ts = targets.ContiguousNoGrad().IntSpan;
+        var ms = mask.Span; ReadOnlySpan<int> ts = device ? targets.ToIntArray() : targets.ContiguousNoGrad().IntSpan;
         for (int i = 0; i < ms.Length; i++) ms[i] = ts[i] == ignoreIndex ? 0f : 1f;
-        return mask;
+        return device ? mask.To(targets.Device) : mask;
     }
 
     /// <summary>Class weights (C,) reshaped to (1, C, 1, …) to broadcast over an input of the given rank.</summary>

@@ -38,9 +38,10 @@ public static partial class F
         var s = new GroupNormShape(N, C, S, groups, eps, silu);
         var xc = x.ContiguousNoGrad();
         var wc = w?.ContiguousNoGrad(); var bc = b?.ContiguousNoGrad();
-        var y = Tensor.Empty(x.Shape.ToArray());
-        var mean = Tensor.Empty([N * groups]); var rstd = Tensor.Empty([N * groups]);
-        GroupNormKernel.Forward(xc.Span, wc == null ? default : wc.Span, bc == null ? default : bc.Span, y.Span, mean.Span, rstd.Span, s);
+        var y = Tensor.Empty(x.Shape.ToArray(), DType.Float32, x.Device);
+        var mean = Tensor.Empty([N * groups], DType.Float32, x.Device); var rstd = Tensor.Empty([N * groups], DType.Float32, x.Device);
+        if (y.Storage is GpuStorage) GpuOps.GroupNormForward(xc, wc, bc, y, mean, rstd, s);
+        else GroupNormKernel.Forward(xc.Span, wc == null ? default : wc.Span, bc == null ? default : bc.Span, y.Span, mean.Span, rstd.Span, s);
 
         var inputs = new List<Tensor> { x };
         if (w != null) inputs.Add(w);
@@ -61,9 +62,10 @@ public static partial class F
         Tensor mean, Tensor rstd, GroupNormShape s, bool wantW, bool wantB)
     {
         var gc = g.ContiguousNoGrad();
-        var dx = Tensor.Empty(xc.Shape.ToArray());
-        var dw = wantW ? Tensor.Empty([s.C]) : null;
-        var db = wantB ? Tensor.Empty([s.C]) : null;
+        var dx = Tensor.Empty(xc.Shape.ToArray(), DType.Float32, xc.Device);
+        var dw = wantW ? Tensor.Empty([s.C], DType.Float32, xc.Device) : null;
+        var db = wantB ? Tensor.Empty([s.C], DType.Float32, xc.Device) : null;
+        if (dx.Storage is GpuStorage) { GpuOps.GroupNormBackward(xc, gc, wc, bc, mean, rstd, dx, dw, db, s); return (dx, dw, db); }
         GroupNormKernel.Backward(xc.Span, gc.Span, wc == null ? default : wc.Span, bc == null ? default : bc.Span,
             mean.Span, rstd.Span, dx.Span, dw == null ? default : dw.Span, db == null ? default : db.Span, s);
         return (dx, dw, db);

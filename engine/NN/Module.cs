@@ -144,13 +144,21 @@ public abstract class Module
         }
     }
 
-    /// <summary>Moves parameters and buffers to <paramref name="device"/>. Only the CPU exists in this build.</summary>
+    /// <summary>
+    /// Moves parameters, their gradients and buffers to <paramref name="device"/>, in place: the same
+    /// Tensor objects get new storage, so fields, optimizers and EMAs holding them stay valid (optimizer
+    /// state follows its parameter at the next Step). Returns this.
+    /// </summary>
     public Module To(Device device)
     {
         ArgumentNullException.ThrowIfNull(device);
-        foreach (var (n, t) in NamedParameters(includeDuplicates: true).Concat(NamedBuffers()))
-            if (t.Device != device)
-                throw new NotSupportedException($"{GetType().Name}.To({device}): '{n}' lives on {t.Device} and this build has no kernels to move it.");
+        var seen = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        foreach (var (_, t) in NamedParameters(includeDuplicates: true).Concat(NamedBuffers()))
+        {
+            if (!seen.Add(t)) continue;
+            t.MoveStorageTo(device);
+            if (t.Grad is { } g && !g.Storage.IsReleased) g.MoveStorageTo(device);
+        }
         return this;
     }
 

@@ -15,6 +15,7 @@
 // implicit GEMM that never materialises the col matrix, the bias added in the forward kernel's
 // store, and a fixed-order sum of per-batch weight gradients, so results are bit-identical
 // whatever the thread count.
+// On a GPU device the same three maps run as im2col + GEMM kernels (kernels/Gpu/Conv2d.cs via GpuOps).
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Engine.Conv
 using Denoise.Kernels.Cpu;
 
@@ -50,7 +51,13 @@ internal static class ConvKernels
     {
         var p = s.Problem(x.shape[0]);
         var xc = x.ContiguousNoGrad(); var wc = w.ContiguousNoGrad();
-        var y = Tensor.Empty(s.OutputShape(p.N));
+        var y = Tensor.Empty(s.OutputShape(p.N), DType.Float32, x.Device);
+        if (y.Storage is GpuStorage)
+        {
+            GpuOps.ConvForward(xc, wc, y, s);
+            if (b != null) using (Autograd.NoGrad()) y.AddInPlace(b.Reshape(1, s.Cout, 1, 1));
+            return y;
+        }
         if (b == null) Conv2d.Forward(Whole(xc), Whole(wc), y.Span, p);
         else Conv2d.Forward(Whole(xc), Whole(wc), Whole(b.ContiguousNoGrad()), y.Span, p);
         return y;
@@ -61,7 +68,8 @@ internal static class ConvKernels
     {
         var p = s.Problem(gy.shape[0]);
         var gc = gy.ContiguousNoGrad(); var wc = w.ContiguousNoGrad();
-        var dx = Tensor.Empty(s.InputShape(p.N));
+        var dx = Tensor.Empty(s.InputShape(p.N), DType.Float32, gy.Device);
+        if (dx.Storage is GpuStorage) { GpuOps.ConvInputGrad(gc, wc, dx, s); return dx; }
         Conv2d.InputGrad(Whole(gc), Whole(wc), dx.Span, p);
         return dx;
     }
@@ -71,7 +79,8 @@ internal static class ConvKernels
     {
         var p = s.Problem(x.shape[0]);
         var xc = x.ContiguousNoGrad(); var gc = gy.ContiguousNoGrad();
-        var dw = Tensor.Empty(s.WeightShape);
+        var dw = Tensor.Empty(s.WeightShape, DType.Float32, x.Device);
+        if (dw.Storage is GpuStorage) { GpuOps.ConvWeightGrad(xc, gc, dw, s); return dw; }
         Conv2d.WeightGrad(Whole(xc), Whole(gc), dw.Span, p);
         return dw;
     }

@@ -18,10 +18,23 @@ public sealed partial class Tensor
         if (DType != DType.Float32) throw new ArgumentException($"{op}: tensor{NameSuffix} of shape {ShapeStr} is {DType}; expected Float32.");
     }
 
+    /// <summary>
+    /// Inputs of one op must live on one device: a clear error otherwise. The one exception, as in
+    /// PyTorch, is a CPU 0-d tensor (Scalar(v), what `x * 2f` makes), which mixes with any device: the
+    /// GPU kernels take its value as an argument.
+    /// </summary>
     internal static void CheckSameDevice(string op, Tensor a, Tensor b)
     {
-        if (a.Device != b.Device) throw new ArgumentException($"{op}: tensors are on different devices ({a.Device} and {b.Device}); move them with To(device).");
+        if (a.Device != b.Device && !IsHostScalar(a) && !IsHostScalar(b))
+            throw new ArgumentException($"{op}: tensors are on different devices: tensor{a.NameSuffix} of shape {a.ShapeStr} on {a.Device} and " +
+                $"tensor{b.NameSuffix} of shape {b.ShapeStr} on {b.Device}; move one with .To(device) (a model with module.To(device)).");
     }
+
+    /// <summary>A 0-d CPU tensor: a number that may accompany tensors of any device.</summary>
+    internal static bool IsHostScalar(Tensor t) => t.Rank == 0 && t.Storage is CpuStorage;
+
+    /// <summary>The device an op with these inputs runs on: the first that is not a host scalar.</summary>
+    internal static Device OpDevice(Tensor a, Tensor b) => IsHostScalar(a) ? b.Device : a.Device;
 
     internal static Tensor MapUnary<TOp>(Tensor x, string op) where TOp : struct, K.IUnaryOp
     {
@@ -34,7 +47,7 @@ public sealed partial class Tensor
     internal static Tensor MapBinary<TOp>(Tensor a, Tensor b, string op) where TOp : struct, K.IBinaryOp
     {
         a.CheckFloat(op); b.CheckFloat(op); CheckSameDevice(op, a, b);
-        var y = Empty(ShapeUtil.Broadcast(a.shape, b.shape, op), DType.Float32, a.Device);
+        var y = Empty(ShapeUtil.Broadcast(a.shape, b.shape, op), DType.Float32, OpDevice(a, b));
         Strided.Binary<TOp>(a, b, y);
         return y;
     }
@@ -245,12 +258,24 @@ public sealed partial class Tensor
         a.CheckFloat("where"); b.CheckFloat("where"); cond.CheckFloat("where (condition)");
         CheckSameDevice("where", a, b); CheckSameDevice("where", cond, a);
         var shape = ShapeUtil.Broadcast(ShapeUtil.Broadcast(cond.shape, a.shape, "where"), b.shape, "where");
+        var device = IsHostScalar(a) ? OpDevice(b, cond) : OpDevice(a, cond);
+        if (device is GpuDevice)
+        {
+            var yg = Empty(shape, DType.Float32, device);
+            using (Autograd.NoGrad()) GpuOps.Where(cond, a, b, yg);
+            return RecordWhere(cond, a, b, yg);
+        }
         var c = cond.Expand(shape).ContiguousNoGrad();
         var av = a.Expand(shape).ContiguousNoGrad();
         var bv = b.Expand(shape).ContiguousNoGrad();
-        var y = Empty(shape);
+        var y = Empty(shape, DType.Float32, device);
         var cs = c.Span; var sa = av.Span; var sb = bv.Span; var ys = y.Span;
         for (int i = 0; i < ys.Length; i++) ys[i] = cs[i] != 0 ? sa[i] : sb[i];
+        return RecordWhere(cond, a, b, y);
+    }
+
+    static Tensor RecordWhere(Tensor cond, Tensor a, Tensor b, Tensor y)
+    {
         return Autograd.Record("where", y, [a, b], g =>
         {
             var zero = Scalar(0f);
@@ -295,6 +320,15 @@ public sealed partial class Tensor
     public Tensor AddInPlace(Tensor other, float alpha = 1f)
     {
         CheckInPlace("AddInPlace");
+        CheckSameDevice("AddInPlace", this, other);
+        if (Storage is GpuStorage)
+        {
+            if (!ShapeUtil.Equal(ShapeUtil.Broadcast(shape, other.shape, "AddInPlace"), shape))
+                throw new ArgumentException($"AddInPlace: cannot add shape {other.ShapeStr} into {ShapeStr}.");
+            var addend = alpha == 1f ? other : MapBinary<K.Mul>(other, Scalar(alpha), "AddInPlace");
+            Strided.Binary<K.Add>(this, addend, this);
+            return this;
+        }
         var src = other;
         if (!ShapeUtil.Equal(other.Shape, Shape) || !other.IsContiguous)
         {
@@ -311,6 +345,7 @@ public sealed partial class Tensor
     public Tensor MulInPlace(float factor)
     {
         CheckInPlace("MulInPlace");
+        if (Storage is GpuStorage) { Strided.Binary<K.Mul>(this, Scalar(factor), this); return this; }
         System.Numerics.Tensors.TensorPrimitives.Multiply(Span, factor, Span);
         return this;
     }
@@ -318,7 +353,8 @@ public sealed partial class Tensor
     public Tensor Fill(float value)
     {
         CheckInPlace("Fill");
-        Span.Fill(value);
+        if (Storage is GpuStorage) GpuOps.Fill(this, value);
+        else Span.Fill(value);
         return this;
     }
 
@@ -330,6 +366,8 @@ public sealed partial class Tensor
         CheckInPlace("CopyFrom");
         if (!ShapeUtil.Equal(ShapeUtil.Broadcast(shape, other.shape, "CopyFrom"), shape))
             throw new ArgumentException($"CopyFrom: cannot copy shape {other.ShapeStr} into {ShapeStr}.");
+        if (other.Device != Device) other = other.Detach().To(Device);   // like torch's copy_, across devices
+        if (Storage is GpuStorage) { StridedCopy.Copy(other.Expand(shape), this); return this; }
         other.Expand(shape).ContiguousNoGrad().Span.CopyTo(Span);
         return this;
     }

@@ -43,6 +43,8 @@ public sealed partial class Tensor
                 throw new ArgumentException($"{op}: index of shape {index.ShapeStr} is larger than tensor{NameSuffix} of shape {ShapeStr} in dimension {k} ({index.shape[k]} > {shape[k]}); only dimension {d} may differ freely.");
 
         var y = Empty(index.shape, DType.Float32, Device);
+        if (y.Storage is GpuStorage && d == Rank - 1 && GpuGatherScatterChecked(op, index, shape[d]) && GpuOps.GatherLast(this, index, y))
+            return Autograd.Record(op, y, [this], g => [RequiresGrad ? ZerosLike(this).ScatterAdd(d, index, g) : null]);
         var idx = index.ContiguousNoGrad().IntSpan;
         var ys = y.Span;
         var xd = Data;
@@ -84,6 +86,13 @@ public sealed partial class Tensor
         }
 
         var y = ContiguousCopy();
+        if (y.Storage is GpuStorage && d == Rank - 1 && GpuGatherScatterChecked(op, index, shape[d]) && GpuOps.ScatterAddLast(src, index, y))
+        {
+            var xs = this;
+            return Autograd.Record(op, y, [xs, src], g => [
+                xs.RequiresGrad ? g : null,
+                src.RequiresGrad ? PadTo(g.Gather(d, index), src.shape) : null]);
+        }
         var idx = index.ContiguousNoGrad().IntSpan;
         var yd = y.Data;
         var sd = src.Data;
@@ -115,15 +124,17 @@ public sealed partial class Tensor
     {
         const string op = "index_select";
         CheckIndexTensor(op, index);
+        CheckSameDevice(op, this, index);
         int d = Dim(dim, op);
         if (index.Rank > 1) throw new ArgumentException($"{op}: index must be 1-D, got shape {index.ShapeStr} (tensor{NameSuffix} of shape {ShapeStr}).");
-        var idx = index.ContiguousNoGrad().IntSpan;
+        ReadOnlySpan<int> idx = Storage is GpuStorage ? GpuOps.IndexValues(index) : index.ContiguousNoGrad().IntSpan;
         int size = shape[d];
         CheckRange(op, idx, d, size, $"tensor shape {ShapeStr}, index shape {index.ShapeStr}");
         var ns = (int[])shape.Clone(); ns[d] = idx.Length;
         var y = Empty(ns, DType.Int32, Device);
         var (outer, inner) = OuterInner(shape, d);
-        SelectRows<int>(ContiguousNoGrad().IntSpan, y.IntSpan, idx, outer, size, inner);
+        if (y.Storage is GpuStorage) GpuOps.IndexSelect(ContiguousNoGrad(), index, y, outer, size, inner);
+        else SelectRows<int>(ContiguousNoGrad().IntSpan, y.IntSpan, idx, outer, size, inner);
         return y;
     }
 
@@ -151,14 +162,15 @@ public sealed partial class Tensor
         CheckSameDevice(op, this, index);
         int d = Dim(dim, op);
         if (index.Rank > 1) throw new ArgumentException($"{op}: index must be 1-D, got shape {index.ShapeStr} (tensor{NameSuffix} of shape {ShapeStr}).");
-        var idx = index.ContiguousNoGrad().IntSpan;
+        ReadOnlySpan<int> idx = Storage is GpuStorage ? GpuOps.IndexValues(index) : index.ContiguousNoGrad().IntSpan;
         int size = shape[d];
         CheckRange(op, idx, d, size, $"tensor shape {ShapeStr}, index shape {index.ShapeStr}");
 
         var ns = (int[])shape.Clone(); ns[d] = idx.Length;
         var y = Empty(ns, DType.Float32, Device);
         var (outer, inner) = OuterInner(shape, d);
-        SelectRows<float>(ContiguousNoGrad().Span, y.Span, idx, outer, size, inner);
+        if (y.Storage is GpuStorage) GpuOps.IndexSelect(ContiguousNoGrad(), index, y, outer, size, inner);
+        else SelectRows<float>(ContiguousNoGrad().Span, y.Span, idx, outer, size, inner);
 
         var x = this;
         return Autograd.Record(op, y, [x], g => [x.RequiresGrad ? ZerosLike(x).IndexAdd(d, index, g) : null]);
@@ -177,7 +189,7 @@ public sealed partial class Tensor
         CheckSameDevice(op, this, index); CheckSameDevice(op, this, source);
         int d = Dim(dim, op);
         if (index.Rank > 1) throw new ArgumentException($"{op}: index must be 1-D, got shape {index.ShapeStr} (tensor{NameSuffix} of shape {ShapeStr}).");
-        var idx = index.ContiguousNoGrad().IntSpan;
+        ReadOnlySpan<int> idx = Storage is GpuStorage ? GpuOps.IndexValues(index) : index.ContiguousNoGrad().IntSpan;
         var expected = (int[])shape.Clone(); expected[d] = idx.Length;
         if (!ShapeUtil.Equal(source.shape, expected))
             throw new ArgumentException($"{op}: source{source.NameSuffix} of shape {source.ShapeStr} does not match tensor{NameSuffix} of shape {ShapeStr} with dimension {d} set to the index length {idx.Length}: expected {ShapeUtil.Str(expected)}.");
@@ -186,6 +198,11 @@ public sealed partial class Tensor
 
         var y = ContiguousCopy();
         var (outer, inner) = OuterInner(shape, d);
+        if (y.Storage is GpuStorage)
+        {
+            GpuOps.IndexAdd(source.ContiguousNoGrad(), index, y, outer, size, inner);
+            return RecordIndexAdd(op, y, index, source, d);
+        }
         var ss = source.ContiguousNoGrad().Span;
         var ys = y.Span;
         int L = idx.Length;
@@ -203,6 +220,11 @@ public sealed partial class Tensor
                 }
         }
 
+        return RecordIndexAdd(op, y, index, source, d);
+    }
+
+    Tensor RecordIndexAdd(string op, Tensor y, Tensor index, Tensor source, int d)
+    {
         var x = this;
         return Autograd.Record(op, y, [x, source], g => [
             x.RequiresGrad ? g : null,
@@ -229,7 +251,7 @@ public sealed partial class Tensor
         for (int p = 0; p < ls.Length; p++)
             if ((uint)ls[p] >= (uint)numClasses)
                 throw new ArgumentOutOfRangeException(nameof(labels), $"{op}: label {ls[p]} at flat position {p} is out of range for {numClasses} classes (labels shape {labels.ShapeStr}).");
-        var y = Zeros([.. labels.shape, numClasses]);
+        var y = Full([.. labels.shape, numClasses], 0f, labels.Device);
         var ys = y.Span;
         for (int p = 0; p < ls.Length; p++) ys[p * numClasses + ls[p]] = 1f;
         return y;
@@ -241,6 +263,14 @@ public sealed partial class Tensor
     {
         if (index.DType != DType.Int32)
             throw new ArgumentException($"{op}: {what}{index.NameSuffix} of shape {index.ShapeStr} is {index.DType}; expected an Int32 tensor.");
+    }
+
+    /// <summary>The host range check of a device index before a gather/scatter kernel (an explicit small read); true when it passes.</summary>
+    bool GpuGatherScatterChecked(string op, Tensor index, int size)
+    {
+        if (index.Storage is not GpuStorage) return false;
+        CheckRange(op, GpuOps.IndexValues(index), Rank - 1, size, $"tensor shape {ShapeStr}, index shape {index.ShapeStr}");
+        return true;
     }
 
     static void CheckRange(string op, ReadOnlySpan<int> idx, int dim, int size, string shapes)

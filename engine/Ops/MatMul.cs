@@ -20,7 +20,7 @@ public sealed partial class Tensor
         int M = a.shape[^2], K = a.shape[^1], K2 = b.shape[^2], N = b.shape[^1];
         if (K != K2) throw new ArgumentException($"matmul: inner dimensions differ: {a.ShapeStr}{a.NameSuffix} @ {b.ShapeStr}{b.NameSuffix} ({K} vs {K2}).");
         var batchShape = ShapeUtil.Broadcast(a.shape[..^2], b.shape[..^2], "matmul (batch dimensions)");
-        var y = Empty([.. batchShape, M, N]);
+        var y = Empty([.. batchShape, M, N], DType.Float32, a.Device);
         MatMulKernel(a, b, y, batchShape, M, N, K);
 
         return Autograd.Record("matmul", y, [a, b], g => [
@@ -29,7 +29,7 @@ public sealed partial class Tensor
     }
 
     /// <summary>How a matrix (last two dims) can be handed to GEMM without copying.</summary>
-    static (Tensor t, bool trans, int ld) GemmOperand(Tensor x)
+    internal static (Tensor t, bool trans, int ld) GemmOperand(Tensor x)
     {
         int rows = x.shape[^2], cols = x.shape[^1];
         int rs = x.strides[^2], cs = x.strides[^1];
@@ -42,6 +42,7 @@ public sealed partial class Tensor
     static void MatMulKernel(Tensor a, Tensor b, Tensor y, int[] batchShape, int M, int N, int K)
     {
         if (y.Numel == 0) return;
+        if (y.Storage is GpuStorage) { GpuOps.MatMul(a, b, y, batchShape, M, N, K); return; }
         if (K == 0) { y.Span.Clear(); return; }
         var (ta, transA, lda) = GemmOperand(a);
         var (tb, transB, ldb) = GemmOperand(b);
@@ -69,7 +70,7 @@ public sealed partial class Tensor
     }
 
     /// <summary>Strides of x's batch dims at the broadcast batch shape (0 where broadcast).</summary>
-    static int[] BatchStrides(Tensor x, int[] batchShape)
+    internal static int[] BatchStrides(Tensor x, int[] batchShape)
     {
         int xb = x.Rank - 2, lead = batchShape.Length - xb;
         var s = new int[batchShape.Length];

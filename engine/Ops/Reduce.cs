@@ -75,7 +75,8 @@ public sealed partial class Tensor
     /// <summary>Sum kernel: result is a contiguous tensor of keptShape.</summary>
     static Tensor SumKernel(Tensor x, bool[] reduce, int[] keptShape)
     {
-        var y = Empty(keptShape);
+        var y = Empty(keptShape, DType.Float32, x.Device);
+        if (y.Storage is GpuStorage) { GpuOps.Sum(x, reduce, y); return y; }
         var ys = y.Span;
         if (x.Numel == 0) { ys.Clear(); return y; }
         int r = x.Rank;
@@ -147,12 +148,16 @@ public sealed partial class Tensor
         string op = max ? "max" : "min";
         CheckFloat(op);
         var (rows, count, length, keptShape) = ReduceRows(dims, op);
-        var y = Empty(keptShape);
-        var ys = y.Span; var rs = rows.Span;
-        for (int i = 0; i < count; i++)
+        var y = Empty(keptShape, DType.Float32, Device);
+        if (y.Storage is GpuStorage && count > 0) GpuOps.RowMaxMin(rows, y, count, length, max);
+        else
         {
-            var row = rs.Slice(i * length, length);
-            ys[i] = max ? System.Numerics.Tensors.TensorPrimitives.Max(row) : System.Numerics.Tensors.TensorPrimitives.Min(row);
+            var ys = y.Span; var rs = rows.Span;
+            for (int i = 0; i < count; i++)
+            {
+                var row = rs.Slice(i * length, length);
+                ys[i] = max ? System.Numerics.Tensors.TensorPrimitives.Max(row) : System.Numerics.Tensors.TensorPrimitives.Min(row);
+            }
         }
         var x = this;
         var reduce = ReduceMask(dims, op);
@@ -186,7 +191,7 @@ public sealed partial class Tensor
         CheckFloat(op);
         int d = Dim(dim, op);
         var (rows, count, length, keptShape) = ReduceRows([d], op);
-        var y = Empty(keptShape, DType.Int32);
+        var y = Empty(keptShape, DType.Int32, Device);
         var ys = y.IntSpan; var rs = rows.Span;
         for (int i = 0; i < count; i++)
         {

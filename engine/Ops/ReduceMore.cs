@@ -164,7 +164,7 @@ internal static class ScanKernel
     /// <summary>y_k = y_{k∓1} + x_k.</summary>
     public static Tensor Sum(Tensor x, int d, bool reverse)
     {
-        var y = Tensor.Empty(x.shape);
+        var y = Tensor.Empty(x.shape, DType.Float32, x.Device);
         var xs = x.ContiguousNoGrad().Span; var ys = y.Span;
         var (outer, n, inner) = Layout(x, d);
         for (int o = 0; o < outer; o++)
@@ -185,7 +185,7 @@ internal static class ScanKernel
     /// <summary>y_k = y_{k−1} · x_k.</summary>
     public static Tensor Prod(Tensor x, int d)
     {
-        var y = Tensor.Empty(x.shape);
+        var y = Tensor.Empty(x.shape, DType.Float32, x.Device);
         var xs = x.ContiguousNoGrad().Span; var ys = y.Span;
         var (outer, n, inner) = Layout(x, d);
         for (int o = 0; o < outer; o++)
@@ -201,7 +201,7 @@ internal static class ScanKernel
     /// <summary>y_k = g_k + a_k · y_{k∓1} (the first step of the scan is y = g).</summary>
     public static Tensor Linear(Tensor g, Tensor a, int d, bool reverse)
     {
-        var y = Tensor.Empty(g.shape);
+        var y = Tensor.Empty(g.shape, DType.Float32, g.Device);
         var gs = g.ContiguousNoGrad().Span; var asp = a.ContiguousNoGrad().Span; var ys = y.Span;
         var (outer, n, inner) = Layout(g, d);
         for (int o = 0; o < outer; o++)

@@ -23,7 +23,7 @@ internal static class Strided
     }
 
     /// <summary>Merges dims where all operands are mergeable; drops size-1 dims. Output is contiguous.</summary>
-    static (int[] shape, int[][] strides) Coalesce(int[] shape, params int[][] strides)
+    internal static (int[] shape, int[][] strides) Coalesce(int[] shape, params int[][] strides)
     {
         var outShape = new List<int>();
         var outStrides = strides.Select(_ => new List<int>()).ToArray();
@@ -54,6 +54,7 @@ internal static class Strided
     public static void Unary<TOp>(Tensor x, Tensor y) where TOp : struct, IUnaryOp
     {
         if (y.Numel == 0) return;
+        if (y.Storage is GpuStorage && GpuOps.Unary<TOp>(x, y)) return;
         if (x.IsContiguous) { Map.Unary<TOp>(x.Span, y.Span); return; }
         var (shape, st) = Coalesce(x.shape, x.strides);
         var xs = st[0];
@@ -83,6 +84,7 @@ internal static class Strided
     public static void Binary<TOp>(Tensor a, Tensor b, Tensor y) where TOp : struct, IBinaryOp
     {
         if (y.Numel == 0) return;
+        if (y.Storage is GpuStorage && GpuOps.Binary<TOp>(a, b, y)) return;
         bool sameShape = ShapeUtil.Equal(a.Shape, y.Shape) && ShapeUtil.Equal(b.Shape, y.Shape);
         if (sameShape && a.IsContiguous && b.IsContiguous) { Map.Binary<TOp>(a.Span, b.Span, y.Span); return; }
         if (b.Numel == 1 && a.IsContiguous && a.Numel == y.Numel) { Map.BinaryScalarB<TOp>(a.Span, b.Data[b.offset], y.Span); return; }
@@ -116,6 +118,7 @@ internal static class Strided
     /// <summary>Copies any Int32 view into a contiguous Int32 tensor of the same shape.</summary>
     public static void CopyInts(Tensor x, Tensor y)
     {
+        if (y.Storage is GpuStorage && GpuOps.Copy(x, y)) return;
         var xs = x.IntData; var ys = y.IntSpan;
         var idx = new int[x.Rank];
         for (int i = 0; i < y.Numel; i++)
@@ -134,6 +137,7 @@ internal static class StridedCopy
     public static void Copy(Tensor src, Tensor dst)
     {
         if (dst.Numel == 0) return;
+        if (dst.Storage is GpuStorage && GpuOps.Copy(src, dst)) return;
         int r = dst.Rank;
         var shape = dst.shape;
         var ss = src.strides; var ds = dst.strides;

@@ -269,7 +269,7 @@ public sealed partial class Tensor
             if (before[d] < 0 || after[d] < 0) throw new ArgumentException($"pad: negative padding on dimension {d}.");
             ns[d] = shape[d] + before[d] + after[d];
         }
-        var y = Full(ns, value);
+        var y = Full(ns, value, Device);
         var region = y;
         for (int d = 0; d < Rank; d++) region = region.NarrowNoGrad(d, before[d], shape[d]);
         StridedCopy.Copy(this, region);
@@ -311,7 +311,8 @@ public sealed partial class Tensor
         foreach (var t in tensors)
         {
             var region = y.NarrowNoGrad(d, at, t.shape[d]);
-            if (t.DType == DType.Int32)
+            if (t.DType == DType.Int32 && y.Storage is GpuStorage) StridedCopy.Copy(t, region);
+            else if (t.DType == DType.Int32)
             {
                 var c = t.ContiguousNoGrad();
                 // Int copy through a float view would reinterpret bits; do it element-wise instead.

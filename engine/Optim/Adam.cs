@@ -49,6 +49,18 @@ public class Adam : Optimizer
         AdamKernel.Step(p, g, State(ExpAvg, index), State(ExpAvgSq, index), Amsgrad ? State(MaxExpAvgSq, index) : [],
             Beta1, Beta2, Eps, l2, decay, stepSize, bc2Sqrt);
     }
+
+    /// <summary>The same step as <see cref="Update"/> (same scalars, computed in double) as one GPU kernel (kernels/Gpu/Optim/AdamKernel.cs).</summary>
+    protected override void UpdateOnDevice(int index, Tensor p, Tensor g, long step)
+    {
+        double lr = LearningRate;
+        double bc1 = 1 - Math.Pow(Beta1, step), bc2 = 1 - Math.Pow(Beta2, step);
+        float stepSize = (float)(lr / bc1), bc2Sqrt = (float)Math.Sqrt(bc2);
+        float decay = DecoupledWeightDecay ? (float)(1 - lr * WeightDecay) : 1f;
+        float l2 = DecoupledWeightDecay ? 0f : WeightDecay;
+        GpuOps.Adam(p, g, StateTensor(ExpAvg, index), StateTensor(ExpAvgSq, index), Amsgrad ? StateTensor(MaxExpAvgSq, index) : null,
+            new Kernels.Gpu.AdamStep(Beta1, Beta2, Eps, l2, decay, stepSize, bc2Sqrt, Amsgrad));
+    }
 }
 
 /// <summary>AdamW: Adam with decoupled weight decay (default 1e-2, as torch.optim.AdamW).</summary>

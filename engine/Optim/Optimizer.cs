@@ -7,6 +7,10 @@
 // Memory: state tensors (moments, momentum buffers) are allocated once, lazily on a parameter's
 // first update, under TensorScope.Suspend(), and updated in place by the fused span kernels in
 // kernels/Cpu/Optim/. A Step() therefore allocates no managed memory (tests/Optim checks it).
+// Devices: state lives on its parameter's device and follows it (module.To(device) after some steps
+// moves the state at the next Step). On a GPU device, Adam/AdamW and SGD override UpdateOnDevice
+// with the fused kernels of kernels/Gpu/Optim; other optimizers run Update on the host mirrors
+// (correct, counted in DeviceFallbacks).
 //
 // State dict keys (stable; i is the parameter's position in the list given to the constructor):
 //   "lr"                 Float32 scalar, the current LearningRate
@@ -78,9 +82,19 @@ public abstract class Optimizer
             if (!ShapeUtil.Equal(g.Shape, p.Shape) || g.DType != DType.Float32 || !g.IsContiguous)
                 throw new InvalidOperationException($"{GetType().Name}.Step: parameter {i}{p.NameSuffix} of shape {p.ShapeStr} has a gradient of shape {g.ShapeStr} ({g.DType}{(g.IsContiguous ? "" : ", non-contiguous")}); expected a contiguous Float32 tensor of the parameter's shape.");
             steps[i]++;
-            Update(i, p.Span, g.Span, steps[i]);
+            if (p.Storage is GpuStorage)
+            {
+                if (g.Device != p.Device)
+                    throw new InvalidOperationException($"{GetType().Name}.Step: parameter {i}{p.NameSuffix} is on {p.Device} but its gradient is on {g.Device}; move the model before the backward pass.");
+                UpdateOnDevice(i, p, g, steps[i]);
+            }
+            else Update(i, p.Span, g.Span, steps[i]);
         }
     }
+
+    /// <summary>Applies one update to a parameter on a GPU device. The default runs <see cref="Update"/> on the
+    /// host mirrors (a counted host fallback); optimizers with a device kernel override it.</summary>
+    protected virtual void UpdateOnDevice(int index, Tensor p, Tensor g, long step) => Update(index, p.Span, g.Span, step);
 
     /// <summary>Applies one update to parameter <paramref name="index"/>; <paramref name="step"/> counts from 1.</summary>
     protected abstract void Update(int index, Span<float> p, ReadOnlySpan<float> g, long step);
@@ -95,7 +109,7 @@ public abstract class Optimizer
             var g = p.Grad;
             if (g == null) continue;
             if (g.Storage.IsReleased || !g.IsContiguous || g.RequiresGrad) p.Grad = null;
-            else g.Span.Clear();
+            else g.Fill(0f);
         }
     }
 
@@ -106,17 +120,21 @@ public abstract class Optimizer
 
     /// <summary>Buffer <paramref name="slot"/> of parameter <paramref name="index"/>, created zero-filled
     /// (persistent, outside any TensorScope) on first use.</summary>
-    protected Span<float> State(int slot, int index)
+    protected Span<float> State(int slot, int index) => StateTensor(slot, index).Span;
+
+    /// <summary>The tensor behind <see cref="State"/>, on its parameter's device (moved there if the parameter moved).</summary>
+    protected Tensor StateTensor(int slot, int index)
     {
         var t = state[slot][index];
+        var p = parameters[index];
         if (t == null)
         {
-            var p = parameters[index];
-            using (TensorScope.Suspend()) t = Tensor.Zeros(p.shape);
+            using (TensorScope.Suspend()) t = Tensor.Full(p.shape, 0f, p.Device);
             t.Name = $"{p.Name ?? "param" + index}.{slotNames[slot]}";
             state[slot][index] = t;
         }
-        return t.Span;
+        else if (t.Device != p.Device) t.MoveStorageTo(p.Device);
+        return t;
     }
 
     protected void CheckHyper(bool ok, string what)
@@ -142,9 +160,7 @@ public abstract class Optimizer
                 {
                     var t = state[s][i];
                     if (t == null) continue;
-                    var c = Tensor.Empty(t.shape);
-                    t.Span.CopyTo(c.Span);
-                    d[$"state.{i}.{slotNames[s]}"] = c;
+                    d[$"state.{i}.{slotNames[s]}"] = t.ContiguousCopy();   // on the state's device, like PyTorch
                 }
             }
         }
@@ -214,7 +230,7 @@ public abstract class Optimizer
             {
                 var src = sources[s, i];
                 if (src == null) { state[s][i] = null; continue; }
-                src.ContiguousNoGrad().Span.CopyTo(State(s, i));
+                StateTensor(s, i).CopyFrom(src);
             }
         }
     }

@@ -36,4 +36,12 @@ public sealed class SGD : Optimizer
         bool first = !HasState(MomentumBuffer, index);
         SgdKernel.Step(p, g, State(MomentumBuffer, index), LearningRate, Momentum, Dampening, WeightDecay, Nesterov, first);
     }
+
+    /// <summary>The same step as one GPU kernel (kernels/Gpu/Optim/SgdKernel.cs).</summary>
+    protected override void UpdateOnDevice(int index, Tensor p, Tensor g, long step)
+    {
+        bool first = Momentum != 0f && !HasState(MomentumBuffer, index);
+        GpuOps.Sgd(p, g, Momentum != 0f ? StateTensor(MomentumBuffer, index) : null,
+            new Kernels.Gpu.SgdStep(LearningRate, Momentum, Dampening, WeightDecay, Nesterov, first));
+    }
 }

@@ -26,7 +26,7 @@ public sealed class Generator
     public (ulong seed, ulong offset) GetState() => (Seed, Offset);
     public void SetState(ulong seed, ulong offset) { Seed = seed; Offset = offset; }
 
-    ulong Advance(int n)
+    internal ulong Advance(int n)
     {
         ulong o = Offset;
         Offset += Philox.CountersUsed(n);

@@ -4,27 +4,29 @@ namespace Denoise;
 
 public sealed partial class Tensor
 {
-    /// <summary>Uniform [0, 1).</summary>
-    public static Tensor Rand(int[] shape, Generator? gen = null)
+    /// <summary>Uniform [0, 1) on <paramref name="device"/> (CPU when null); the same numbers on every device.</summary>
+    public static Tensor Rand(int[] shape, Generator? gen = null, Device? device = null)
     {
-        var t = Empty(shape);
-        (gen ?? Generator.Default).FillUniform(t.Span);
+        var t = Empty(shape, DType.Float32, device);
+        if (t.Storage is GpuStorage) GpuOps.Random(t, gen ?? Generator.Default, normal: false);
+        else (gen ?? Generator.Default).FillUniform(t.Span);
         return t;
     }
 
     public static Tensor Rand(params int[] shape) => Rand(shape, null);
 
-    /// <summary>Standard normal N(0, 1).</summary>
-    public static Tensor Randn(int[] shape, Generator? gen = null)
+    /// <summary>Standard normal N(0, 1) on <paramref name="device"/> (CPU when null); the same stream on every device.</summary>
+    public static Tensor Randn(int[] shape, Generator? gen = null, Device? device = null)
     {
-        var t = Empty(shape);
-        (gen ?? Generator.Default).FillNormal(t.Span);
+        var t = Empty(shape, DType.Float32, device);
+        if (t.Storage is GpuStorage) GpuOps.Random(t, gen ?? Generator.Default, normal: true);
+        else (gen ?? Generator.Default).FillNormal(t.Span);
         return t;
     }
 
     public static Tensor Randn(params int[] shape) => Randn(shape, null);
-    public static Tensor RandnLike(Tensor t, Generator? gen = null) => Randn(t.shape, gen);
-    public static Tensor RandLike(Tensor t, Generator? gen = null) => Rand(t.shape, gen);
+    public static Tensor RandnLike(Tensor t, Generator? gen = null) => Randn(t.shape, gen, t.Device);
+    public static Tensor RandLike(Tensor t, Generator? gen = null) => Rand(t.shape, gen, t.Device);
 
     /// <summary>Uniform integers in [low, high) as an Int32 tensor.</summary>
     public static Tensor Randint(int low, int high, int[] shape, Generator? gen = null)
@@ -48,7 +50,7 @@ public sealed partial class Tensor
     public Tensor Bernoulli(Generator? gen = null)
     {
         CheckFloat("bernoulli");
-        var u = Rand(shape, gen);
+        var u = Rand(shape, gen, Device);
         return u.Lt(this.Detach());
     }
 
@@ -87,7 +89,7 @@ public sealed partial class Tensor
                 if (!replacement) { total -= row[pick]; row[pick] = 0; }
             }
         }
-        var r = FromArray(result, N, numSamples);
+        var r = FromArray(result, N, numSamples).To(Device);
         return Rank == 1 ? r.Squeeze(0) : r;
     }
 
@@ -109,11 +111,12 @@ public sealed partial class Tensor
             Array.Copy(order, 0, idx, r * k, k);
         }
         var outShape = shape[..^1].Append(k).ToArray();
-        var indices = FromArray(idx, outShape);
+        var indices = FromArray(idx, outShape).To(Device);
         // Values via a differentiable gather-like selection: one-hot weights over the last dim.
         var oneHot = Zeros([.. outShape, C]);
         var oh = oneHot.Span;
         for (int i = 0; i < idx.Length; i++) oh[i * C + idx[i]] = 1f;
+        oneHot = oneHot.To(Device);
         var values = (Unsqueeze(-2) * oneHot).Sum(-1);
         return (values, indices);
     }
@@ -140,7 +143,7 @@ public static partial class F
     {
         if (p < 0 || p >= 1) throw new ArgumentException($"dropout: p must be in [0, 1), got {p}.");
         if (!training || p == 0) return x;
-        var keep = Tensor.Rand(x.Shape.ToArray(), gen).Ge(p);
+        var keep = Tensor.Rand(x.Shape.ToArray(), gen, x.Device).Ge(p);
         return x * (keep * (1f / (1f - p)));
     }
 }

@@ -16,7 +16,8 @@ public sealed partial class Tensor
     internal readonly int[] strides;
     internal readonly int offset;
 
-    public Storage Storage { get; }
+    /// <summary>The memory this view reads. Replaced only by Module.To, which moves parameters in place.</summary>
+    public Storage Storage { get; private set; }
     public DType DType => Storage.DType;
     public Device Device => Storage.Device;
 
@@ -52,17 +53,22 @@ public sealed partial class Tensor
 
     public static Tensor Zeros(params int[] shape) => Full(shape, 0f);
     public static Tensor Ones(params int[] shape) => Full(shape, 1f);
-    public static Tensor ZerosLike(Tensor t) => Full(t.shape, 0f);
-    public static Tensor OnesLike(Tensor t) => Full(t.shape, 1f);
+    /// <summary>Zeros of t's shape on t's device.</summary>
+    public static Tensor ZerosLike(Tensor t) => Full(t.shape, 0f, t.Device);
+    public static Tensor OnesLike(Tensor t) => Full(t.shape, 1f, t.Device);
 
-    public static Tensor Full(int[] shape, float value)
+    public static Tensor Full(int[] shape, float value) => Full(shape, value, null);
+
+    /// <summary>A tensor of <paramref name="shape"/> filled with <paramref name="value"/> on <paramref name="device"/> (CPU when null).</summary>
+    public static Tensor Full(int[] shape, float value, Device? device)
     {
-        var t = Empty(shape);
-        t.Span.Fill(value);
+        var t = Empty(shape, DType.Float32, device);
+        if (t.Storage is CpuStorage c) c.Floats.AsSpan(0, t.Numel).Fill(value);
+        else GpuOps.Fill(t, value);
         return t;
     }
 
-    public static Tensor FullLike(Tensor t, float value) => Full(t.shape, value);
+    public static Tensor FullLike(Tensor t, float value) => Full(t.shape, value, t.Device);
 
     public static Tensor Scalar(float value) => Full([], value);
 
@@ -156,7 +162,7 @@ public sealed partial class Tensor
         {
             if (DType != DType.Float32) throw new InvalidOperationException($"Span: tensor{NameSuffix} is {DType}; use IntSpan.");
             if (!IsContiguous) throw new InvalidOperationException($"Span: tensor{NameSuffix} of shape {ShapeStr} is a non-contiguous view; call Contiguous() first.");
-            return ((CpuStorage)Storage).Floats.AsSpan(offset, Numel);
+            return Data.AsSpan(offset, Numel);
         }
     }
 
@@ -166,34 +172,43 @@ public sealed partial class Tensor
         {
             if (DType != DType.Int32) throw new InvalidOperationException($"IntSpan: tensor{NameSuffix} is {DType}, expected Int32.");
             if (!IsContiguous) throw new InvalidOperationException($"IntSpan: tensor{NameSuffix} of shape {ShapeStr} is a non-contiguous view; call Contiguous() first.");
-            return ((CpuStorage)Storage).Ints.AsSpan(offset, Numel);
+            return IntData.AsSpan(offset, Numel);
         }
     }
 
-    /// <summary>The whole backing array of a CPU float tensor (use with Offset and Strides).</summary>
-    internal float[] Data => ((CpuStorage)Storage).Floats;
-    internal int[] IntData => ((CpuStorage)Storage).Ints;
+    /// <summary>
+    /// The whole backing array of a float tensor (use with Offset and Strides): the one host accessor
+    /// every CPU kernel goes through. On a GPU device it is the host mirror, downloaded if the device
+    /// copy is newer and then marked as written — a counted host fallback (GpuStorage, DeviceFallbacks).
+    /// The CPU path pays one type test.
+    /// </summary>
+    internal float[] Data => Storage is CpuStorage c ? c.Floats : ((GpuStorage)Storage).HostFloatsForFallback();
+    internal int[] IntData => Storage is CpuStorage c ? c.Ints : ((GpuStorage)Storage).HostIntsForFallback();
+
+    /// <summary>Host values for reading only (transfers: ToArray, Item): on a GPU device, not a fallback.</summary>
+    float[] ReadData => Storage is CpuStorage c ? c.Floats : ((GpuStorage)Storage).HostFloatsForRead();
+    int[] ReadIntData => Storage is CpuStorage c ? c.Ints : ((GpuStorage)Storage).HostIntsForRead();
 
     /// <summary>Copies the elements, in row-major order, into a new array.</summary>
     public float[] ToArray()
     {
         if (DType != DType.Float32) throw new InvalidOperationException($"ToArray: tensor{NameSuffix} is {DType}; use ToIntArray().");
         var c = IsContiguous ? this : ContiguousNoGrad();
-        return c.Span.ToArray();
+        return c.ReadData.AsSpan(c.offset, c.Numel).ToArray();
     }
 
     public int[] ToIntArray()
     {
         if (DType != DType.Int32) throw new InvalidOperationException($"ToIntArray: tensor{NameSuffix} is {DType}, expected Int32.");
         var c = IsContiguous ? this : ContiguousNoGrad();
-        return c.IntSpan.ToArray();
+        return c.ReadIntData.AsSpan(c.offset, c.Numel).ToArray();
     }
 
     /// <summary>The value of a one-element tensor.</summary>
     public float Item()
     {
         if (Numel != 1) throw new InvalidOperationException($"Item: tensor{NameSuffix} has shape {ShapeStr} ({Numel} elements); expected exactly one.");
-        return DType == DType.Int32 ? IntData[offset] : Data[offset];
+        return DType == DType.Int32 ? ReadIntData[offset] : ReadData[offset];
     }
 
     /// <summary>Element at a full index (slow; for tests and small reads).</summary>
@@ -203,7 +218,7 @@ public sealed partial class Tensor
         get
         {
             int at = FlatIndex(index);
-            return DType == DType.Int32 ? IntData[at] : Data[at];
+            return DType == DType.Int32 ? ReadIntData[at] : ReadData[at];
         }
     }
 
@@ -220,11 +235,48 @@ public sealed partial class Tensor
         return at;
     }
 
-    /// <summary>Moves to a device (a no-op when already there).</summary>
+    /// <summary>
+    /// A copy on <paramref name="device"/> (this tensor itself when already there), like torch's x.to(device).
+    /// Differentiable: the gradient goes back to the source device.
+    /// </summary>
     public Tensor To(Device device)
     {
+        ArgumentNullException.ThrowIfNull(device);
         if (device == Device) return this;
-        throw new NotSupportedException($"To({device}): no kernels for device {device} in this build.");
+        var src = this;
+        var y = Empty(shape, DType, device);
+        CopyAcrossDevices(ContiguousNoGrad(), y);
+        return DType == DType.Float32 ? Autograd.Record("to", y, [src], g => [g.To(src.Device)]) : y;
+    }
+
+    /// <summary>dst = src for two contiguous tensors of one shape on different devices (through host memory).</summary>
+    static void CopyAcrossDevices(Tensor src, Tensor dst)
+    {
+        int n = src.Numel;
+        if (dst.Storage is GpuStorage g && dst.offset == 0)
+        {
+            if (src.DType == DType.Float32) g.CopyFromHost(src.ReadData.AsSpan(src.offset, n));
+            else g.CopyFromHost(src.ReadIntData.AsSpan(src.offset, n));
+            return;
+        }
+        if (src.DType == DType.Float32) src.ReadData.AsSpan(src.offset, n).CopyTo(dst.Span);
+        else src.ReadIntData.AsSpan(src.offset, n).CopyTo(dst.IntSpan);
+    }
+
+    /// <summary>
+    /// Moves this tensor's whole storage to <paramref name="device"/> in place, keeping shape, strides and
+    /// offset, so every holder of this Tensor object (a module field, an optimizer) sees the move.
+    /// Used by Module.To and the optimizers; views made earlier keep the old storage.
+    /// </summary>
+    internal void MoveStorageTo(Device device)
+    {
+        if (device == Device) return;
+        var old = new Tensor(Storage, [Storage.Length]);
+        Storage moved;
+        using (TensorScope.Suspend()) moved = device.Allocate(Storage.Length, DType);
+        var target = new Tensor(moved, [Storage.Length]);
+        CopyAcrossDevices(old, target);
+        Storage = moved;
     }
 
     // ───────────────────────────── helpers ─────────────────────────────

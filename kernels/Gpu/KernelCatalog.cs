@@ -14,14 +14,38 @@ public static class KernelCatalog
         var asm = typeof(KernelCatalog).Assembly;
         var ops = asm.GetTypes().Where(t => t.IsValueType && t.Namespace == typeof(IUnaryOp).Namespace).OrderBy(t => t.Name).ToList();
         foreach (var op in ops.Where(typeof(IUnaryOp).IsAssignableFrom))
+        {
             yield return ($"Map.Unary<{op.Name}>", Generic(typeof(Map), nameof(Map.UnaryKernel), op));
+            yield return ($"Strided.Unary<{op.Name}>", Generic(typeof(Strided), nameof(Strided.UnaryKernel), op));
+        }
         foreach (var op in ops.Where(typeof(IBinaryOp).IsAssignableFrom))
         {
             yield return ($"Map.Binary<{op.Name}>", Generic(typeof(Map), nameof(Map.BinaryKernel), op));
             yield return ($"Map.BinaryScalarA<{op.Name}>", Generic(typeof(Map), nameof(Map.BinaryScalarAKernel), op));
             yield return ($"Map.BinaryScalarB<{op.Name}>", Generic(typeof(Map), nameof(Map.BinaryScalarBKernel), op));
+            yield return ($"Strided.Binary<{op.Name}>", Generic(typeof(Strided), nameof(Strided.BinaryKernel), op));
+            yield return ($"Strided.Scalar<{op.Name}>", Generic(typeof(Strided), nameof(Strided.ScalarKernel), op));
         }
+        yield return ("Strided.CopyInt", Plain(typeof(Strided), nameof(Strided.CopyIntKernel)));
+        yield return ("Strided.Where", Plain(typeof(Strided), nameof(Strided.WhereKernel)));
+        yield return ("Strided.Fill", Plain(typeof(Strided), nameof(Strided.FillKernel)));
+        yield return ("Strided.ColSum", Plain(typeof(Strided), nameof(Strided.ColSumKernel)));
+        yield return ("Conv2d.Im2Col", Plain(typeof(Conv2d), nameof(Conv2d.Im2ColKernel)));
+        yield return ("Conv2d.Col2Im", Plain(typeof(Conv2d), nameof(Conv2d.Col2ImKernel)));
+        yield return ("GroupNorm.Forward", Plain(typeof(GroupNorm), nameof(GroupNorm.ForwardKernel)));
+        yield return ("GroupNorm.Backward", Plain(typeof(GroupNorm), nameof(GroupNorm.BackwardKernel)));
+        yield return ("IndexRows.Select<Single>", Generic(typeof(IndexRows), nameof(IndexRows.SelectKernel), typeof(float)));
+        yield return ("IndexRows.Select<Int32>", Generic(typeof(IndexRows), nameof(IndexRows.SelectKernel), typeof(int)));
+        yield return ("IndexRows.OneHot", Plain(typeof(IndexRows), nameof(IndexRows.OneHotKernel)));
+        yield return ("IndexRows.GatherLast", Plain(typeof(IndexRows), nameof(IndexRows.GatherLastKernel)));
+        yield return ("IndexRows.ScatterAddLast", Plain(typeof(IndexRows), nameof(IndexRows.ScatterAddLastKernel)));
+        yield return ("IndexRows.Add", Plain(typeof(IndexRows), nameof(IndexRows.AddKernel)));
+        yield return ("Pool.MaxForward", Plain(typeof(Pool), nameof(Pool.MaxForwardKernel)));
+        yield return ("Pool.AvgForward", Plain(typeof(Pool), nameof(Pool.AvgForwardKernel)));
+        yield return ("Pool.AvgAdjoint", Plain(typeof(Pool), nameof(Pool.AvgAdjointKernel)));
         yield return ("Reduce.RowSum", Plain(typeof(Reduce), nameof(Reduce.RowSumKernel)));
+        yield return ("Reduce.PartialSum", Plain(typeof(Reduce), nameof(Reduce.PartialSumKernel)));
+        yield return ("Reduce.RowMax", Plain(typeof(Reduce), nameof(Reduce.RowMaxKernel)));
         foreach (var (version, kernel) in GemmKernels)
             foreach (var a in new[] { typeof(NoTrans), typeof(Trans) })
                 foreach (var b in new[] { typeof(NoTrans), typeof(Trans) })
@@ -30,6 +54,7 @@ public static class KernelCatalog
         yield return ("Philox.Uniform", Plain(typeof(PhiloxKernel), nameof(PhiloxKernel.UniformKernel)));
         yield return ("Philox.Normal", Plain(typeof(PhiloxKernel), nameof(PhiloxKernel.NormalKernel)));
         yield return ("Adam.Step", Plain(typeof(AdamKernel), nameof(AdamKernel.StepKernel)));
+        yield return ("Sgd.Step", Plain(typeof(SgdKernel), nameof(SgdKernel.StepKernel)));
     }
 
     static readonly (GpuGemmVersion, string)[] GemmKernels =

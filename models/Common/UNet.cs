@@ -166,7 +166,7 @@ public sealed class UNet : Module, IDenoiser
         int half = dim / 2;
         var omega = new float[half];
         for (int i = 0; i < half; i++) omega[i] = (float)Math.Exp(-Math.Log(10000.0) * i / half);
-        var angle = t.Unsqueeze(1) * Tensor.FromArray(omega, 1, half);   // (B, half)
+        var angle = t.Unsqueeze(1) * Tensor.FromArray(omega, 1, half).To(t.Device);   // (B, half)
         return Tensor.Cat([angle.Sin(), angle.Cos()], 1);               // (B, dim)
     }
 }

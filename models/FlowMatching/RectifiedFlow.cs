@@ -59,13 +59,13 @@ public sealed class RectifiedFlow
 
     /// <summary>The flow-matching loss on a batch of data x₁ (B, …), with independent noise x₀ ~ N(0, I).</summary>
     public Tensor Loss(Tensor x1, Generator gen, Tensor? labels = null) =>
-        CouplingLoss(Tensor.Randn(x1.Shape.ToArray(), gen), x1, gen, labels);
+        CouplingLoss(Tensor.Randn(x1.Shape.ToArray(), gen, x1.Device), x1, gen, labels);
 
     /// <summary>The same loss for given couplings (x₀, x₁) — independent for 1-rectified flow, ODE pairs for reflow.</summary>
     public Tensor CouplingLoss(Tensor x0, Tensor x1, Generator gen, Tensor? labels = null)
     {
         int B = x1.Shape[0];
-        var t = Tensor.Rand([B], gen);
+        var t = Tensor.Rand([B], gen, x1.Device);
         var tb = t.Reshape(BroadcastShape(B, x1.Rank));     // (B, 1, …) to scale whole samples
         var xt = (1f - tb) * x0 + tb * x1;
         var target = x1 - x0;
@@ -110,7 +110,7 @@ public sealed class RectifiedFlow
 
     /// <summary>v_θ(x, t) for every sample at the same time t, with guidance.</summary>
     Tensor Velocity(Tensor x, float t, Tensor? labels, float guidance) =>
-        ClassifierFreeGuidance.Predict(network, x, Tensor.Full([x.Shape[0]], t), labels, guidance, NullLabel);
+        ClassifierFreeGuidance.Predict(network, x, Tensor.Full([x.Shape[0]], t, x.Device), labels, guidance, NullLabel);
 
     // ───────────────────── reflow ─────────────────────
 

@@ -1,0 +1,330 @@
+// GpuOps — the engine's GPU fast paths: each takes tensors whose storage is a GpuStorage and launches
+// kernels/Gpu kernels on the device buffers (no host copy). The op code in engine/Ops calls these after
+// one type test (`y.Storage is GpuStorage`), so the CPU path pays nothing more.
+//
+// Covered (the hot set of a training step): strided/broadcast element-wise unary and binary maps
+// (incl. host-scalar operands and the fused activation backwards, which are binary maps), where, strided
+// copies (Contiguous, Cat, Pad, views), Fill, Sum over any axes (trailing → row sums, leading → column
+// sums, all → two-stage, otherwise a permuting copy then row sums), max/min over the last axes
+// (softmax's shift), MatMul (GEMM, transposed views without copies, batched), conv2d / conv-transpose
+// (im2col + GEMM), GroupNorm(+SiLU), index_select / index_add (embedding, nearest upsampling,
+// reflect/replicate padding), average and max pooling, gather / scatter_add along the last axis, one-hot
+// targets (cross-entropy), in-place Add/Mul/Copy,
+// the Adam/AdamW and SGD updates, and Philox uniform/normal fills (the CPU's stream). Ops composed of
+// these (softmax, log-softmax, layer norm, attention, losses) need nothing more. Everything else reaches
+// the data through the host accessors (GpuStorage: correct, counted in DeviceFallbacks): today
+// gather/scatter along other axes, cumsum/cumprod, linalg, RMSprop, EMA, top-k, multinomial and the like.
+// Index tensors are range-checked on the host before any kernel reads them (an explicit small read).
+//
+// Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Gpu.Devices
+using Denoise.Kernels.Gpu;
+using ILGPU;
+using K = Denoise.Kernels.Ops;
+using KStrided = Denoise.Kernels.Gpu.Strided;
+
+namespace Denoise;
+
+internal static class GpuOps
+{
+    static GpuStorage S(Tensor t) => (GpuStorage)t.Storage;
+    static GpuContext Gpu(Tensor t) => S(t).GpuDevice.Gpu;
+
+    /// <summary>The float elements of a contiguous tensor.</summary>
+    static ArrayView<float> Read(Tensor t) => S(t).DeviceRead().SubView(t.offset, t.Numel);
+    static ArrayView<float> Write(Tensor t) => S(t).DeviceWrite().SubView(t.offset, t.Numel);
+
+    /// <summary>Fills a contiguous float tensor.</summary>
+    public static void Fill(Tensor t, float value)
+    {
+        if (t.Numel == 0) return;
+        KStrided.Fill(Gpu(t), Write(t), value);
+    }
+
+    /// <summary>y = op(x): x any view, y any view of the same shape. False when the layout has too many dims after coalescing.</summary>
+    public static bool Unary<TOp>(Tensor x, Tensor y) where TOp : struct, K.IUnaryOp
+    {
+        if (y.Numel == 0) return true;
+        var gpu = Gpu(y);
+        if (x.IsContiguous && y.IsContiguous) { Map.Unary<TOp>(gpu, Read(x), Write(y)); return true; }
+        var (shape, st) = Strided.Coalesce(y.shape, Strided.BroadcastStrides(x, y.shape), y.strides);
+        if (shape.Length > StridedLayout.MaxRank) return false;
+        var xv = S(x).DeviceRead();
+        KStrided.Unary<TOp>(gpu, xv, S(y).DeviceWrite(), StridedLayout.Create(shape, st[0], x.offset, null, 0, st[1], y.offset));
+        return true;
+    }
+
+    /// <summary>y = op(a, b) with broadcasting; one of a, b may be a host (CPU) 0-d scalar.</summary>
+    public static bool Binary<TOp>(Tensor a, Tensor b, Tensor y) where TOp : struct, K.IBinaryOp
+    {
+        if (y.Numel == 0) return true;
+        var gpu = Gpu(y);
+        bool aHost = a.Storage is CpuStorage, bHost = b.Storage is CpuStorage;
+        if (aHost || bHost)
+        {
+            var x = aHost ? b : a;
+            float s = aHost ? a.Data[a.offset] : b.Data[b.offset];   // a CPU scalar: a plain host read
+            bool full = x.IsContiguous && x.Numel == y.Numel && y.IsContiguous;
+            if (full && aHost) { Map.BinaryScalarA<TOp>(gpu, s, Read(x), Write(y)); return true; }
+            if (full) { Map.BinaryScalarB<TOp>(gpu, Read(x), s, Write(y)); return true; }
+            var (sh, st) = Strided.Coalesce(y.shape, Strided.BroadcastStrides(x, y.shape), y.strides);
+            if (sh.Length > StridedLayout.MaxRank) return false;
+            var xv = S(x).DeviceRead();
+            KStrided.Scalar<TOp>(gpu, xv, s, aHost, S(y).DeviceWrite(), StridedLayout.Create(sh, st[0], x.offset, null, 0, st[1], y.offset));
+            return true;
+        }
+        bool sameShape = ShapeUtil.Equal(a.Shape, y.Shape) && ShapeUtil.Equal(b.Shape, y.Shape);
+        if (sameShape && a.IsContiguous && b.IsContiguous && y.IsContiguous) { Map.Binary<TOp>(gpu, Read(a), Read(b), Write(y)); return true; }
+        var (shape, strides) = Strided.Coalesce(y.shape, Strided.BroadcastStrides(a, y.shape), Strided.BroadcastStrides(b, y.shape), y.strides);
+        if (shape.Length > StridedLayout.MaxRank) return false;
+        var av = S(a).DeviceRead(); var bv = S(b).DeviceRead();
+        KStrided.Binary<TOp>(gpu, av, bv, S(y).DeviceWrite(),
+            StridedLayout.Create(shape, strides[0], a.offset, strides[1], b.offset, strides[2], y.offset));
+        return true;
+    }
+
+    /// <summary>dst[...] = src[...] (same shape, any views, float or Int32).</summary>
+    public static bool Copy(Tensor src, Tensor dst)
+    {
+        if (dst.Numel == 0) return true;
+        if (src.DType == DType.Float32) return Unary<K.Identity>(src, dst);
+        var (shape, st) = Strided.Coalesce(dst.shape, Strided.BroadcastStrides(src, dst.shape), dst.strides);
+        if (shape.Length > StridedLayout.MaxRank) return false;
+        var sv = S(src).DeviceReadInts();
+        KStrided.CopyInt(Gpu(dst), sv, S(dst).DeviceWriteInts(), StridedLayout.Create(shape, st[0], src.offset, null, 0, st[1], dst.offset));
+        return true;
+    }
+
+    /// <summary>y = where(cond, a, b), all broadcast to y's shape; host scalars become device fills.</summary>
+    public static void Where(Tensor cond, Tensor a, Tensor b, Tensor y)
+    {
+        var c = Dense(cond, y); var av = Dense(a, y); var bv = Dense(b, y);
+        KStrided.Where(Gpu(y), Read(c), Read(av), Read(bv), Write(y));
+
+        static Tensor Dense(Tensor t, Tensor y) => Tensor.IsHostScalar(t)
+            ? Tensor.Full(y.shape, t.Item(), y.Device)
+            : t.Expand(y.shape).ContiguousNoGrad();
+    }
+
+    /// <summary>y (contiguous, keptShape) = Σ of x over the axes flagged in <paramref name="reduce"/>.</summary>
+    public static void Sum(Tensor x, bool[] reduce, Tensor y)
+    {
+        var gpu = Gpu(y);
+        if (x.Numel == 0) { Fill(y, 0f); return; }
+        int firstReduced = Array.IndexOf(reduce, true), lastKept = Array.LastIndexOf(reduce, false);
+        if (firstReduced < 0) { Copy(x, y); return; }
+        int lastReduced = Array.LastIndexOf(reduce, true), firstKept = Array.IndexOf(reduce, false);
+        if (x.IsContiguous && firstKept >= 0 && lastReduced < firstKept)
+        {
+            // Leading axes reduced (bias gradients, SumTo): column sums, row by row like the CPU.
+            int cols = y.Numel, rows = x.Numel / cols;
+            KStrided.ColSum(gpu, Read(x), Write(y), rows, cols);
+            return;
+        }
+        var rowsOf = x;
+        if (!(x.IsContiguous && lastKept < firstReduced))
+        {
+            // General case: move the reduced axes last with a device copy, then row sums.
+            var perm = Enumerable.Range(0, x.Rank).Where(d => !reduce[d]).Concat(Enumerable.Range(0, x.Rank).Where(d => reduce[d])).ToArray();
+            var p = new Tensor(x.Storage, perm.Select(d => x.shape[d]).ToArray(), perm.Select(d => x.strides[d]).ToArray(), x.offset);
+            rowsOf = p.ContiguousCopy();
+        }
+        int count = y.Numel, length = x.Numel / count;
+        if (count == 1 && length > 4096)
+        {
+            var partial = Tensor.Empty([Reduce.PartialCount(gpu, length)], DType.Float32, y.Device);
+            Reduce.SumAll(gpu, Read(rowsOf), Write(partial), Write(y));
+            return;
+        }
+        Reduce.RowSum(gpu, Read(rowsOf), Write(y), count, length);
+    }
+
+    /// <summary>y[i] = max (or min) of row i of a contiguous (count, length) tensor.</summary>
+    public static void RowMaxMin(Tensor rows, Tensor y, int count, int length, bool max)
+    {
+        var gpu = Gpu(y);
+        if (max) { Reduce.RowMax(gpu, Read(rows), Write(y), count, length); return; }
+        // min(x) = −max(−x): two cheap maps instead of a second reduction kernel.
+        var neg = Tensor.Empty([count * length], DType.Float32, y.Device);
+        Map.Unary<K.Neg>(gpu, Read(rows), Write(neg));
+        Reduce.RowMax(gpu, Read(neg), Write(y), count, length);
+        var yv = Write(y);
+        Map.Unary<K.Neg>(gpu, yv, yv);
+    }
+
+    /// <summary>y (batch…, M, N) = a @ b with the GEMM kernels; transposed views go in as transA/transB.</summary>
+    public static void MatMul(Tensor a, Tensor b, Tensor y, int[] batchShape, int M, int N, int K)
+    {
+        var gpu = Gpu(y);
+        if (y.Numel == 0) return;
+        if (K == 0) { Fill(y, 0f); return; }
+        var (ta, transA, lda) = Tensor.GemmOperand(a);
+        var (tb, transB, ldb) = Tensor.GemmOperand(b);
+        var sa = Tensor.BatchStrides(ta, batchShape);
+        var sb = Tensor.BatchStrides(tb, batchShape);
+        var av = S(ta).DeviceRead(); var bv = S(tb).DeviceRead(); var yv = S(y).DeviceWrite();
+        int batch = ShapeUtil.Numel(batchShape);
+        var idx = new int[batchShape.Length];
+        for (int bi = 0; bi < batch; bi++)
+        {
+            long oa = ta.offset, ob = tb.offset;
+            for (int d = 0; d < idx.Length; d++) { oa += (long)idx[d] * sa[d]; ob += (long)idx[d] * sb[d]; }
+            Gemm.Run(gpu, S(y).GpuDevice.GemmVersion, transA, transB, M, N, K, 1f, av.SubView(oa), lda, bv.SubView(ob), ldb, 0f,
+                yv.SubView(y.offset + (long)bi * M * N, (long)M * N), N);
+            for (int d = idx.Length - 1; d >= 0; d--) { if (++idx[d] < batchShape[d]) break; idx[d] = 0; }
+        }
+    }
+
+    // ---- convolution: im2col + GEMM per image (kernels/Gpu/Conv2d.cs); one image's col matrix as workspace ----
+
+    static (GpuContext gpu, GpuGemmVersion version, ConvGeometry g, Tensor col) ConvSetup(Tensor y, in ConvSpec s)
+    {
+        var g = new ConvGeometry(s.Cin, s.H, s.W, s.KH, s.KW, s.SH, s.SW, s.PH, s.PW, s.DH, s.DW, s.Hout, s.Wout);
+        var col = Tensor.Empty([Math.Max(1, g.ColRows * g.P)], DType.Float32, y.Device);
+        return (Gpu(y), S(y).GpuDevice.GemmVersion, g, col);
+    }
+
+    public static void ConvForward(Tensor x, Tensor w, Tensor y, in ConvSpec s)
+    {
+        if (y.Numel == 0) return;
+        var (gpu, version, g, col) = ConvSetup(y, s);
+        Kernels.Gpu.Conv2d.Forward(gpu, version, Read(x), Read(w), Write(y), Write(col), x.shape[0], s.Cout, s.Groups, g);
+    }
+
+    public static void ConvInputGrad(Tensor gy, Tensor w, Tensor dx, in ConvSpec s)
+    {
+        if (dx.Numel == 0) return;
+        var (gpu, version, g, col) = ConvSetup(dx, s);
+        Kernels.Gpu.Conv2d.InputGrad(gpu, version, Read(gy), Read(w), Write(dx), Write(col), gy.shape[0], s.Cout, s.Groups, g);
+    }
+
+    public static void ConvWeightGrad(Tensor x, Tensor gy, Tensor dw, in ConvSpec s)
+    {
+        if (dw.Numel == 0) return;
+        if (x.shape[0] == 0 || s.Hout * s.Wout == 0) { Fill(dw, 0f); return; }
+        var (gpu, version, g, col) = ConvSetup(dw, s);
+        Kernels.Gpu.Conv2d.WeightGrad(gpu, version, Read(x), Read(gy), Write(dw), Write(col), x.shape[0], s.Cout, s.Groups, g);
+    }
+
+    // ---- GroupNorm(+SiLU), fused (kernels/Gpu/Norm/GroupNorm.cs) ----
+
+    static GroupNormArgs NormArgs(in Kernels.Cpu.GroupNormShape s, Tensor? w, Tensor? b) => new(s.N, s.C, s.S, s.G, s.Eps, s.SiLU, w != null, b != null);
+
+    public static void GroupNormForward(Tensor x, Tensor? w, Tensor? b, Tensor y, Tensor mean, Tensor rstd, in Kernels.Cpu.GroupNormShape s)
+        => GroupNorm.Forward(Gpu(y), Read(x), w == null ? default : Read(w), b == null ? default : Read(b), Write(y), Write(mean), Write(rstd), NormArgs(s, w, b));
+
+    public static void GroupNormBackward(Tensor x, Tensor dy, Tensor? w, Tensor? b, Tensor mean, Tensor rstd, Tensor dx, Tensor? dw, Tensor? db,
+        in Kernels.Cpu.GroupNormShape s)
+    {
+        var partials = Tensor.Empty([Math.Max(1, 2 * s.N * s.C)], DType.Float32, dx.Device);
+        GroupNorm.Backward(Gpu(dx), Read(x), Read(dy), w == null ? default : Read(w), b == null ? default : Read(b), Read(mean), Read(rstd),
+            Write(dx), dw == null ? default : Write(dw), db == null ? default : Write(db), Write(partials), NormArgs(s, w, b));
+    }
+
+    // ---- index_select / index_add along one axis (kernels/Gpu/IndexRows.cs) ----
+
+    /// <summary>
+    /// The index values on the host, for the range check every index op makes before touching memory: a
+    /// small explicit read (like Item), not a fallback; free when the index came from the CPU and its
+    /// host copy is still current.
+    /// </summary>
+    public static int[] IndexValues(Tensor index) => index.ToIntArray();
+
+    public static void IndexSelect(Tensor x, Tensor index, Tensor y, int outer, int size, int inner)
+    {
+        var s = new IndexShape(outer, size, inner, index.Numel);
+        var ic = OnDevice(index, y);
+        var iv = S(ic).DeviceReadInts().SubView(ic.offset, ic.Numel);
+        if (x.DType == DType.Int32)
+            IndexRows.Select(Gpu(y), S(x).DeviceReadInts().SubView(x.offset, x.Numel), iv, S(y).DeviceWriteInts().SubView(y.offset, y.Numel), s);
+        else IndexRows.Select(Gpu(y), Read(x), iv, Write(y), s);
+    }
+
+    /// <summary>A contiguous index on y's device (a CPU 0-d index is the one allowed to arrive from the host).</summary>
+    static Tensor OnDevice(Tensor index, Tensor y) => (index.Storage is CpuStorage ? index.To(y.Device) : index).ContiguousNoGrad();
+
+    /// <summary>y (a contiguous copy of the tensor added into) += index_add(source).</summary>
+    public static void IndexAdd(Tensor source, Tensor index, Tensor y, int outer, int size, int inner)
+    {
+        var ic = OnDevice(index, y);
+        IndexRows.Add(Gpu(y), Read(source), S(ic).DeviceReadInts().SubView(ic.offset, ic.Numel), Write(y), new IndexShape(outer, size, inner, index.Numel));
+    }
+
+    /// <summary>hot (zero-filled, input's shape (N, C, inner…)) gets w[c] at each kept target's class (cross-entropy, NLL).</summary>
+    public static void OneHotTargets(Tensor targets, Tensor? classWeights, Tensor hot, int classes, int inner, int ignoreIndex)
+    {
+        var t = OnDevice(targets, hot);
+        var w = classWeights == null ? null : (classWeights.Storage is CpuStorage ? classWeights.To(hot.Device) : classWeights).ContiguousNoGrad();
+        IndexRows.OneHot(Gpu(hot), S(t).DeviceReadInts().SubView(t.offset, t.Numel), w == null ? default : Read(w), Write(hot), classes, inner, ignoreIndex);
+    }
+
+    // ---- average pooling (kernels/Gpu/Pool.cs); the window tables are uploaded per call (a few ints) ----
+
+    static (Tensor win, Tensor scale) PoolTables(int[] hs, int[] he, float[] rowScale, int[] ws, int[] we, float[] colScale, Device device)
+    {
+        var win = Tensor.FromArray(hs.Concat(he).Concat(ws).Concat(we).ToArray()).To(device);
+        var scale = Tensor.FromArray(rowScale.Concat(colScale).ToArray()).To(device);
+        return (win, scale);
+    }
+
+    public static void MaxPool(Tensor x, Tensor y, Tensor at, int planes, int H, int W, int[] hs, int[] he, int[] ws, int[] we)
+    {
+        var win = Tensor.FromArray(hs.Concat(he).Concat(ws).Concat(we).ToArray()).To(y.Device);
+        Pool.MaxForward(Gpu(y), Read(x), Write(y), S(at).DeviceWriteInts().SubView(at.offset, at.Numel), S(win).DeviceReadInts(),
+            new PoolShape(planes, H, W, hs.Length, ws.Length));
+    }
+
+    /// <summary>
+    /// The last-axis case of gather / scatter_add with contiguous operands whose shapes agree outside the last
+    /// axis (max-pool backward, top-k style picks): true when handled; other layouts take the host path.
+    /// </summary>
+    public static bool GatherLast(Tensor x, Tensor index, Tensor y)
+    {
+        if (!x.IsContiguous || !index.IsContiguous || !SameOutsideLast(x, index)) return false;
+        int cols = x.shape[^1], L = index.shape[^1], rows = L == 0 ? 0 : index.Numel / L;
+        IndexRows.GatherLast(Gpu(y), Read(x), S(index).DeviceReadInts().SubView(index.offset, index.Numel), Write(y), rows, cols, L);
+        return true;
+    }
+
+    public static bool ScatterAddLast(Tensor src, Tensor index, Tensor y)
+    {
+        if (!src.IsContiguous || !index.IsContiguous || !ShapeUtil.Equal(src.Shape, index.Shape) || !SameOutsideLast(y, index)) return false;
+        int cols = y.shape[^1], L = index.shape[^1], rows = cols == 0 ? 0 : y.Numel / cols;
+        IndexRows.ScatterAddLast(Gpu(y), Read(src), S(index).DeviceReadInts().SubView(index.offset, index.Numel), Write(y), rows, cols, L);
+        return true;
+    }
+
+    static bool SameOutsideLast(Tensor a, Tensor b)
+    {
+        if (a.Rank != b.Rank || a.Rank == 0) return false;
+        for (int d = 0; d < a.Rank - 1; d++) if (a.shape[d] != b.shape[d]) return false;
+        return true;
+    }
+
+    public static void AvgPool(Tensor x, Tensor y, int planes, int H, int W, int[] hs, int[] he, float[] rowScale, int[] ws, int[] we, float[] colScale)
+    {
+        var (win, scale) = PoolTables(hs, he, rowScale, ws, we, colScale, y.Device);
+        Pool.AvgForward(Gpu(y), Read(x), Write(y), S(win).DeviceReadInts(), Read(scale), new PoolShape(planes, H, W, hs.Length, ws.Length));
+    }
+
+    public static void AvgPoolAdjoint(Tensor g, Tensor dx, int planes, int H, int W, int[] hs, int[] he, float[] rowScale, int[] ws, int[] we, float[] colScale)
+    {
+        var (win, scale) = PoolTables(hs, he, rowScale, ws, we, colScale, dx.Device);
+        Pool.AvgAdjoint(Gpu(dx), Read(g), Write(dx), S(win).DeviceReadInts(), Read(scale), new PoolShape(planes, H, W, hs.Length, ws.Length));
+    }
+
+    /// <summary>One Adam/AdamW step on device buffers (vMax null unless amsgrad).</summary>
+    public static void Adam(Tensor p, Tensor g, Tensor m, Tensor v, Tensor? vMax, AdamStep h)
+        => AdamKernel.Step(Gpu(p), Write(p), Read(g), Write(m), Write(v), vMax == null ? default : Write(vMax), h);
+
+    public static void Sgd(Tensor p, Tensor g, Tensor? buf, SgdStep h)
+        => Kernels.Gpu.SgdKernel.Step(Gpu(p), Write(p), Read(g), buf == null ? default : Write(buf), h);
+
+    /// <summary>Philox uniform [0, 1) or standard normal fill of a contiguous tensor: the CPU generator's stream.</summary>
+    public static void Random(Tensor t, Generator gen, bool normal)
+    {
+        if (t.Numel == 0) return;
+        ulong offset = gen.Advance(t.Numel);
+        if (normal) PhiloxKernel.FillNormal(Gpu(t), Write(t), gen.Seed, offset);
+        else PhiloxKernel.FillUniform(Gpu(t), Write(t), gen.Seed, offset);
+    }
+}
