@@ -201,6 +201,7 @@ public static unsafe partial class Conv2d
                         {
                             int ih = r * q.SH + rh - q.PH;
                             if ((uint)ih >= (uint)q.H || jLo >= jHi) { new Span<float>(d, q.Wq).Clear(); continue; }
+                            if (q.SW == 1) { LowerRow(src + (long)ih * q.W + off, d, jLo, jHi, q.Wq); continue; }
                             if (jLo > 0) new Span<float>(d, jLo).Clear();
                             if (jHi < q.Wq) new Span<float>(d + jHi, q.Wq - jHi).Clear();
                             float* s = src + (long)ih * q.W + jLo * q.SW + off;
@@ -210,6 +211,24 @@ public static unsafe partial class Conv2d
                     }
                 }
         new Span<float>(L + (long)q.C * q.SH * q.SW * nb * q.Plane, q.Plane + Slack).Clear();
+    }
+
+    /// <summary>d[j] = s[j] for jLo ≤ j &lt; jHi, else 0, for j &lt; Wq: one masked load and store per 16 columns.
+    /// (Three calls per row — clear, copy, clear — cost more than the copy on 28-wide rows, and a
+    /// one-channel GEMM (the stem's dx) lowers 32 channels for every output row it computes.)
+    /// Masked-off lanes of s may lie outside the image: AVX-512 masked loads do not touch them.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void LowerRow(float* s, float* d, int jLo, int jHi, int Wq)
+    {
+        var lanes = Vector512<int>.Indices;
+        for (int j0 = 0; j0 < Wq; j0 += 16)
+        {
+            var j = lanes + Vector512.Create(j0);
+            var inside = (Vector512.GreaterThanOrEqual(j, Vector512.Create(jLo)) & Vector512.LessThan(j, Vector512.Create(jHi))).AsSingle();
+            var v = Avx512F.MaskLoad(s + j0, inside, Vector512<float>.Zero);
+            if (j0 + 16 <= Wq) v.Store(d + j0);
+            else Avx512F.MaskStore(d + j0, Vector512.LessThan(j, Vector512.Create(Wq)).AsSingle(), v);
+        }
     }
 
     // ───────────────────── forward (and the implicit GEMM every map but weight-grad runs) ─────────────────────
