@@ -99,7 +99,8 @@ public class Conv2dTests
 
     /// <summary>V4's extra shapes: GEMM rows M = 1, 2, 3 (thin tile) in forward (Cout) and input-grad (Cin),
     /// the stem and head of M1, M4's last transposed convolution (64 → 1, 4 × 4 stride 2 pad 1, whose
-    /// input-grad has Cin = 1), thin rows with groups, 1 × 1 on a 7 × 7 map (V2's weight-grad), batch 1.</summary>
+    /// input-grad has Cin = 1), thin rows with groups, 1 × 1 on a 7 × 7 map and long K on a small map (both
+    /// V2's weight-grad), batch 1.</summary>
     static readonly Conv2dProblem[] V4Problems =
     {
         new(1, new Conv2dGeometry(1, 28, 28, 3, 3, PH: 1, PW: 1), 32),             // stem, batch 1: dx with Cin = 1
@@ -111,6 +112,7 @@ public class Conv2dTests
         new(4, new Conv2dGeometry(6, 10, 9, 3, 3, PH: 1, PW: 1), 3, Groups: 3),    // one row per group (thin, grouped)
         new(7, new Conv2dGeometry(17, 7, 7, 1, 1), 11),                            // pointwise 7 × 7: weight-grad by V2
         new(1, new Conv2dGeometry(5, 1, 37, 1, 3, PW: 1), 1),                      // one-row image (conv1d), Cout = 1
+        new(2, new Conv2dGeometry(230, 4, 4, 3, 3, PH: 1, PW: 1), 5),              // K = 2070 on narrow batches: weight-grad by V2
     };
 
     static IEnumerable<TestCaseData> V4Cases() => Problems.Concat(V3Problems).Concat(V4Problems).Select((p, i) =>

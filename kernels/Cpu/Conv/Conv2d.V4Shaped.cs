@@ -8,10 +8,11 @@
 //   M < 4 (ThinMaxRows)  a thin tile, 1 row × 128 columns (8 zmm accumulators: one per FMA in
 //                        flight at 2 pipes × 4 cycles), run once per row. It does one load per FMA
 //                        instead of one per eight, so it is load-bound, but every FMA is useful.
-//   weight-grad          V3's dot-product tiles reduce horizontally once per image batch; on 7 × 7
-//                        maps a batch has few columns, and the 1 × 1 grid has no taps to share, so
-//                        there V2Batched's GEMM (inner dimension nb·P, no horizontal sums) is faster
-//                        (bench m1conv, bench/results/cpu-2026-11-23-conv.md): V4WeightGradVersion.
+//   weight-grad          V3's dot-product tiles reduce horizontally once per image batch; where a
+//                        batch has few columns (7 × 7 maps with many channels) or on 1 × 1 at 7 × 7
+//                        (no taps to share), V2Batched's GEMM (inner dimension nb·P, no horizontal
+//                        sums) is faster (bench m1conv, bench/results/cpu-2026-11-23-conv.md):
+//                        V4WeightGradVersion picks per shape.
 // Bits: each output is still one dot product in k order, so the partition and thread count do not
 // change them; 1 and 2 threads give the same bits (tests/Kernels/Conv2dTests.cs).
 // Bench: dotnet run -c Release --project bench -- m1conv --threads 1 --cpu --versions V3Implicit,V4Shaped
@@ -34,10 +35,22 @@ public static unsafe partial class Conv2d
     static void V4InputGrad(float* gy, float* w, float* bias, float* dx, in Conv2dProblem p)
         => V3InputGrad(gy, w, bias, dx, p, V4TileRows(p.CinG));
 
+    /// <summary>V3's weight-grad pays 24 horizontal sums per 4 × 6 tile and image batch; V2's GEMM pays
+    /// packing, which is cheap against a long inner dimension K. So V2 wins where V3's batches are
+    /// narrow and K is long (bench m1conv, both 375 columns per batch: (256,7,128,3), K = 2304, V3 23.5
+    /// ms, V2 20.3; (64,14,64,3,2), K = 1024, V3 3.6, V2 3.8; (128,7,128,3), 768 columns, V3 8.7, V2 9.9).</summary>
+    const int V3WeightGradMinColumns = 512, V2WeightGradMinK = 2048;
+
     /// <summary>The version V4 runs a weight gradient with: V2Batched for pointwise convolutions on maps of
-    /// at most 8 × 8 pixels, V3Implicit otherwise.</summary>
+    /// at most 8 × 8 pixels (V3 has no taps to share there: 0.64 vs 0.60 ms at (64,7,128,1), 3.1 vs 2.3 at
+    /// (256,7,128,1)) and where V3's image batches are narrow and K long; V3Implicit otherwise.</summary>
     static Conv2dVersion V4WeightGradVersion(in Conv2dProblem p)
-        => p.IsPointwise && p.P <= 64 ? Conv2dVersion.V2Batched : Conv2dVersion.V3Implicit;
+    {
+        if (p.IsPointwise && p.P <= 64) return Conv2dVersion.V2Batched;
+        var q = Grid.Forward(p.Geo);
+        int nb = V3BatchImages(p.N, q);
+        return q.Columns(nb) < V3WeightGradMinColumns && p.KG >= V2WeightGradMinK ? Conv2dVersion.V2Batched : Conv2dVersion.V3Implicit;
+    }
 
     /// <summary>c (1 × 128) = Σ_k a[k] · b[k] (128 columns at src + off[k]).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
