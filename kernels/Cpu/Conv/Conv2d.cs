@@ -28,7 +28,14 @@
 //               gather/scatter); bias fused into the store; input-grad by output phase (polyphase
 //               transposed convolution), weight-grad as 4×6 dot-product tiles over the grid.
 //               M1's conv maps, same command, same session (machine load ≈ 17):
-//               fwd / input / weight  V2 330 / 270 / 368 = 968 → V3 191 / 192 / 259 = 642 (current)
+//               fwd / input / weight  V2 330 / 270 / 368 = 968 → V3 191 / 192 / 259 = 642
+//   V4Shaped    V3 with the tile fitted to the shape (Conv2d.V4Shaped.cs): a 1-row × 128-column tile
+//               where the GEMM has fewer than 4 rows (stem dx with Cin = 1, head forward with Cout = 1,
+//               a generator's 64 → 1 transposed conv), and weight-grad routed to V2 where V3's is
+//               slower (1 × 1 on 7 × 7; narrow batches with long K). Same lowering (rows now one
+//               masked load/store per 16 columns), bias fused into input-grad too (transposed conv).
+//               Stem (1,28,32) input-grad 2.75 → 1.3 ms, head (32,28,1) forward 1.5–1.7 → 0.8 ms
+//               (1 thread, CPU ms; bench/results/cpu-2026-11-23-conv.md)                  (current)
 // A 1×1, stride-1, unpadded convolution skips im2col in V0–V2: the image viewed as (Cin, H·W) is
 // its own col matrix (in V3 its grid is the image itself).
 // Run:   dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Conv2d
