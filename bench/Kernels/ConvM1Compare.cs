@@ -3,7 +3,7 @@
 // in one process. The "step total" line weights each shape by how often M1 uses it, so it is the
 // conv part of the M1 step (the op profile of bench `m1 --profile` puts conv at ~85% of the step).
 // Rates are GFLOP/s = 2·MACs / time; the machine's 2-core FMA peak is ~445 (docs/MACHINE.md).
-// Run: dotnet run -c Release --project bench -- m1conv [--rounds 5] [--threads 1] [--cpu] [--versions V1Chunked,V2Batched]
+// Run: dotnet run -c Release --project bench -- m1conv [--rounds 5] [--threads 1] [--cpu] [--versions V1Chunked,V2Batched] [--shapes 0,18]
 using System.Diagnostics;
 using Denoise.Kernels.Cpu;
 
@@ -51,7 +51,10 @@ public static class ConvM1Compare
         var rng = new Random(1);
         var totals = new double[versions.Length, 3];
         Console.WriteLine($"{"shape (Cin,H,Cout,k,s)",-26} x  map        " + string.Join("", versions.Select(v => $"{v,26}")));
-        foreach (var (count, cin, h, cout, k, s, pad) in Shapes)
+        // --shapes 0,18: only these rows of Shapes (the step total then covers only them).
+        int si = Array.IndexOf(args, "--shapes");
+        var only = si >= 0 ? args[si + 1].Split(',').Select(int.Parse).ToHashSet() : null;
+        foreach (var (count, cin, h, cout, k, s, pad) in Shapes.Where((_, i) => only == null || only.Contains(i)))
         {
             var p = new Conv2dProblem(N, new Conv2dGeometry(cin, h, h, k, k, s, s, pad, pad), cout);
             float[] x = Fill(p.InputLength, rng), w = Fill(p.WeightLength, rng), y = Fill(p.OutputLength, rng);

@@ -1,7 +1,8 @@
-// ConvVersionsBench.cs — each Conv2d version (kernels/Cpu/Conv: V1Chunked, V2Batched, V3Implicit)
+// ConvVersionsBench.cs — each Conv2d version (kernels/Cpu/Conv: V1Chunked, V2Batched, V3Implicit, V4Shaped)
 // per map (forward, input-grad, weight-grad) on the four WORKLOADS K2 shapes (3×3, stride 1, pad 1)
 // and the M4 DCGAN-S discriminator conv (4×4, stride 2, pad 1, 64 → 128 at 14 × 14; its input-grad is
-// also the generator's transposed convolution). GFLOP/s counts 2·MACs per map. Every version's three
+// also the generator's transposed convolution), and the 1 → 64 conv whose input-grad is M4's last
+// transposed convolution (64 → 1, 4×4 s2 p1; V4's thin tile). GFLOP/s counts 2·MACs per map. Every version's three
 // maps are checked against V0PerImage on the first two images' worth of the problem (N = 2) in
 // GlobalSetup before anything is timed (tolerance: 1e-5 per summed term, as tests/Kernels/Conv2dTests).
 // Run: dotnet run -c Release --project bench -- --filter '*ConvVersionsBench*'
@@ -15,11 +16,12 @@ namespace Denoise.Bench;
 [Config(typeof(ConvVersionsBenchConfig))]
 public class ConvVersionsBench
 {
-    [Params(Conv2dVersion.V1Chunked, Conv2dVersion.V2Batched, Conv2dVersion.V3Implicit)]
+    [Params(Conv2dVersion.V1Chunked, Conv2dVersion.V2Batched, Conv2dVersion.V3Implicit, Conv2dVersion.V4Shaped)]
     public Conv2dVersion Version { get; set; }
 
     /// <summary>"N,Cin,H,W,Cout,k,stride,pad".</summary>
-    [Params("64,1,28,28,32,3,1,1", "64,32,28,28,32,3,1,1", "64,64,14,14,64,3,1,1", "64,128,7,7,128,3,1,1", "64,64,14,14,128,4,2,1")]
+    [Params("64,1,28,28,32,3,1,1", "64,32,28,28,32,3,1,1", "64,64,14,14,64,3,1,1", "64,128,7,7,128,3,1,1", "64,64,14,14,128,4,2,1",
+        "64,1,28,28,64,4,2,1")]
     public string Shape { get; set; } = "64,32,28,28,32,3,1,1";
 
     Conv2dProblem p;

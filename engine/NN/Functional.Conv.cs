@@ -13,8 +13,8 @@
 //   ConvWeightGrad: dx = ConvInputGrad(y, g),   dy = Conv(x, g)
 // and second-order gradients (WGAN-GP, R1) differentiate through conv backward for free.
 // ConvTranspose2d(x, w) is ConvInputGrad of the convolution that maps Cout → Cin with the same w.
-// Conv2d's bias is added by the forward kernel as it stores y (gradient: the sum over (N, H, W));
-// ConvTranspose2d's with a broadcasting +.
+// Conv2d's bias is added by the forward kernel as it stores y, ConvTranspose2d's by the input-grad
+// kernel as it stores its output (gradient of either: the sum of g over (N, H, W)).
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Engine.Conv
 namespace Denoise;
 
@@ -96,8 +96,7 @@ public static partial class F
                 $"stride {s}, padding {p}, dilation {d}, outputPadding {op2}.");
         // The forward convolution whose input gradient this is: (cout, hout, wout) → (cin, H, W).
         var spec = new ConvSpec(cout, hout, wout, cin, kh, kw, s.H, s.W, p.H, p.W, d.H, d.W, groups);
-        var y = ConvInputGrad(x, w, spec);
-        return b == null ? y : y + b.Reshape(1, cout, 1, 1);
+        return b == null ? ConvInputGrad(x, w, spec) : ConvTranspose(x, w, b, spec);
     }
 
     // ───────────────────── the three recorded maps ─────────────────────
@@ -121,6 +120,17 @@ public static partial class F
             x.RequiresGrad ? ConvInputGrad(g, w, s) : null,
             w.RequiresGrad ? ConvWeightGrad(x, g, s) : null,
             b.RequiresGrad ? g.SumTo([1, s.Cout, 1, 1]).Reshape(s.Cout) : null]);
+    }
+
+    /// <summary>ConvInputGrad(x, w) + b, the bias (one per output channel of the transposed convolution, i.e.
+    /// per input channel of its adjoint convolution) added inside the kernel's store.</summary>
+    static Tensor ConvTranspose(Tensor x, Tensor w, Tensor b, ConvSpec s)
+    {
+        var y = ConvKernels.InputGrad(x, w, b, s);
+        return Autograd.Record("conv_transpose2d", y, [x, w, b], g => [
+            x.RequiresGrad ? Conv(g, w, s) : null,
+            w.RequiresGrad ? ConvWeightGrad(g, x, s) : null,
+            b.RequiresGrad ? g.SumTo([1, s.Cin, 1, 1]).Reshape(s.Cin) : null]);
     }
 
     /// <summary>dx (N, Cin, H, W) = ∂⟨x ⋆ w, y⟩/∂x for y (N, Cout, Hout, Wout); linear in y and in w.</summary>

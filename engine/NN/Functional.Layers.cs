@@ -98,20 +98,34 @@ public static partial class F
         {
             if (n <= 1)
                 throw new ArgumentException($"batch_norm: expected more than 1 value per channel when training, got input of shape {x.ShapeStr}.");
-            var (yn, mean, var) = Normalize(x, dims, eps);
-            y = yn;
+            // One fused op (Functional.Norms.cs): normalise, scale and shift with the batch statistics.
+            var (yb, mean, var) = BatchNormFused(x, weight, bias, eps);
             if (runningMean != null && training)
                 using (Autograd.NoGrad())
                 {
-                    runningMean.MulInPlace(1f - momentum).AddInPlace(mean.Detach().Reshape(C), momentum);
-                    runningVar!.MulInPlace(1f - momentum).AddInPlace(var.Detach().Reshape(C), momentum * n / (n - 1f));
+                    runningMean.MulInPlace(1f - momentum).AddInPlace(mean, momentum);
+                    runningVar!.MulInPlace(1f - momentum).AddInPlace(var, momentum * n / (n - 1f));
                 }
+            return yb;
         }
         else
         {
             // The running statistics are constants of this forward (buffers, never on the tape).
             y = (x - runningMean.Detach().Reshape(perChannel)) * (runningVar!.Detach().Reshape(perChannel) + eps).Rsqrt();
         }
+        if (weight != null) y = y * weight.Reshape(perChannel);
+        if (bias != null) y = y + bias.Reshape(perChannel);
+        return y;
+    }
+
+    /// <summary>Training-mode BatchNorm with the batch statistics as a composition of differentiable
+    /// primitives: the reference the fused op (BatchNormFused) is tested against.</summary>
+    internal static Tensor BatchNormComposed(Tensor x, Tensor? weight, Tensor? bias, float eps = 1e-5f)
+    {
+        int C = x.Shape[1];
+        var perChannel = ChannelShape(x.Rank, C);
+        var dims = Enumerable.Range(0, x.Rank).Where(d => d != 1).ToArray();
+        var y = Normalize(x, dims, eps).Y;
         if (weight != null) y = y * weight.Reshape(perChannel);
         if (bias != null) y = y + bias.Reshape(perChannel);
         return y;

@@ -1,13 +1,16 @@
-// Functional.Norms.cs — fused GroupNorm (+SiLU) as one recorded op over the span kernels in
-// kernels/Cpu/Norm/GroupNorm.cs (Wu & He 2018; closed-form backward derived there).
+// Functional.Norms.cs — fused GroupNorm (+SiLU) and training-mode BatchNorm, each one recorded op over
+// the span kernels in kernels/Cpu/Norm/GroupNorm.cs (Wu & He 2018) and BatchNorm.cs (Ioffe & Szegedy
+// 2015); closed-form backward derived there.
 //
 // First-order backward runs the fused kernel. Under create-graph (the backward closure runs with
 // recording enabled exactly then) it builds the same closed form from differentiable tensor ops
 // instead, so gradient penalties differentiate through it; GroupNormComposed (the original
-// composition of mean/sub/mul/rsqrt in Functional.Layers.cs) stays as the reference in tests.
+// composition of mean/sub/mul/rsqrt in Functional.Layers.cs) stays as the reference in tests, as does
+// BatchNormComposed.
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter "FullyQualifiedName~NN"
 using Denoise.Kernels.Cpu;
 using GroupNormKernel = Denoise.Kernels.Cpu.GroupNorm;
+using BatchNormKernel = Denoise.Kernels.Cpu.BatchNorm;
 
 namespace Denoise;
 
@@ -68,6 +71,68 @@ public static partial class F
         if (dx.Storage is GpuStorage) { GpuOps.GroupNormBackward(xc, gc, wc, bc, mean, rstd, dx, dw, db, s); return (dx, dw, db); }
         GroupNormKernel.Backward(xc.Span, gc.Span, wc == null ? default : wc.Span, bc == null ? default : bc.Span,
             mean.Span, rstd.Span, dx.Span, dw == null ? default : dw.Span, db == null ? default : db.Span, s);
+        return (dx, dw, db);
+    }
+
+    /// <summary>
+    /// Training-mode BatchNorm, γ·x̂ + β with the batch statistics, as one recorded op over the span kernels
+    /// in kernels/Cpu/Norm/BatchNorm.cs. Returns y and the batch mean and biased variance (C each, not
+    /// recorded) for the running statistics. Backward as GroupNormFused: the fused kernel, or under
+    /// create-graph the same closed form in differentiable ops.
+    /// </summary>
+    internal static (Tensor Y, Tensor Mean, Tensor Var) BatchNormFused(Tensor x, Tensor? w, Tensor? b, float eps)
+    {
+        x.CheckFloat("batch_norm");
+        int N = x.Shape[0], C = x.Shape[1], S = x.Numel / (N * C);
+        var s = new BatchNormShape(N, C, S, eps);
+        var xc = x.ContiguousNoGrad();
+        var wc = w?.ContiguousNoGrad(); var bc = b?.ContiguousNoGrad();
+        var y = Tensor.Empty(x.Shape.ToArray());
+        var mean = Tensor.Empty([C]); var var = Tensor.Empty([C]); var rstd = Tensor.Empty([C]);
+        BatchNormKernel.Forward(xc.Span, wc == null ? default : wc.Span, bc == null ? default : bc.Span, y.Span,
+            mean.Span, var.Span, rstd.Span, s);
+
+        var inputs = new List<Tensor> { x };
+        if (w != null) inputs.Add(w);
+        if (b != null) inputs.Add(b);
+        y = Autograd.Record("batch_norm", y, inputs.ToArray(), g =>
+        {
+            var (dx, dw, db) = Autograd.IsEnabled
+                ? BatchNormBackwardComposed(g, x, w, b, eps)
+                : BatchNormBackwardFused(g, xc, wc, mean, rstd, s, w?.RequiresGrad == true, b?.RequiresGrad == true);
+            var grads = new List<Tensor?> { x.RequiresGrad ? dx : null };
+            if (w != null) grads.Add(dw);
+            if (b != null) grads.Add(db);
+            return grads.ToArray();
+        });
+        return (y, mean, var);
+    }
+
+    static (Tensor Dx, Tensor? Dw, Tensor? Db) BatchNormBackwardFused(Tensor g, Tensor xc, Tensor? wc, Tensor mean, Tensor rstd,
+        BatchNormShape s, bool wantW, bool wantB)
+    {
+        var gc = g.ContiguousNoGrad();
+        var dx = Tensor.Empty(xc.Shape.ToArray());
+        var dw = wantW ? Tensor.Empty([s.C]) : null;
+        var db = wantB ? Tensor.Empty([s.C]) : null;
+        BatchNormKernel.Backward(xc.Span, gc.Span, wc == null ? default : wc.Span, mean.Span, rstd.Span,
+            dx.Span, dw == null ? default : dw.Span, db == null ? default : db.Span, s);
+        return (dx, dw, db);
+    }
+
+    /// <summary>BatchNorm's backward closed form in differentiable ops (used under create-graph):
+    /// dx = rstd·(γ·g − mean(γ·g) − x̂·mean(γ·g·x̂)) over (N, spatial), dγ = Σ g·x̂, dβ = Σ g.</summary>
+    static (Tensor Dx, Tensor? Dw, Tensor? Db) BatchNormBackwardComposed(Tensor g, Tensor x, Tensor? w, Tensor? b, float eps)
+    {
+        int C = x.Shape[1];
+        var perChannel = ChannelShape(x.Rank, C);
+        var dims = Enumerable.Range(0, x.Rank).Where(d => d != 1).ToArray();
+        var (xhat, _, var) = Normalize(x, dims, eps);
+        var rstd = (var + eps).Rsqrt();
+        var dxhat = w != null ? g * w.Reshape(perChannel) : g;
+        var dx = rstd * (dxhat - dxhat.Mean(dims, keepDim: true) - xhat * (dxhat * xhat).Mean(dims, keepDim: true));
+        Tensor? dw = w != null && w.RequiresGrad ? (g * xhat).Sum(dims) : null;
+        Tensor? db = b != null && b.RequiresGrad ? g.Sum(dims) : null;
         return (dx, dw, db);
     }
 

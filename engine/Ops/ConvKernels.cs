@@ -64,13 +64,22 @@ internal static class ConvKernels
     }
 
     /// <summary>dx (N, Cin, H, W) = convᵀ(gy (N, Cout, Hout, Wout), w): the transposed convolution.</summary>
-    public static Tensor InputGrad(Tensor gy, Tensor w, in ConvSpec s)
+    public static Tensor InputGrad(Tensor gy, Tensor w, in ConvSpec s) => InputGrad(gy, w, null, s);
+
+    /// <summary>dx + b (b: (Cin) or null, one value per dx channel): the transposed convolution with its bias.</summary>
+    public static Tensor InputGrad(Tensor gy, Tensor w, Tensor? b, in ConvSpec s)
     {
         var p = s.Problem(gy.shape[0]);
         var gc = gy.ContiguousNoGrad(); var wc = w.ContiguousNoGrad();
         var dx = Tensor.Empty(s.InputShape(p.N), DType.Float32, gy.Device);
-        if (dx.Storage is GpuStorage) { GpuOps.ConvInputGrad(gc, wc, dx, s); return dx; }
-        Conv2d.InputGrad(Whole(gc), Whole(wc), dx.Span, p);
+        if (dx.Storage is GpuStorage)
+        {
+            GpuOps.ConvInputGrad(gc, wc, dx, s);
+            if (b != null) using (Autograd.NoGrad()) dx.AddInPlace(b.Reshape(1, s.Cin, 1, 1));
+            return dx;
+        }
+        if (b == null) Conv2d.InputGrad(Whole(gc), Whole(wc), dx.Span, p);
+        else Conv2d.InputGrad(Whole(gc), Whole(wc), Whole(b.ContiguousNoGrad()), dx.Span, p);
         return dx;
     }
 

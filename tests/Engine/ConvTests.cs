@@ -164,6 +164,7 @@ public class ConvTests
     [TestCase(2, 4, 4, 3, 6, 3, 2, 2, 1, 1, 0, 1, 0, 1, 1, 2, TestName = "ConvTranspose2d groups 2, 3x2 kernel, mixed")]
     [TestCase(2, 2, 4, 4, 3, 3, 3, 1, 1, 2, 2, 0, 0, 2, 2, 1, TestName = "ConvTranspose2d dilation 2 pad 2")]
     [TestCase(2, 4, 3, 5, 4, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 2, TestName = "ConvTranspose2d 1x1 fast path, groups 2")]
+    [TestCase(2, 5, 4, 4, 1, 4, 4, 2, 2, 1, 1, 0, 0, 1, 1, 1, TestName = "ConvTranspose2d 4x4 s2 p1 to one channel (DCGAN output, thin tile)")]
     public void ConvTranspose2d_Forward_MatchesScatterReference(int N, int Cin, int H, int W, int Cout, int KH, int KW,
         int sh, int sw, int ph, int pw, int oph, int opw, int dh, int dw, int G)
     {

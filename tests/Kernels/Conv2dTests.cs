@@ -1,5 +1,5 @@
 // Conv2dTests.cs — every Conv2d version (kernels/Cpu/Conv/Conv2d.cs) against V0PerImage on odd
-// shapes, for the three maps, and the promise of the same bits on 1 and 2 threads (V1, V2, V3).
+// shapes, for the three maps, and the promise of the same bits on 1 and 2 threads (V1–V4).
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Conv2d
 using Denoise.Kernels.Cpu;
 using NUnit.Framework;
@@ -95,6 +95,89 @@ public class Conv2dTests
         for (int i = 0; i < y0.Length; i++) Assert.That(y3[i], Is.EqualTo(y0[i]).Within(tolY), $"y[{i}]");
         for (int i = 0; i < dx0.Length; i++) Assert.That(dx3[i], Is.EqualTo(dx0[i]).Within(tolDx), $"dx[{i}]");
         for (int i = 0; i < dw0.Length; i++) Assert.That(dw3[i], Is.EqualTo(dw0[i]).Within(tolDw), $"dw[{i}]");
+    }
+
+    /// <summary>V4's extra shapes: GEMM rows M = 1, 2, 3 (thin tile) in forward (Cout) and input-grad (Cin),
+    /// the stem and head of M1, M4's last transposed convolution (64 → 1, 4 × 4 stride 2 pad 1, whose
+    /// input-grad has Cin = 1), thin rows with groups, 1 × 1 on a 7 × 7 map and long K on a small map (both
+    /// V2's weight-grad), batch 1.</summary>
+    static readonly Conv2dProblem[] V4Problems =
+    {
+        new(1, new Conv2dGeometry(1, 28, 28, 3, 3, PH: 1, PW: 1), 32),             // stem, batch 1: dx with Cin = 1
+        new(3, new Conv2dGeometry(32, 28, 28, 3, 3, PH: 1, PW: 1), 1),             // head: forward with Cout = 1
+        new(2, new Conv2dGeometry(1, 28, 28, 4, 4, SH: 2, SW: 2, PH: 1, PW: 1), 13), // M4's 64 → 1 transposed conv, as its adjoint
+        new(5, new Conv2dGeometry(2, 11, 13, 3, 3), 3),                            // M = 2 and 3, padding 0, primes
+        new(3, new Conv2dGeometry(3, 9, 7, 5, 5, PH: 2, PW: 2), 2),                // M = 3 and 2, padding 2
+        new(2, new Conv2dGeometry(1, 17, 19, 3, 3, SH: 2, SW: 2, PH: 1, PW: 1), 1),// Cin = Cout = 1, stride 2
+        new(4, new Conv2dGeometry(6, 10, 9, 3, 3, PH: 1, PW: 1), 3, Groups: 3),    // one row per group (thin, grouped)
+        new(7, new Conv2dGeometry(17, 7, 7, 1, 1), 11),                            // pointwise 7 × 7: weight-grad by V2
+        new(1, new Conv2dGeometry(5, 1, 37, 1, 3, PW: 1), 1),                      // one-row image (conv1d), Cout = 1
+        new(2, new Conv2dGeometry(230, 4, 4, 3, 3, PH: 1, PW: 1), 5),              // K = 2070 on narrow batches: weight-grad by V2
+    };
+
+    static IEnumerable<TestCaseData> V4Cases() => Problems.Concat(V3Problems).Concat(V4Problems).Select((p, i) =>
+        new TestCaseData(i).SetName($"Conv2d_V4MatchesV0_{i}_N{p.N}_C{p.Cin}x{p.Geo.H}x{p.Geo.W}_k{p.Geo.KH}x{p.Geo.KW}_s{p.Geo.SH}{p.Geo.SW}_to{p.Cout}_g{p.Groups}"));
+
+    /// <summary>V4 sums each output in its own order, as V3 does: tolerance as for V3.</summary>
+    [TestCaseSource(nameof(V4Cases))]
+    public void V4_MatchesV0_AllThreeMaps(int index)
+    {
+        var all = Problems.Concat(V3Problems).Concat(V4Problems).ToArray();
+        var p = all[index];
+        var rng = new Random(200 + index);
+        float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength), gy = Rand(rng, p.OutputLength);
+        var (y0, dx0, dw0) = RunAll(Conv2dVersion.V0PerImage, x, w, gy, p);
+        var (y4, dx4, dw4) = RunAll(Conv2dVersion.V4Shaped, x, w, gy, p);
+        double tolY = 1e-5 * (1 + p.KG), tolDx = 1e-5 * (1 + p.CoutG * p.Geo.KH * p.Geo.KW), tolDw = 1e-5 * (1 + p.N * p.P * 0.5);
+        for (int i = 0; i < y0.Length; i++) Assert.That(y4[i], Is.EqualTo(y0[i]).Within(tolY), $"y[{i}]");
+        for (int i = 0; i < dx0.Length; i++) Assert.That(dx4[i], Is.EqualTo(dx0[i]).Within(tolDx), $"dx[{i}]");
+        for (int i = 0; i < dw0.Length; i++) Assert.That(dw4[i], Is.EqualTo(dw0[i]).Within(tolDw), $"dw[{i}]");
+    }
+
+    /// <summary>The transposed convolution's bias (one value per dx channel) in every version: V3 and V4 add
+    /// it in the store (phases no tap reaches included), earlier versions in a second pass.</summary>
+    [Test]
+    public void InputGradWithBias_AddsBiasPerInputChannel(
+        [Values(Conv2dVersion.V0PerImage, Conv2dVersion.V2Batched, Conv2dVersion.V3Implicit, Conv2dVersion.V4Shaped)] Conv2dVersion v)
+    {
+        var problems = new[]
+        {
+            V4Problems[2], V4Problems[5], V3Problems[3],
+            new Conv2dProblem(3, new Conv2dGeometry(4, 9, 8, 1, 1, SH: 2, SW: 3), 5),  // stride > kernel: phases no tap reaches
+        };
+        foreach (var p in problems)
+        {
+            var rng = new Random(6);
+            float[] gy = Rand(rng, p.OutputLength), w = Rand(rng, p.WeightLength), b = Rand(rng, p.Cin);
+            float[] dx0 = Nan(p.InputLength), dx = Nan(p.InputLength);
+            Conv2d.InputGrad(Conv2dVersion.V0PerImage, gy, w, dx0, p);
+            Conv2d.InputGrad(v, gy, w, b, dx, p);
+            double tol = 1e-5 * (2 + p.CoutG * p.Geo.KH * p.Geo.KW);
+            for (int i = 0; i < dx0.Length; i++)
+                Assert.That(dx[i], Is.EqualTo(dx0[i] + b[i / p.HW % p.Cin]).Within(tol), $"{p}: dx[{i}]");
+        }
+    }
+
+    [Test]
+    public void V4_SameBitsOnOneAndTwoThreads()
+    {
+        foreach (var p in new[] { V3Problems[0], V4Problems[1], V4Problems[2], V4Problems[7], V3Problems[7] })
+        {
+            var rng = new Random(9);
+            float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength), gy = Rand(rng, p.OutputLength);
+            int saved = WorkerPool.Threads, savedGemm = Gemm.MaxThreads;
+            try
+            {
+                WorkerPool.Threads = 1; Gemm.MaxThreads = 1;
+                var one = RunAll(Conv2dVersion.V4Shaped, x, w, gy, p);
+                WorkerPool.Threads = 2; Gemm.MaxThreads = 2;
+                var two = RunAll(Conv2dVersion.V4Shaped, x, w, gy, p);
+                Assert.That(two.Y, Is.EqualTo(one.Y));
+                Assert.That(two.Dx, Is.EqualTo(one.Dx));
+                Assert.That(two.Dw, Is.EqualTo(one.Dw));
+            }
+            finally { WorkerPool.Threads = saved; Gemm.MaxThreads = savedGemm; }
+        }
     }
 
     [Test]

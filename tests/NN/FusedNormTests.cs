@@ -1,5 +1,5 @@
-// FusedNormTests.cs — the fused GroupNorm / GroupNormSiLU ops (engine/NN/Functional.Norms.cs)
-// against the composed reference (F.GroupNormComposed, then .SiLU()): forward, first-order
+// FusedNormTests.cs — the fused GroupNorm / GroupNormSiLU / training BatchNorm ops (engine/NN/Functional.Norms.cs)
+// against the composed references (F.GroupNormComposed, then .SiLU(); F.BatchNormComposed): forward, first-order
 // gradients through the fused backward kernel, and finite-difference checks of first and second
 // order (the create-graph path builds the closed form from differentiable ops).
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter "FullyQualifiedName~NN.FusedNorm"
@@ -37,6 +37,34 @@ public class FusedNormTests
     public void GroupNorm_WithoutAffine_SecondOrder()
     {
         GradCheck.CheckSecondOrder(xs => F.GroupNorm(xs[0], 3, null, null), [GradCheck.Rand(38, 2, 6, 2)], what: "group_norm (no affine)");
+    }
+
+    /// <summary>Training-mode BatchNorm, fused vs composed: (N, C) with C not a multiple of 16 (the
+    /// 16-channel vector path and its tail), (N, C, H, W) with odd spatial sizes, with and without affine.</summary>
+    [TestCase(new[] { 5, 37 }, true), TestCase(new[] { 3, 1 }, true), TestCase(new[] { 4, 6, 5, 7 }, true), TestCase(new[] { 2, 3, 17, 1 }, false)]
+    public void BatchNormFused_MatchesComposed_ForwardAndGradients(int[] shape, bool affine)
+    {
+        using var scope = TensorScope.Begin();
+        int C = shape[1];
+        var x = (GradCheck.Rand(5, shape) * 2f + 0.5f).Detach().RequiresGrad_();
+        var w = affine ? GradCheck.Rand(6, C).Detach().RequiresGrad_() : null;
+        var b = affine ? GradCheck.Rand(7, C).Detach().RequiresGrad_() : null;
+        var g = GradCheck.Rand(8, shape);
+        var yf = F.BatchNorm(x, null, null, w, b, training: true);
+        var yc = F.BatchNormComposed(x, w, b);
+        Close(yf, yc, 1e-5);
+        Tensor[] inputs = affine ? [x, w!, b!] : [x];
+        var gf = Autograd.Grad([yf], inputs, [g]);
+        var gc = Autograd.Grad([yc], inputs, [g]);
+        for (int i = 0; i < inputs.Length; i++) Close(gf[i]!, gc[i]!, 1e-4);
+    }
+
+    [Test]
+    public void BatchNorm_FusedGradients_FirstAndSecondOrder()
+    {
+        GradCheck.Check(xs => F.BatchNorm(xs[0], null, null, xs[1], xs[2]), [GradCheck.Rand(40, 3, 17), GradCheck.Rand(41, 17), GradCheck.Rand(42, 17)], what: "batch_norm (N, 17)");
+        GradCheck.Check(xs => F.BatchNorm(xs[0], null, null, xs[1], xs[2]), [GradCheck.Rand(43, 2, 3, 2, 3), GradCheck.Rand(44, 3), GradCheck.Rand(45, 3)], what: "batch_norm (N, C, H, W)");
+        GradCheck.CheckSecondOrder(xs => F.BatchNorm(xs[0], null, null, xs[1], xs[2]), [GradCheck.Rand(46, 2, 2, 3), GradCheck.Rand(47, 2), GradCheck.Rand(48, 2)], what: "batch_norm (N, C, L)");
     }
 
     static void Close(Tensor a, Tensor b, double tol)

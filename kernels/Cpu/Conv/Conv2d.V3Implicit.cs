@@ -37,6 +37,9 @@ namespace Denoise.Kernels.Cpu;
 public static unsafe partial class Conv2d
 {
     const int TileM = 8, TileN = 48;          // forward register tile: 8 filters × 48 columns (24 zmm)
+    const int ThinN = 128;                    // V4's one-row tile for M < 4: 1 filter × 128 columns (8 zmm)
+    // Zeros after the lowered input: the last tile of either shape reads up to a grid plane plus two tile widths past it.
+    const int Slack = 2 * ThinN + 16;
     const int DotM = 4, DotK = 6;             // weight-grad tile: 4 filters × 6 taps (24 zmm)
     // Lowered input per image batch: ~384 KiB, so it and the tile's working set stay in L2 (1 MiB).
     const int LoweredBudgetFloats = 96 * 1024;
@@ -89,13 +92,13 @@ public static unsafe partial class Conv2d
         /// <summary>Columns of a batch of nb images that hold a valid output (the last ones are padding).</summary>
         public int Columns(int nb) => (nb - 1) * Plane + (Hout - 1) * Wq + Wout;
         /// <summary>Floats of the lowered input of nb images, plus the slack the last tile reads past it.</summary>
-        public long LoweredLength(int nb) => (long)C * SH * SW * nb * Plane + Plane + 2 * TileN + 16;
+        public long LoweredLength(int nb) => (long)C * SH * SW * nb * Plane + Plane + Slack;
     }
 
     /// <summary>
     /// One implicit GEMM over a lowered input: for each group g, row m &lt; M and output pixel,
     ///   out[g·M + m, pixel] = Σ_k A[g][m, k] · L[Q(pixel) + plane_k·nb·Plane + delta_k] (+ bias)
-    /// A packed in TileM-row panels; taps (plane_k, delta_k) per group; the output pixel (oh, ow) of
+    /// A packed in panels of TileRows rows (TileM, or 1 for V4's thin tile); taps (plane_k, delta_k) per group; the output pixel (oh, ow) of
     /// image n, channel ch lands at out[n·OutImage + ch·OutChannel + OutOrigin + oh·OutRow + ow·OutCol].
     /// </summary>
     readonly struct Plan
@@ -105,7 +108,9 @@ public static unsafe partial class Conv2d
         public int Groups { get; init; }
         public int M { get; init; }
         public int K { get; init; }
-        public int Panels => (M + TileM - 1) / TileM;
+        /// <summary>Rows of the register tile: TileM (8 × 48) or 1 (1 × ThinN).</summary>
+        public int TileRows { get; init; }
+        public int Panels => (M + TileRows - 1) / TileRows;
         public float* A { get; init; }
         public int* TapPlane { get; init; }
         public int* TapDelta { get; init; }
@@ -196,6 +201,7 @@ public static unsafe partial class Conv2d
                         {
                             int ih = r * q.SH + rh - q.PH;
                             if ((uint)ih >= (uint)q.H || jLo >= jHi) { new Span<float>(d, q.Wq).Clear(); continue; }
+                            if (q.SW == 1) { LowerRow(src + (long)ih * q.W + off, d, jLo, jHi, q.Wq); continue; }
                             if (jLo > 0) new Span<float>(d, jLo).Clear();
                             if (jHi < q.Wq) new Span<float>(d + jHi, q.Wq - jHi).Clear();
                             float* s = src + (long)ih * q.W + jLo * q.SW + off;
@@ -204,7 +210,25 @@ public static unsafe partial class Conv2d
                         }
                     }
                 }
-        new Span<float>(L + (long)q.C * q.SH * q.SW * nb * q.Plane, q.Plane + 2 * TileN + 16).Clear();
+        new Span<float>(L + (long)q.C * q.SH * q.SW * nb * q.Plane, q.Plane + Slack).Clear();
+    }
+
+    /// <summary>d[j] = s[j] for jLo ≤ j &lt; jHi, else 0, for j &lt; Wq: one masked load and store per 16 columns.
+    /// (Three calls per row — clear, copy, clear — cost more than the copy on 28-wide rows, and a
+    /// one-channel GEMM (the stem's dx) lowers 32 channels for every output row it computes.)
+    /// Masked-off lanes of s may lie outside the image: AVX-512 masked loads do not touch them.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void LowerRow(float* s, float* d, int jLo, int jHi, int Wq)
+    {
+        var lanes = Vector512<int>.Indices;
+        for (int j0 = 0; j0 < Wq; j0 += 16)
+        {
+            var j = lanes + Vector512.Create(j0);
+            var inside = (Vector512.GreaterThanOrEqual(j, Vector512.Create(jLo)) & Vector512.LessThan(j, Vector512.Create(jHi))).AsSingle();
+            var v = Avx512F.MaskLoad(s + j0, inside, Vector512<float>.Zero);
+            if (j0 + 16 <= Wq) v.Store(d + j0);
+            else Avx512F.MaskStore(d + j0, Vector512.LessThan(j, Vector512.Create(Wq)).AsSingle(), v);
+        }
     }
 
     // ───────────────────── forward (and the implicit GEMM every map but weight-grad runs) ─────────────────────
@@ -217,15 +241,15 @@ public static unsafe partial class Conv2d
         return (float*)Unsafe.AsPointer(ref t_packedA[0]);
     }
 
-    /// <summary>W (Cout × KG per group) → panels of TileM filters, element (k, r) at k·TileM + r, zero rows past Fg.</summary>
-    static float* PackWeights(float* w, in Conv2dProblem p)
+    /// <summary>W (Cout × KG per group) → panels of <paramref name="rows"/> filters, element (k, r) at k·rows + r, zero rows past Fg.</summary>
+    static float* PackWeights(float* w, in Conv2dProblem p, int rows)
     {
-        int K = p.KG, Fg = p.CoutG, panels = (Fg + TileM - 1) / TileM;
-        float* d = PackBuffer((long)p.Groups * panels * TileM * K), dst = d;
+        int K = p.KG, Fg = p.CoutG, panels = (Fg + rows - 1) / rows;
+        float* d = PackBuffer((long)p.Groups * panels * rows * K), dst = d;
         for (int g = 0; g < p.Groups; g++)
-            for (int f0 = 0; f0 < Fg; f0 += TileM)
+            for (int f0 = 0; f0 < Fg; f0 += rows)
                 for (int k = 0; k < K; k++)
-                    for (int r = 0; r < TileM; r++)
+                    for (int r = 0; r < rows; r++)
                         *d++ = f0 + r < Fg ? w[(long)(g * Fg + f0 + r) * K + k] : 0f;
         return dst;
     }
@@ -239,22 +263,27 @@ public static unsafe partial class Conv2d
             float* L = LoweredWorkspace(q, q.LoweredLength(count));
             Lower(x, L, q, n0, count);
             int K = plan.K, M = plan.M, panels = plan.Panels, Qn = q.Columns(count);
-            float* tile = stackalloc float[TileM * TileN];
-            Segment* segs = stackalloc Segment[TileN + 1];
+            // The thin tile (one row, ThinN columns) or the 8 × 48 one; the tile buffer fits either.
+            bool thin = plan.TileRows == 1;
+            int tm = thin ? 1 : TileM, tn = thin ? ThinN : TileN;
+            float* tile = stackalloc float[Math.Max(TileM * TileN, ThinN)];
+            Segment* segs = stackalloc Segment[Math.Max(TileN, ThinN) + 1];
             float* yb = y + n0 * plan.OutImage + plan.OutOrigin;
             for (int g = 0; g < plan.Groups; g++)
             {
                 int* off = Offsets(plan.TapPlane + g * K, plan.TapDelta + g * K, K, q, count);
-                for (int q0 = 0; q0 < Qn; q0 += TileN)
+                for (int q0 = 0; q0 < Qn; q0 += tn)
                 {
-                    int ns = Segments(q, q0, Math.Min(TileN, Qn - q0), segs, plan);
+                    int ns = Segments(q, q0, Math.Min(tn, Qn - q0), segs, plan);
                     if (ns == 0) continue;
                     for (int pi = 0; pi < panels; pi++)
                     {
-                        Tile8x48(K, plan.A + ((long)g * panels + pi) * TileM * K, L + q0, off, tile);
-                        int ch = g * M + pi * TileM, rows = Math.Min(TileM, M - pi * TileM);
+                        float* a = plan.A + ((long)g * panels + pi) * tm * K;
+                        if (thin) Tile1x128(K, a, L + q0, off, tile);
+                        else Tile8x48(K, a, L + q0, off, tile);
+                        int ch = g * M + pi * tm, rows = Math.Min(tm, M - pi * tm);
                         for (int r = 0; r < rows; r++)
-                            StoreSegments(tile + r * TileN, yb + (ch + r) * plan.OutChannel, segs, ns,
+                            StoreSegments(tile + r * tn, yb + (ch + r) * plan.OutChannel, segs, ns,
                                 plan.Bias == null ? 0f : plan.Bias[ch + r], plan.OutCol);
                     }
                 }
@@ -359,13 +388,14 @@ public static unsafe partial class Conv2d
         if (parts == 1) job.Execute(0); else WorkerPool.Run(job, parts);
     }
 
-    static void V3Forward(float* x, float* w, float* bias, float* y, in Conv2dProblem p)
+    /// <param name="rows">Register tile rows: TileM (V3), or 1 for V4's thin tile.</param>
+    static void V3Forward(float* x, float* w, float* bias, float* y, in Conv2dProblem p, int rows = TileM)
     {
         var q = Grid.Forward(p.Geo);
         int* plane = ForwardTaps(p, q, out int* delta);
         RunPlan(new Plan
         {
-            Q = q, N = p.N, Groups = p.Groups, M = p.CoutG, K = p.KG, A = PackWeights(w, p), TapPlane = plane, TapDelta = delta,
+            Q = q, N = p.N, Groups = p.Groups, M = p.CoutG, K = p.KG, A = PackWeights(w, p, rows), TileRows = rows, TapPlane = plane, TapDelta = delta,
             Bias = bias, OutImage = (long)p.Cout * p.P, OutChannel = p.P, OutOrigin = 0, OutRow = q.Wout, OutCol = 1,
         }, x, y);
     }
@@ -379,7 +409,9 @@ public static unsafe partial class Conv2d
     /// (filters) of the transposed weight: one implicit GEMM per phase, stored with stride (SH, SW).
     /// Stride 1 is one phase: the flipped, transposed kernel.
     /// </summary>
-    static void V3InputGrad(float* gy, float* w, float* dx, in Conv2dProblem p)
+    /// <param name="bias">Added to every dx pixel of channel c (the transposed convolution's bias), or null.</param>
+    /// <param name="rows">Register tile rows: TileM (V3), or 1 for V4's thin tile.</param>
+    static void V3InputGrad(float* gy, float* w, float* bias, float* dx, in Conv2dProblem p, int rows = TileM)
     {
         if (p.N == 0) return;
         var g = p.Geo;
@@ -396,7 +428,7 @@ public static unsafe partial class Conv2d
                     for (int kj = 0; kj < g.KW; kj++)
                         if (ki * g.DH % g.SH == rh && kj * g.DW % g.SW == rw) { tapKi[T] = ki; tapKj[T] = kj; T++; }
                 int origin = (g.SH * a0 + rh - g.PH) * g.W + (g.SW * b0 + rw - g.PW);
-                if (T == 0) { ZeroPhase(dx, p, origin, A, B); continue; }
+                if (T == 0) { ZeroPhase(dx, bias, p, origin, A, B); continue; }
                 int reachH = (g.KH - 1) * g.DH, reachW = (g.KW - 1) * g.DW;
                 var q = g.SH == 1 && g.SW == 1
                     ? Grid.Stride1(p.Cout, g.Hout, g.Wout, A, B, reachH - g.PH, reachW - g.PW, reachH, reachW)
@@ -405,8 +437,8 @@ public static unsafe partial class Conv2d
                 int K = CoutG * T, total = p.Groups * K;
                 if (t_taps == null || t_taps.Length < 2 * total) t_taps = GC.AllocateUninitializedArray<int>(2 * total, pinned: true);
                 int* plane = (int*)Unsafe.AsPointer(ref t_taps[0]), delta = plane + total;
-                int panels = (CinG + TileM - 1) / TileM;
-                float* pa = PackBuffer((long)p.Groups * panels * TileM * K);
+                int panels = (CinG + rows - 1) / rows;
+                float* pa = PackBuffer((long)p.Groups * panels * rows * K);
                 for (int gr = 0; gr < p.Groups; gr++)
                 {
                     for (int j = 0; j < CoutG; j++)
@@ -417,17 +449,17 @@ public static unsafe partial class Conv2d
                             // gy (row, col) read for dx phase pixel (a, b): (a + a0 − ⌊ki·DH/SH⌋, b + b0 − ⌊kj·DW/SW⌋).
                             delta[k] = q.Delta(a0 - tapKi[t] * g.DH / g.SH, b0 - tapKj[t] * g.DW / g.SW);
                         }
-                    // A[gr][m = c, k = (j, t)] = w[gr·CoutG + j, c, ki_t, kj_t], in TileM-row panels.
-                    float* d = pa + (long)gr * panels * TileM * K;
-                    for (int m0 = 0; m0 < CinG; m0 += TileM)
+                    // A[gr][m = c, k = (j, t)] = w[gr·CoutG + j, c, ki_t, kj_t], in panels of `rows` rows.
+                    float* d = pa + (long)gr * panels * rows * K;
+                    for (int m0 = 0; m0 < CinG; m0 += rows)
                         for (int j = 0; j < CoutG; j++)
                             for (int t = 0; t < T; t++)
-                                for (int r = 0; r < TileM; r++)
+                                for (int r = 0; r < rows; r++)
                                     *d++ = m0 + r < CinG ? w[(((long)(gr * CoutG + j) * CinG + m0 + r) * g.KH + tapKi[t]) * g.KW + tapKj[t]] : 0f;
                 }
                 RunPlan(new Plan
                 {
-                    Q = q, N = p.N, Groups = p.Groups, M = CinG, K = K, A = pa, TapPlane = plane, TapDelta = delta, Bias = null,
+                    Q = q, N = p.N, Groups = p.Groups, M = CinG, K = K, A = pa, TileRows = rows, TapPlane = plane, TapDelta = delta, Bias = bias,
                     OutImage = (long)p.Cin * p.HW, OutChannel = p.HW, OutOrigin = origin, OutRow = g.SH * g.W, OutCol = g.SW,
                 }, gy, dx);
             }
@@ -449,16 +481,19 @@ public static unsafe partial class Conv2d
         return (a0, count, pad, uMax);
     }
 
-    /// <summary>A phase no tap reaches (kernel smaller than the stride): its dx pixels are zero.</summary>
-    static void ZeroPhase(float* dx, in Conv2dProblem p, int origin, int A, int B)
+    /// <summary>A phase no tap reaches (kernel smaller than the stride): its dx pixels are zero (or the bias).</summary>
+    static void ZeroPhase(float* dx, float* bias, in Conv2dProblem p, int origin, int A, int B)
     {
         var g = p.Geo;
         for (long nc = 0; nc < (long)p.N * p.Cin; nc++)
+        {
+            float v = bias == null ? 0f : bias[nc % p.Cin];
             for (int a = 0; a < A; a++)
             {
                 float* row = dx + nc * p.HW + origin + (long)a * g.SH * g.W;
-                for (int b = 0; b < B; b++) row[(long)b * g.SW] = 0f;
+                for (int b = 0; b < B; b++) row[(long)b * g.SW] = v;
             }
+        }
     }
 
     // ───────────────────── weight gradient ─────────────────────

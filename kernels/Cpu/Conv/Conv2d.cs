@@ -28,7 +28,14 @@
 //               gather/scatter); bias fused into the store; input-grad by output phase (polyphase
 //               transposed convolution), weight-grad as 4×6 dot-product tiles over the grid.
 //               M1's conv maps, same command, same session (machine load ≈ 17):
-//               fwd / input / weight  V2 330 / 270 / 368 = 968 → V3 191 / 192 / 259 = 642 (current)
+//               fwd / input / weight  V2 330 / 270 / 368 = 968 → V3 191 / 192 / 259 = 642
+//   V4Shaped    V3 with the tile fitted to the shape (Conv2d.V4Shaped.cs): a 1-row × 128-column tile
+//               where the GEMM has fewer than 4 rows (stem dx with Cin = 1, head forward with Cout = 1,
+//               a generator's 64 → 1 transposed conv), and weight-grad routed to V2 where V3's is
+//               slower (1 × 1 on 7 × 7; narrow batches with long K). Same lowering (rows now one
+//               masked load/store per 16 columns), bias fused into input-grad too (transposed conv).
+//               Stem (1,28,32) input-grad 2.75 → 1.3 ms, head (32,28,1) forward 1.5–1.7 → 0.8 ms
+//               (1 thread, CPU ms; bench/results/cpu-2026-11-23-conv.md)                  (current)
 // A 1×1, stride-1, unpadded convolution skips im2col in V0–V2: the image viewed as (Cin, H·W) is
 // its own col matrix (in V3 its grid is the image itself).
 // Run:   dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Conv2d
@@ -38,7 +45,7 @@ using System.Buffers;
 namespace Denoise.Kernels.Cpu;
 
 /// <summary>The convolution versions kept in the project, slowest to fastest.</summary>
-public enum Conv2dVersion { V0PerImage, V1Chunked, V2Batched, V3Implicit }
+public enum Conv2dVersion { V0PerImage, V1Chunked, V2Batched, V3Implicit, V4Shaped }
 
 /// <summary>A batched 2-D convolution: N images of geometry <paramref name="Geo"/>, Cout filters, Groups groups.</summary>
 public readonly record struct Conv2dProblem(int N, Conv2dGeometry Geo, int Cout, int Groups = 1)
@@ -61,7 +68,10 @@ public readonly record struct Conv2dProblem(int N, Conv2dGeometry Geo, int Cout,
 public static unsafe partial class Conv2d
 {
     /// <summary>The version <see cref="Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> and the other two maps run.</summary>
-    public static Conv2dVersion Best => V3Supported ? Conv2dVersion.V3Implicit : Conv2dVersion.V2Batched;
+    public static Conv2dVersion Best => V3Supported ? Conv2dVersion.V4Shaped : Conv2dVersion.V2Batched;
+
+    /// <summary>V3 and V4 need AVX-512; elsewhere they run V2Batched.</summary>
+    static Conv2dVersion Supported(Conv2dVersion v) => v >= Conv2dVersion.V3Implicit && !V3Supported ? Conv2dVersion.V2Batched : v;
 
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, in Conv2dProblem p)
         => Forward(Best, x, w, y, p);
@@ -73,6 +83,10 @@ public static unsafe partial class Conv2d
     public static void InputGrad(ReadOnlySpan<float> gy, ReadOnlySpan<float> w, Span<float> dx, in Conv2dProblem p)
         => InputGrad(Best, gy, w, dx, p);
 
+    /// <summary>dx = convᵀ(gy, w) + bias (bias: Cin values, per dx channel): the transposed convolution with its bias.</summary>
+    public static void InputGrad(ReadOnlySpan<float> gy, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> dx, in Conv2dProblem p)
+        => InputGrad(Best, gy, w, bias, dx, p);
+
     public static void WeightGrad(ReadOnlySpan<float> x, ReadOnlySpan<float> gy, Span<float> dw, in Conv2dProblem p)
         => WeightGrad(Best, x, gy, dw, p);
 
@@ -81,18 +95,41 @@ public static unsafe partial class Conv2d
     {
         if (bias.IsEmpty) { Forward(v, x, w, y, p); return; }
         Check(p, bias.Length, p.Cout, "bias");
-        if (v == Conv2dVersion.V3Implicit && V3Supported)
+        v = Supported(v);
+        if (v >= Conv2dVersion.V3Implicit)
         {
             Check(p, x.Length, p.InputLength, "x"); Check(p, w.Length, p.WeightLength, "w"); Check(p, y.Length, p.OutputLength, "y");
-            fixed (float* px = x, pw = w, pb = bias, py = y) V3Forward(px, pw, pb, py, p);
+            fixed (float* px = x, pw = w, pb = bias, py = y)
+                if (v == Conv2dVersion.V4Shaped) V4Forward(px, pw, pb, py, p); else V3Forward(px, pw, pb, py, p);
             return;
         }
         Forward(v, x, w, y, p);
-        int P = p.P;
-        for (int n = 0; n < p.N; n++)
-            for (int c = 0; c < p.Cout; c++)
+        AddChannelBias(y, bias, p.N, p.Cout, p.P);
+    }
+
+    /// <summary>Input gradient plus a per-dx-channel bias; V3 and V4 add it in the store, earlier versions in a second pass.</summary>
+    public static void InputGrad(Conv2dVersion v, ReadOnlySpan<float> gy, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> dx, in Conv2dProblem p)
+    {
+        if (bias.IsEmpty) { InputGrad(v, gy, w, dx, p); return; }
+        Check(p, bias.Length, p.Cin, "bias");
+        v = Supported(v);
+        if (v >= Conv2dVersion.V3Implicit)
+        {
+            Check(p, gy.Length, p.OutputLength, "gy"); Check(p, w.Length, p.WeightLength, "w"); Check(p, dx.Length, p.InputLength, "dx");
+            fixed (float* pg = gy, pw = w, pb = bias, pd = dx)
+                if (v == Conv2dVersion.V4Shaped) V4InputGrad(pg, pw, pb, pd, p); else V3InputGrad(pg, pw, pb, pd, p);
+            return;
+        }
+        InputGrad(v, gy, w, dx, p);
+        AddChannelBias(dx, bias, p.N, p.Cin, p.HW);
+    }
+
+    static void AddChannelBias(Span<float> t, ReadOnlySpan<float> bias, int N, int C, int plane)
+    {
+        for (int n = 0; n < N; n++)
+            for (int c = 0; c < C; c++)
             {
-                var row = y.Slice((n * p.Cout + c) * P, P);
+                var row = t.Slice((n * C + c) * plane, plane);
                 System.Numerics.Tensors.TensorPrimitives.Add(row, bias[c], row);
             }
     }
@@ -102,9 +139,13 @@ public static unsafe partial class Conv2d
         Check(p, x.Length, p.InputLength, "x"); Check(p, w.Length, p.WeightLength, "w"); Check(p, y.Length, p.OutputLength, "y");
         fixed (float* px = x, pw = w, py = y)
         {
-            if (v == Conv2dVersion.V0PerImage) { V0Forward(px, pw, py, p); return; }
-            if (v == Conv2dVersion.V2Batched || (v == Conv2dVersion.V3Implicit && !V3Supported)) { V2Forward(px, pw, py, p); return; }
-            if (v == Conv2dVersion.V3Implicit) { V3Forward(px, pw, null, py, p); return; }
+            switch (Supported(v))
+            {
+                case Conv2dVersion.V0PerImage: V0Forward(px, pw, py, p); return;
+                case Conv2dVersion.V2Batched: V2Forward(px, pw, py, p); return;
+                case Conv2dVersion.V3Implicit: V3Forward(px, pw, null, py, p); return;
+                case Conv2dVersion.V4Shaped: V4Forward(px, pw, null, py, p); return;
+            }
             var job = new Job(JobKind.Forward, p, px, pw, py, ImageParts(p));
             RunJob(job);
         }
@@ -115,9 +156,13 @@ public static unsafe partial class Conv2d
         Check(p, gy.Length, p.OutputLength, "gy"); Check(p, w.Length, p.WeightLength, "w"); Check(p, dx.Length, p.InputLength, "dx");
         fixed (float* pg = gy, pw = w, pd = dx)
         {
-            if (v == Conv2dVersion.V0PerImage) { V0InputGrad(pg, pw, pd, p); return; }
-            if (v == Conv2dVersion.V2Batched || (v == Conv2dVersion.V3Implicit && !V3Supported)) { V2InputGrad(pg, pw, pd, p); return; }
-            if (v == Conv2dVersion.V3Implicit) { V3InputGrad(pg, pw, pd, p); return; }
+            switch (Supported(v))
+            {
+                case Conv2dVersion.V0PerImage: V0InputGrad(pg, pw, pd, p); return;
+                case Conv2dVersion.V2Batched: V2InputGrad(pg, pw, pd, p); return;
+                case Conv2dVersion.V3Implicit: V3InputGrad(pg, pw, null, pd, p); return;
+                case Conv2dVersion.V4Shaped: V4InputGrad(pg, pw, null, pd, p); return;
+            }
             var job = new Job(JobKind.InputGrad, p, pg, pw, pd, ImageParts(p));
             RunJob(job);
         }
@@ -130,7 +175,8 @@ public static unsafe partial class Conv2d
         fixed (float* px = x, pg = gy, pd = dw)
         {
             if (v == Conv2dVersion.V0PerImage) { V0WeightGrad(px, pg, pd, p); return; }
-            if (v == Conv2dVersion.V3Implicit && !V3Supported) v = Conv2dVersion.V2Batched;
+            v = Supported(v);
+            if (v == Conv2dVersion.V4Shaped) v = V4WeightGradVersion(p);
             int nb = 1, len = (int)p.WeightLength;
             int parts = v switch
             {
