@@ -87,6 +87,7 @@ public static unsafe class Map
 
     // ───────────────────── the serial SIMD loops ─────────────────────
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void UnarySerial<TOp>(ReadOnlySpan<float> x, Span<float> y) where TOp : struct, IUnaryOp
     {
         int n = y.Length;
@@ -102,6 +103,7 @@ public static unsafe class Map
         for (; i < n; i++) Unsafe.Add(ref yr, i) = TOp.Apply(Unsafe.Add(ref xr, i));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void BinarySerial<TOp>(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y) where TOp : struct, IBinaryOp
     {
         int n = y.Length;
@@ -118,6 +120,7 @@ public static unsafe class Map
         for (; i < n; i++) Unsafe.Add(ref yr, i) = TOp.Apply(Unsafe.Add(ref ar, i), Unsafe.Add(ref br, i));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void BinaryScalarBSerial<TOp>(ReadOnlySpan<float> a, float s, Span<float> y) where TOp : struct, IBinaryOp
     {
         int n = y.Length;
@@ -139,6 +142,7 @@ public static unsafe class Map
         for (; i < n; i++) Unsafe.Add(ref yr, i) = TOp.Apply(Unsafe.Add(ref ar, i), s);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void BinaryScalarASerial<TOp>(float s, ReadOnlySpan<float> b, Span<float> y) where TOp : struct, IBinaryOp
     {
         int n = y.Length;

@@ -39,7 +39,7 @@ public readonly struct Pow : IBinaryOp
 
     public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b)
     {
-        if (Vector256.GreaterThanAll(a, Vector256<float>.Zero)) return Vector256.Exp(b * Vector256.Log(a));
+        if (Vector256.GreaterThanAll(a, Vector256<float>.Zero)) return VecMath.Exp(b * Vector256.Log(a));
         Span<float> r = stackalloc float[Vector256<float>.Count];
         for (int i = 0; i < r.Length; i++) r[i] = MathF.Pow(a[i], b[i]);
         return Vector256.Create((ReadOnlySpan<float>)r);
@@ -47,7 +47,7 @@ public readonly struct Pow : IBinaryOp
 
     public static Vector512<float> Apply(Vector512<float> a, Vector512<float> b)
     {
-        if (Vector512.GreaterThanAll(a, Vector512<float>.Zero)) return Vector512.Exp(b * Vector512.Log(a));
+        if (Vector512.GreaterThanAll(a, Vector512<float>.Zero)) return VecMath.Exp(b * Vector512.Log(a));
         Span<float> r = stackalloc float[Vector512<float>.Count];
         for (int i = 0; i < r.Length; i++) r[i] = MathF.Pow(a[i], b[i]);
         return Vector512.Create((ReadOnlySpan<float>)r);
@@ -85,9 +85,9 @@ public readonly struct Elu : IBinaryOp
 {
     public static float Apply(float x, float alpha) => x > 0 ? x : alpha * (MathF.Exp(x) - 1f);
     public static Vector256<float> Apply(Vector256<float> x, Vector256<float> alpha) =>
-        Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256<float>.Zero), x, alpha * (Vector256.Exp(x) - Vector256<float>.One));
+        Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256<float>.Zero), x, alpha * (VecMath.Exp(x) - Vector256<float>.One));
     public static Vector512<float> Apply(Vector512<float> x, Vector512<float> alpha) =>
-        Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512<float>.Zero), x, alpha * (Vector512.Exp(x) - Vector512<float>.One));
+        Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512<float>.Zero), x, alpha * (VecMath.Exp(x) - Vector512<float>.One));
 }
 
 public readonly struct Greater : IBinaryOp

@@ -179,6 +179,7 @@ public static unsafe class GroupNorm
 
     // ───────────────────── V1: two fused vector passes ─────────────────────
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void V1Forward(in GroupNormShape s, float* x, float* gamma, float* beta, float* y, float* mean, float* rstd, int n, int g)
     {
         long M = s.M, o = ((long)n * s.C + (long)g * s.Cg) * s.S;
@@ -217,6 +218,7 @@ public static unsafe class GroupNorm
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void V1Backward(in GroupNormShape s, float* x, float* dy, float* gamma, float* beta, float* mean, float* rstd,
         float* dx, double* pg, double* pb, int n, int g)
     {
@@ -243,7 +245,7 @@ public static unsafe class GroupNorm
                     if (s.SiLU)
                     {
                         var h = Vector512.FusedMultiplyAdd(xh, gv, bv);
-                        var sg = Vector512<float>.One / (Vector512<float>.One + Vector512.Exp(-h));
+                        var sg = Vector512<float>.One / (Vector512<float>.One + Ops.VecMath.Exp(-h));
                         d *= sg * Vector512.FusedMultiplyAdd(h, Vector512<float>.One - sg, Vector512<float>.One);
                     }
                     d.Store(dr + j);

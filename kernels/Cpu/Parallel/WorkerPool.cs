@@ -14,7 +14,17 @@
 // Jobs are structs implementing IParallelJob (no closure, no delegate allocation); they hold raw
 // pointers, not spans, because they sit in a static field while the workers run them.
 // Calls from inside a job, or from a second thread while a job runs, run serially on the caller.
+// An exception thrown by a part (on any thread) is rethrown on the caller once every claimed part
+// has finished, so a worker never dies and the next job never sees a half-finished one.
+//
+// Measured hand-off (tests/Kernels/WorkerPoolTests.cs; bench `versions --pool`): a 2-part job
+// whose worker is spinning starts on both cores within ~1 µs; one whose worker has gone to sleep
+// pays a futex wake (~10–50 µs), unless the caller has claimed every part before the worker wakes.
+// The multi-millisecond "stalls" once blamed on this pool were the .NET tiered JIT: the first ~30
+// calls of each kernel ran unoptimised tier-0 code (see Map.cs and VecMath.cs).
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.WorkerPool
+using System.Runtime.ExceptionServices;
+
 namespace Denoise.Kernels.Cpu;
 
 /// <summary>One piece of a parallel job: <see cref="Execute"/> runs part <c>part</c> of it.</summary>
@@ -46,6 +56,7 @@ public static class WorkerPool
     static int sleepers;             // workers blocked in Monitor.Wait
     static int done;                 // parts of the current job finished
     static Action<int>? body;        // the current job's Execute, cached per job type
+    static ExceptionDispatchInfo? error;   // the first exception thrown by a part of the current job
 
     // The claim word: generation (bits 40+) | parts (bits 20–39) | next unclaimed part (bits 0–19).
     // A part is claimed by one compare-and-swap on the whole word, so a worker that woke late can
@@ -81,6 +92,8 @@ public static class WorkerPool
             while (Volatile.Read(ref done) < partCount) spin.SpinOnce(sleep1Threshold: -1);
             JobSlot<TJob>.Job = default;
             body = null;
+            var e = Interlocked.Exchange(ref error, null);
+            e?.Throw();
         }
         finally { Volatile.Write(ref busy, 0); }
     }
@@ -95,8 +108,9 @@ public static class WorkerPool
             if (next >= parts) return;
             if (Interlocked.CompareExchange(ref state, s + 1, s) != s) continue;
             // Claimed: the job cannot finish before this part does, so body is this job's.
-            body!((int)next);
-            Interlocked.Increment(ref done);
+            try { body!((int)next); }
+            catch (Exception e) { Interlocked.CompareExchange(ref error, ExceptionDispatchInfo.Capture(e), null); }
+            finally { Interlocked.Increment(ref done); }
         }
     }
 
