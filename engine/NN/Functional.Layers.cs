@@ -40,6 +40,13 @@ public static partial class F
             throw new ArgumentException($"layer_norm: input{x.NameSuffix} of shape {x.ShapeStr} does not end in normalized shape {ShapeUtil.Str(normalizedShape)}.");
         CheckAffine("layer_norm", weight, normalizedShape);
         CheckAffine("layer_norm", bias, normalizedShape);
+        return LayerNormFused(x, normalizedShape, weight, bias, eps);   // Functional.Norms.cs
+    }
+
+    /// <summary>LayerNorm as a composition of differentiable primitives: the reference the fused op is tested against.</summary>
+    internal static Tensor LayerNormComposed(Tensor x, int[] normalizedShape, Tensor? weight = null, Tensor? bias = null, float eps = 1e-5f)
+    {
+        int k = normalizedShape.Length;
         var dims = Enumerable.Range(x.Rank - k, k).ToArray();
         var y = Normalize(x, dims, eps).Y;
         if (weight != null) y = y * weight;
