@@ -303,7 +303,8 @@ public sealed partial class Tensor
             src = other.Expand(shape).ContiguousNoGrad();
         }
         var d = Span; var s = src.Span;
-        if (alpha == 1f) System.Numerics.Tensors.TensorPrimitives.Add(d, s, d);
+        // Map splits large adds over the worker pool: this is every leaf-gradient accumulation.
+        if (alpha == 1f) Denoise.Kernels.Cpu.Map.Binary<K.Add>(s, d, d);
         else System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(s, alpha, d, d);
         return this;
     }

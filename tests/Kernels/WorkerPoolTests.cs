@@ -128,4 +128,26 @@ public class WorkerPoolTests
         }
         finally { WorkerPool.Threads = saved; }
     }
+
+    [Test]
+    public void Map_SplitOverThePool_SameBitsAsOneThread()
+    {
+        int n = Map.ParallelThreshold * 2 + 13;   // several parts and a scalar tail
+        var rng = new Random(4);
+        var x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (float)(rng.NextDouble() * 20 - 10);
+        float[] one = new float[n], two = new float[n];
+        int saved = WorkerPool.Threads;
+        try
+        {
+            WorkerPool.Threads = 1;
+            Map.Unary<Denoise.Kernels.Ops.SiLU>(x, one);
+            WorkerPool.Threads = 2;
+            Map.Unary<Denoise.Kernels.Ops.SiLU>(x, two);
+        }
+        finally { WorkerPool.Threads = saved; }
+        Assert.That(two, Is.EqualTo(one));
+        for (int i = 0; i < n; i += 997)
+            Assert.That(one[i], Is.EqualTo(x[i] / (1 + Math.Exp(-x[i]))).Within(1e-6 * (1 + Math.Abs(x[i]))), $"x = {x[i]}");
+    }
 }
