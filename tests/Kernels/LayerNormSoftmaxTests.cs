@@ -2,6 +2,7 @@
 // Softmax.cs) against their V0 references on odd shapes (rows of 1, 7, 13, 17, 31, 65, 257: non-multiples
 // of the vector width, tails only, one row, no rows), and the promise of the same bits on 1 and 2 threads.
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.LayerNormSoftmax
+// (prefix DOTNET_PreferredVectorBitWidth=256 to run the Vector256 paths on an AVX-512 machine)
 using Denoise.Kernels.Cpu;
 using NUnit.Framework;
 
