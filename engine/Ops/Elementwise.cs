@@ -100,12 +100,14 @@ public sealed partial class Tensor
         if (!approximateTanh)
             return Unary<K.GeluExact>("gelu", (g, _) =>
             {
+                if (!Autograd.IsEnabled) return MapBinary<K.GeluExactBackward>(g, x, "gelu_backward");   // one fused pass
                 var cdf = ((x * 0.70710678118654752f).Erf() + 1f) * 0.5f;
                 var pdf = (x * x * -0.5f).Exp() * 0.3989422804014327f;
                 return g * (cdf + x * pdf);
             });
         return Unary<K.GeluTanh>("gelu_tanh", (g, _) =>
         {
+            if (!Autograd.IsEnabled) return MapBinary<K.GeluTanhBackward>(g, x, "gelu_tanh_backward");
             const float c = 0.7978845608028654f, a = 0.044715f;
             var x2 = x * x;
             var t = ((x + x2 * x * a) * c).Tanh();
