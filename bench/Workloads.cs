@@ -3,6 +3,7 @@
 //   dotnet run -c Release --project bench -- workloads               all implemented workloads
 //   dotnet run -c Release --project bench -- workloads --only M2,K5  a subset (prefix match on keys)
 //   dotnet run -c Release --project bench -- workloads --quick       fewer repetitions, no K1 n ≥ 1024, no K4 T = 1024
+//   dotnet run -c Release --project bench -- workloads --threads 1   single-core figures (compare.sh passes it to the peer too)
 // The header carries the machine's measured limits (Peak.cs): peak_gflops_1t/2t, triad_gbps.
 // Every timed region runs inside a TensorScope, as a training loop does, so pooled memory is
 // reused; "alloc_kb" is managed bytes allocated per iteration (GC.GetAllocatedBytesForCurrentThread).
@@ -27,7 +28,9 @@ public static partial class Workloads
             {
                 case "--only" when i + 1 < args.Length: only = args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries).ToHashSet(); break;
                 case "--quick": quick = true; break;
-                default: Console.Error.WriteLine($"workloads: unknown option '{args[i]}'. Use --only K1,M2 and/or --quick."); return 2;
+                case "--threads" when i + 1 < args.Length && int.TryParse(args[i + 1], out int t) && t > 0:
+                    WorkerPool.Threads = t; Gemm.MaxThreads = t; i++; break;
+                default: Console.Error.WriteLine($"workloads: unknown option '{args[i]}'. Use --only K1,M2, --quick and/or --threads N."); return 2;
             }
         }
         var opt = new Options(only, quick);
@@ -71,10 +74,18 @@ public static partial class Workloads
 
     private static partial IEnumerable<(string key, Func<JsonObject> run)> ModelWorkloads(Options o);
 
-    /// <summary>Median / min / max milliseconds of <paramref name="reps"/> timed calls after <paramref name="warmup"/>, plus managed KB allocated per call.</summary>
+    const double WarmupSeconds = 0.5;
+    const int MaxWarmupCalls = 400;
+
+    /// <summary>Median / min / max milliseconds of <paramref name="reps"/> timed calls after warm-up, plus managed KB allocated per call.
+    /// Warm-up is at least <paramref name="warmup"/> calls and, for fast bodies, goes on until <see cref="WarmupSeconds"/> have
+    /// passed (at most <see cref="MaxWarmupCalls"/> calls): .NET's tiered JIT runs each method's first ~30 calls as unoptimised
+    /// tier-0 code and promotes it only after 100 ms without new tier-0 compilations, so two warm-up calls of a 0.5 ms kernel
+    /// time the JIT, not the kernel (K3 measured 8.8 ms that way, ~0.7 ms in steady state).</summary>
     static (double median, double min, double max, double allocKb) Time(Action body, int warmup, int reps)
     {
-        for (int i = 0; i < warmup; i++) body();
+        var warm = Stopwatch.StartNew();
+        for (int i = 0; i < warmup || (warm.Elapsed.TotalSeconds < WarmupSeconds && i < MaxWarmupCalls); i++) body();
         var ms = new double[reps];
         long alloc0 = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < reps; i++)

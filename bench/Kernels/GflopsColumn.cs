@@ -1,15 +1,16 @@
 // A BenchmarkDotNet column reporting GFLOP/s = FLOPs of the case / mean time. Each benchmark class
 // passes the FLOP count of a case (from its parameters and method) and a legend saying how it counts.
+// With name "GB/s" and a byte count instead, the same column reports bandwidth (NormBench).
 using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 
 namespace Denoise.Bench;
 
-public sealed class GflopsColumn(Func<BenchmarkCase, double?> flops, string legend) : IColumn
+public sealed class GflopsColumn(Func<BenchmarkCase, double?> flops, string legend, string name = "GFLOP/s") : IColumn
 {
     public string Id => nameof(GflopsColumn) + legend.GetHashCode();
-    public string ColumnName => "GFLOP/s";
+    public string ColumnName => name;
     public bool AlwaysShow => true;
     public ColumnCategory Category => ColumnCategory.Custom;
     public int PriorityInCategory => 0;

@@ -5,7 +5,8 @@
 //   K3 GroupNorm(8)+SiLU 64×64×14×14: forward+backward
 //   K4 attention 64×4×49×32: forward+backward (composed path; no fused kernel yet)
 //   K5 SiLU over 16M floats (1 thread = the old serial Map, 2 threads = the pool)
-// Run: dotnet run -c Release --project bench -- versions
+//   --norms: LayerNorm and [log-]softmax, composed (before) vs fused kernels, at M3's shapes, fwd+bwd
+// Run: dotnet run -c Release --project bench -- versions [--quick] [--conv | --norms]
 using System.Diagnostics;
 using Denoise.Kernels.Cpu;
 
@@ -17,6 +18,7 @@ public static class KernelCompare
     {
         int rounds = args.Contains("--quick") ? 5 : 15;
         var gen = new Generator(42);
+        if (args.Contains("--norms")) { Norms(rounds, gen); return 0; }
 
         // ── K2 ──
         var x = Tensor.Randn([64, 32, 28, 28], gen);
@@ -80,10 +82,45 @@ public static class KernelCompare
         return 0;
     }
 
+    /// <summary>The fused LayerNorm / softmax ops against the compositions they replaced (M3's shapes).</summary>
+    static void Norms(int rounds, Generator gen)
+    {
+        var x = Tensor.Randn([32, 128, 128], gen).Detach().RequiresGrad_();
+        var w = Tensor.Randn([128], gen).Detach().RequiresGrad_();
+        var b = Tensor.Randn([128], gen).Detach().RequiresGrad_();
+        var dy = Tensor.Randn([32, 128, 128], gen);
+        Report("LayerNorm (32, 128, 128) over 128, affine, fwd+bwd", rounds, null,
+            ("composed (before)", () => { using var s = TensorScope.Begin(); Autograd.Grad([F.LayerNormComposed(x, [128], w, b)], [x, w, b], [dy]); }),
+            ("fused", () => { using var s = TensorScope.Begin(); Autograd.Grad([F.LayerNorm(x, 128, w, b)], [x, w, b], [dy]); }));
+        var att = Tensor.Randn([32, 4, 128, 128], gen).Detach().RequiresGrad_();
+        var datt = Tensor.Randn([32, 4, 128, 128], gen);
+        Report("Softmax (32, 4, 128, 128) over the last axis, fwd+bwd", rounds, null,
+            ("composed (before)", () => { using var s = TensorScope.Begin(); Autograd.Grad([att.SoftmaxComposed(-1)], [att], [datt]); }),
+            ("fused", () => { using var s = TensorScope.Begin(); Autograd.Grad([att.Softmax(-1)], [att], [datt]); }));
+        var logits = Tensor.Randn([4096, 96], gen).Detach().RequiresGrad_();
+        var dl = Tensor.Randn([4096, 96], gen);
+        Report("LogSoftmax (4096, 96), fwd+bwd", rounds, null,
+            ("composed (before)", () => { using var s = TensorScope.Begin(); Autograd.Grad([logits.LogSoftmaxComposed(-1)], [logits], [dl]); }),
+            ("fused", () => { using var s = TensorScope.Begin(); Autograd.Grad([logits.LogSoftmax(-1)], [logits], [dl]); }));
+        var xn = Tensor.Randn([64, 64, 14, 14], gen).Detach().RequiresGrad_();
+        var gw = Tensor.Randn([64], gen).Detach().RequiresGrad_();
+        var gb = Tensor.Randn([64], gen).Detach().RequiresGrad_();
+        var dn = Tensor.Randn([64, 64, 14, 14], gen);
+        Report("K3 (64, 64, 14, 14) fwd+bwd: the workload's GroupNorm then SiLU vs the fused pair", rounds, null,
+            ("F.GroupNorm(x).SiLU()", () => { using var s = TensorScope.Begin(); Autograd.Grad([F.GroupNorm(xn, 8, gw, gb).SiLU()], [xn, gw, gb], [dn]); }),
+            ("F.GroupNormSiLU(x)", () => { using var s = TensorScope.Begin(); Autograd.Grad([F.GroupNormSiLU(xn, 8, gw, gb)], [xn, gw, gb], [dn]); }));
+    }
+
     /// <summary>Interleaves the variants round by round so drifting machine load hits them alike.</summary>
     static void Report(string what, int rounds, double? flops, params (string Name, Action Body)[] variants)
     {
-        foreach (var v in variants) { v.Body(); v.Body(); }
+        // Warm each variant into steady state: .NET's tiered JIT runs a method's first ~30 calls as
+        // unoptimised tier-0 code, so two warm-up calls would time the JIT (see Workloads.Time).
+        foreach (var v in variants)
+        {
+            var warm = Stopwatch.StartNew();
+            for (int i = 0; i < 2 || (warm.Elapsed.TotalSeconds < 0.3 && i < 200); i++) v.Body();
+        }
         var ms = variants.Select(_ => new List<double>()).ToArray();
         for (int r = 0; r < rounds; r++)
             for (int i = 0; i < variants.Length; i++)

@@ -9,7 +9,7 @@ attention is the plain softmax(QK^T/sqrt(d))V composition, as Denoise's is).
 Run it through bench/peer/env.sh, which sets up OpenBLAS, threads and malloc as
 shared/docs/MACHINE.md prescribes:
     bench/peer/setup.sh                       # once: python3-torch + OpenBLAS into /opt/peer
-    . bench/peer/env.sh && $PEER_PYTHON bench/peer/workloads.py [--only K2,M3] [--quick]
+    . bench/peer/env.sh && $PEER_PYTHON bench/peer/workloads.py [--only K2,M3] [--quick] [--threads 1]
 --only takes a comma list of key prefixes; --quick does fewer repetitions and skips K1 n>=1024
 and the T=1024 attention, as the Denoise runner does.
 """
@@ -30,9 +30,13 @@ torch.set_num_threads(2)   # Debian's torch starts with one thread here
 
 
 def time_it(body, warmup, reps):
-    """Median / min / max milliseconds of `reps` timed calls after `warmup` untimed ones."""
-    for _ in range(warmup):
+    """Median / min / max milliseconds of `reps` timed calls after warm-up: at least `warmup` calls, and
+    for fast bodies until 0.5 s have passed (at most 400 calls) -- the same rule as the Denoise runner,
+    which needs it for .NET's tiered JIT; PyTorch gets the same warm-up so both are in steady state."""
+    t_warm, i = time.perf_counter(), 0
+    while i < warmup or (time.perf_counter() - t_warm < 0.5 and i < 400):
         body()
+        i += 1
     ms = []
     for _ in range(reps):
         t0 = time.perf_counter()
@@ -435,7 +439,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default=None, help="comma list of key prefixes, e.g. K1,M2")
     ap.add_argument("--quick", action="store_true", help="fewer repetitions; no K1 n>=1024, no T=1024 attention")
+    ap.add_argument("--threads", type=int, default=None, help="intra-op threads (default 2); 1 compares single-core speed")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     only = [o for o in args.only.split(",") if o] if args.only else None
     results = {}
     for key, run in workloads(args.quick):

@@ -40,6 +40,15 @@ public static partial class F
             throw new ArgumentException($"layer_norm: input{x.NameSuffix} of shape {x.ShapeStr} does not end in normalized shape {ShapeUtil.Str(normalizedShape)}.");
         CheckAffine("layer_norm", weight, normalizedShape);
         CheckAffine("layer_norm", bias, normalizedShape);
+        return x.Device == Device.Cpu
+            ? LayerNormFused(x, normalizedShape, weight, bias, eps)      // Functional.Norms.cs
+            : LayerNormComposed(x, normalizedShape, weight, bias, eps);  // GPU: device kernels for each step
+    }
+
+    /// <summary>LayerNorm as a composition of differentiable primitives: the reference the fused op is tested against.</summary>
+    internal static Tensor LayerNormComposed(Tensor x, int[] normalizedShape, Tensor? weight = null, Tensor? bias = null, float eps = 1e-5f)
+    {
+        int k = normalizedShape.Length;
         var dims = Enumerable.Range(x.Rank - k, k).ToArray();
         var y = Normalize(x, dims, eps).Y;
         if (weight != null) y = y * weight;
@@ -99,7 +108,8 @@ public static partial class F
             if (n <= 1)
                 throw new ArgumentException($"batch_norm: expected more than 1 value per channel when training, got input of shape {x.ShapeStr}.");
             // One fused op (Functional.Norms.cs): normalise, scale and shift with the batch statistics.
-            var (yb, mean, var) = BatchNormFused(x, weight, bias, eps);
+            // On a GPU device the composition runs on device kernels instead (the fused kernel is CPU-only).
+            var (yb, mean, var) = x.Device == Device.Cpu ? BatchNormFused(x, weight, bias, eps) : BatchNormOnDevice(x, weight, bias, eps);
             if (runningMean != null && training)
                 using (Autograd.NoGrad())
                 {
@@ -116,6 +126,16 @@ public static partial class F
         if (weight != null) y = y * weight.Reshape(perChannel);
         if (bias != null) y = y + bias.Reshape(perChannel);
         return y;
+    }
+
+    static (Tensor Y, Tensor Mean, Tensor Var) BatchNormOnDevice(Tensor x, Tensor? weight, Tensor? bias, float eps)
+    {
+        int C = x.Shape[1];
+        var perChannel = ChannelShape(x.Rank, C);
+        var (y, mean, var) = Normalize(x, Enumerable.Range(0, x.Rank).Where(d => d != 1).ToArray(), eps);
+        if (weight != null) y = y * weight.Reshape(perChannel);
+        if (bias != null) y = y + bias.Reshape(perChannel);
+        return (y, mean.Detach().Reshape(C), var.Detach().Reshape(C));
     }
 
     /// <summary>Training-mode BatchNorm with the batch statistics as a composition of differentiable

@@ -1,6 +1,6 @@
-// Functional.Norms.cs — fused GroupNorm (+SiLU) and training-mode BatchNorm, each one recorded op over
-// the span kernels in kernels/Cpu/Norm/GroupNorm.cs (Wu & He 2018) and BatchNorm.cs (Ioffe & Szegedy
-// 2015); closed-form backward derived there.
+// Functional.Norms.cs — fused GroupNorm (+SiLU), LayerNorm and training-mode BatchNorm, each one recorded
+// op over the span kernels in kernels/Cpu/Norm/ (GroupNorm: Wu & He 2018; LayerNorm: Ba et al. 2016;
+// BatchNorm: Ioffe & Szegedy 2015; the closed-form backwards are derived in those kernel files).
 //
 // First-order backward runs the fused kernel. Under create-graph (the backward closure runs with
 // recording enabled exactly then) it builds the same closed form from differentiable tensor ops
@@ -11,6 +11,7 @@
 using Denoise.Kernels.Cpu;
 using GroupNormKernel = Denoise.Kernels.Cpu.GroupNorm;
 using BatchNormKernel = Denoise.Kernels.Cpu.BatchNorm;
+using LayerNormKernel = Denoise.Kernels.Cpu.LayerNorm;
 
 namespace Denoise;
 
@@ -160,6 +161,56 @@ public static partial class F
         var dims = Enumerable.Range(0, x.Rank).Where(d => d != 1).ToArray();
         Tensor? dw = w != null && w.RequiresGrad ? (dh * xhat).Sum(dims) : null;
         Tensor? db = b != null && b.RequiresGrad ? dh.Sum(dims) : null;
+        return (dx, dw, db);
+    }
+
+    /// <summary>LayerNorm over the trailing <paramref name="normalizedShape"/> with the fused forward and
+    /// (first-order) fused backward; shapes already checked by <see cref="LayerNorm(Tensor, int[], Tensor?, Tensor?, float)"/>.</summary>
+    static Tensor LayerNormFused(Tensor x, int[] normalizedShape, Tensor? w, Tensor? b, float eps)
+    {
+        x.CheckFloat("layer_norm");
+        int D = ShapeUtil.Numel(normalizedShape), R = D == 0 ? 0 : x.Numel / D;
+        if (D == 0) return LayerNormComposed(x, normalizedShape, w, b, eps);   // nothing to normalise: keep the composed semantics
+        var xc = x.ContiguousNoGrad();
+        var wc = w?.ContiguousNoGrad(); var bc = b?.ContiguousNoGrad();
+        var y = Tensor.Empty(x.Shape.ToArray());
+        var mean = Tensor.Empty([R]); var rstd = Tensor.Empty([R]);
+        LayerNormKernel.Forward(xc.Span, wc == null ? default : wc.Span, bc == null ? default : bc.Span, y.Span, mean.Span, rstd.Span, D, eps);
+
+        var inputs = new List<Tensor> { x };
+        if (w != null) inputs.Add(w);
+        if (b != null) inputs.Add(b);
+        return Autograd.Record("layer_norm", y, inputs.ToArray(), g =>
+        {
+            Tensor? dx, dw, db;
+            if (Autograd.IsEnabled)
+                (dx, dw, db) = LayerNormBackwardComposed(g, x, normalizedShape.Length, w, b, eps);   // create-graph
+            else
+            {
+                var gc = g.ContiguousNoGrad();
+                dx = Tensor.Empty(xc.Shape.ToArray());
+                dw = w?.RequiresGrad == true ? Tensor.Empty(w.Shape.ToArray()) : null;
+                db = b?.RequiresGrad == true ? Tensor.Empty(b.Shape.ToArray()) : null;
+                LayerNormKernel.Backward(xc.Span, gc.Span, wc == null ? default : wc.Span, mean.Span, rstd.Span, dx.Span,
+                    dw == null ? default : dw.Span, db == null ? default : db.Span, D);
+            }
+            var grads = new List<Tensor?> { x.RequiresGrad ? dx : null };
+            if (w != null) grads.Add(dw);
+            if (b != null) grads.Add(db);
+            return grads.ToArray();
+        });
+    }
+
+    /// <summary>The fused backward's closed form in differentiable ops (used under create-graph).</summary>
+    static (Tensor Dx, Tensor? Dw, Tensor? Db) LayerNormBackwardComposed(Tensor g, Tensor x, int k, Tensor? w, Tensor? b, float eps)
+    {
+        var dims = Enumerable.Range(x.Rank - k, k).ToArray();
+        var (xhat, _, var) = Normalize(x, dims, eps);
+        var rstd = (var + eps).Rsqrt();
+        var dxhat = w != null ? g * w : g;
+        var dx = rstd * (dxhat - dxhat.Mean(dims, keepDim: true) - xhat * (dxhat * xhat).Mean(dims, keepDim: true));
+        Tensor? dw = w != null && w.RequiresGrad ? (g * xhat).SumTo(w.Shape) : null;
+        Tensor? db = b != null && b.RequiresGrad ? g.SumTo(b.Shape) : null;
         return (dx, dw, db);
     }
 }

@@ -113,12 +113,14 @@ public sealed partial class Tensor
         if (!approximateTanh)
             return Unary<K.GeluExact>("gelu", (g, _) =>
             {
+                if (!Autograd.IsEnabled) return MapBinary<K.GeluExactBackward>(g, x, "gelu_backward");   // one fused pass
                 var cdf = ((x * 0.70710678118654752f).Erf() + 1f) * 0.5f;
                 var pdf = (x * x * -0.5f).Exp() * 0.3989422804014327f;
                 return g * (cdf + x * pdf);
             });
         return Unary<K.GeluTanh>("gelu_tanh", (g, _) =>
         {
+            if (!Autograd.IsEnabled) return MapBinary<K.GeluTanhBackward>(g, x, "gelu_tanh_backward");
             const float c = 0.7978845608028654f, a = 0.044715f;
             var x2 = x * x;
             var t = ((x + x2 * x * a) * c).Tanh();
@@ -337,7 +339,8 @@ public sealed partial class Tensor
             src = other.Expand(shape).ContiguousNoGrad();
         }
         var d = Span; var s = src.Span;
-        if (alpha == 1f) System.Numerics.Tensors.TensorPrimitives.Add(d, s, d);
+        // Map splits large adds over the worker pool: this is every leaf-gradient accumulation.
+        if (alpha == 1f) Denoise.Kernels.Cpu.Map.Binary<K.Add>(s, d, d);
         else System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(s, alpha, d, d);
         return this;
     }

@@ -213,13 +213,50 @@ public sealed partial class Tensor
         return keepDim ? r : r.Squeeze(Dim(dim, "logsumexp"));
     }
 
-    /// <summary>softmax along dim: exp(x − max) / Σ exp(x − max). Composed of differentiable ops.</summary>
-    public Tensor Softmax(int dim)
+    /// <summary>softmax along dim: exp(x − max) / Σ exp(x − max). One fused kernel (kernels/Cpu/Norm/Softmax.cs)
+    /// when dim is the innermost non-trivial axis, else composed of differentiable ops.</summary>
+    public Tensor Softmax(int dim) => SoftmaxFused(dim, log: false) ?? SoftmaxComposed(dim);
+
+    /// <summary>log_softmax along dim: x − logsumexp(x). Fused as <see cref="Softmax"/>.</summary>
+    public Tensor LogSoftmax(int dim) => SoftmaxFused(dim, log: true) ?? LogSoftmaxComposed(dim);
+
+    /// <summary>The compositions the fused kernels are tested against.</summary>
+    internal Tensor SoftmaxComposed(int dim)
     {
         var e = (this - Detach().Max(dim, keepDim: true)).Exp();
         return e / e.Sum(dim, keepDim: true);
     }
 
-    /// <summary>log_softmax along dim: x − logsumexp(x).</summary>
-    public Tensor LogSoftmax(int dim) => this - LogSumExp(dim, keepDim: true);
+    internal Tensor LogSoftmaxComposed(int dim) => this - LogSumExp(dim, keepDim: true);
+
+    /// <summary>
+    /// [log-]softmax over rows of the last non-trivial axis, or null when dim is not that axis (then the
+    /// caller composes it). First-order backward runs the fused kernel from the saved output y; under
+    /// create-graph (recording enabled inside the backward) the same rule is built from differentiable ops,
+    /// y·(g − Σg·y) or g − e^y·Σg, so second order differentiates through y.
+    /// </summary>
+    Tensor? SoftmaxFused(int dim, bool log)
+    {
+        string op = log ? "log_softmax" : "softmax";
+        CheckFloat(op);
+        int d = Dim(dim, op);
+        if (Device != Device.Cpu) return null;   // the fused row kernel is CPU-only; GPU tensors take the composition
+        for (int i = d + 1; i < Rank; i++)
+            if (shape[i] != 1) return null;
+        int L = shape[d];
+        if (L == 0 || Numel == 0) return null;
+        var x = this;
+        var xc = ContiguousNoGrad();
+        var y = Empty(shape, DType.Float32, Device);
+        Denoise.Kernels.Cpu.Softmax.Forward(xc.Span, y.Span, L, log);
+        return Autograd.Record(op, y, [x], g =>
+        {
+            if (Autograd.IsEnabled)
+                return [log ? g - y.Exp() * g.Sum(d, keepDim: true) : y * (g - (g * y).Sum(d, keepDim: true))];
+            var gc = g.ContiguousNoGrad();
+            var dx = Empty(shape, DType.Float32, Device);
+            Denoise.Kernels.Cpu.Softmax.Backward(y.Span, gc.Span, dx.Span, L, log);
+            return [dx];
+        });
+    }
 }

@@ -39,7 +39,7 @@ public readonly struct Pow : IBinaryOp
 
     public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b)
     {
-        if (Vector256.GreaterThanAll(a, Vector256<float>.Zero)) return Vector256.Exp(b * Vector256.Log(a));
+        if (Vector256.GreaterThanAll(a, Vector256<float>.Zero)) return VecMath.Exp(b * Vector256.Log(a));
         Span<float> r = stackalloc float[Vector256<float>.Count];
         for (int i = 0; i < r.Length; i++) r[i] = MathF.Pow(a[i], b[i]);
         return Vector256.Create((ReadOnlySpan<float>)r);
@@ -47,7 +47,7 @@ public readonly struct Pow : IBinaryOp
 
     public static Vector512<float> Apply(Vector512<float> a, Vector512<float> b)
     {
-        if (Vector512.GreaterThanAll(a, Vector512<float>.Zero)) return Vector512.Exp(b * Vector512.Log(a));
+        if (Vector512.GreaterThanAll(a, Vector512<float>.Zero)) return VecMath.Exp(b * Vector512.Log(a));
         Span<float> r = stackalloc float[Vector512<float>.Count];
         for (int i = 0; i < r.Length; i++) r[i] = MathF.Pow(a[i], b[i]);
         return Vector512.Create((ReadOnlySpan<float>)r);
@@ -85,9 +85,9 @@ public readonly struct Elu : IBinaryOp
 {
     public static float Apply(float x, float alpha) => x > 0 ? x : alpha * (MathF.Exp(x) - 1f);
     public static Vector256<float> Apply(Vector256<float> x, Vector256<float> alpha) =>
-        Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256<float>.Zero), x, alpha * (Vector256.Exp(x) - Vector256<float>.One));
+        Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256<float>.Zero), x, alpha * (VecMath.Exp(x) - Vector256<float>.One));
     public static Vector512<float> Apply(Vector512<float> x, Vector512<float> alpha) =>
-        Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512<float>.Zero), x, alpha * (Vector512.Exp(x) - Vector512<float>.One));
+        Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512<float>.Zero), x, alpha * (VecMath.Exp(x) - Vector512<float>.One));
 }
 
 public readonly struct Greater : IBinaryOp
@@ -144,6 +144,54 @@ public readonly struct SiLUBackward : IBinaryOp
     { var s = Sigmoid.Apply(x); return g * (s * (Vector256<float>.One + x * (Vector256<float>.One - s))); }
     public static Vector512<float> Apply(Vector512<float> g, Vector512<float> x)
     { var s = Sigmoid.Apply(x); return g * (s * (Vector512<float>.One + x * (Vector512<float>.One - s))); }
+}
+
+/// <summary>gelu′ (exact): g · (Φ(x) + x·φ(x)), Φ(x) = (1 + erf(x/√2))/2, φ(x) = e^(−x²/2)/√(2π); a = g, b = x.</summary>
+public readonly struct GeluExactBackward : IBinaryOp
+{
+    const float InvSqrt2 = 0.70710678118654752f, InvSqrt2Pi = 0.3989422804014327f;
+    public static float Apply(float g, float x)
+    {
+        float cdf = (Erf.Apply(x * InvSqrt2) + 1f) * 0.5f, pdf = MathF.Exp(x * x * -0.5f) * InvSqrt2Pi;
+        return g * (cdf + x * pdf);
+    }
+    public static Vector256<float> Apply(Vector256<float> g, Vector256<float> x)
+    {
+        var cdf = (Erf.Apply(x * Vector256.Create(InvSqrt2)) + Vector256<float>.One) * Vector256.Create(0.5f);
+        var pdf = VecMath.Exp(x * x * Vector256.Create(-0.5f)) * Vector256.Create(InvSqrt2Pi);
+        return g * (cdf + x * pdf);
+    }
+    public static Vector512<float> Apply(Vector512<float> g, Vector512<float> x)
+    {
+        var cdf = (Erf.Apply(x * Vector512.Create(InvSqrt2)) + Vector512<float>.One) * Vector512.Create(0.5f);
+        var pdf = VecMath.Exp(x * x * Vector512.Create(-0.5f)) * Vector512.Create(InvSqrt2Pi);
+        return g * (cdf + x * pdf);
+    }
+}
+
+/// <summary>gelu_tanh′: g · ((1 + t)/2 + x/2 · (1 − t²) · c(1 + 3a·x²)), t = tanh(c(x + a·x³)); a = g, b = x.</summary>
+public readonly struct GeluTanhBackward : IBinaryOp
+{
+    const float C = 0.7978845608028654f, A = 0.044715f;
+    public static float Apply(float g, float x)
+    {
+        float x2 = x * x, t = Tanh.Apply((x + x2 * x * A) * C);
+        return g * ((t + 1f) * 0.5f + x * 0.5f * (1f - t * t) * ((x2 * (3 * A) + 1f) * C));
+    }
+    public static Vector256<float> Apply(Vector256<float> g, Vector256<float> x)
+    {
+        var x2 = x * x;
+        var t = Tanh.Apply((x + x2 * x * Vector256.Create(A)) * Vector256.Create(C));
+        var half = Vector256.Create(0.5f);
+        return g * ((t + Vector256<float>.One) * half + x * half * (Vector256<float>.One - t * t) * ((x2 * Vector256.Create(3 * A) + Vector256<float>.One) * Vector256.Create(C)));
+    }
+    public static Vector512<float> Apply(Vector512<float> g, Vector512<float> x)
+    {
+        var x2 = x * x;
+        var t = Tanh.Apply((x + x2 * x * Vector512.Create(A)) * Vector512.Create(C));
+        var half = Vector512.Create(0.5f);
+        return g * ((t + Vector512<float>.One) * half + x * half * (Vector512<float>.One - t * t) * ((x2 * Vector512.Create(3 * A) + Vector512<float>.One) * Vector512.Create(C)));
+    }
 }
 
 /// <summary>σ′ from the output: g · (y · (1 − y)); a = g, b = y.</summary>

@@ -1,5 +1,6 @@
 // Unary element-wise ops. Each struct: the formula in its doc comment, a scalar form, and SIMD forms.
-// Transcendentals use .NET's Vector256/512.Exp/Log/Sin/Cos (≈1 ulp float approximations).
+// Transcendentals: eˣ from VecMath.Exp (inlined, ≈1 ulp; see VecMath.cs for why not .NET's), Log/Sin/Cos from
+// .NET's Vector256/512 (≈1 ulp float approximations).
 using System.Runtime.Intrinsics;
 
 namespace Denoise.Kernels.Ops;
@@ -36,8 +37,8 @@ public readonly struct Sign : IUnaryOp
 public readonly struct Exp : IUnaryOp
 {
     public static float Apply(float x) => MathF.Exp(x);
-    public static Vector256<float> Apply(Vector256<float> x) => Vector256.Exp(x);
-    public static Vector512<float> Apply(Vector512<float> x) => Vector512.Exp(x);
+    public static Vector256<float> Apply(Vector256<float> x) => VecMath.Exp(x);
+    public static Vector512<float> Apply(Vector512<float> x) => VecMath.Exp(x);
 }
 
 /// <summary>y = ln x</summary>
@@ -84,8 +85,8 @@ public readonly struct Cos : IUnaryOp
 public readonly struct Sigmoid : IUnaryOp
 {
     public static float Apply(float x) => 1f / (1f + MathF.Exp(-x));
-    public static Vector256<float> Apply(Vector256<float> x) => Vector256<float>.One / (Vector256<float>.One + Vector256.Exp(-x));
-    public static Vector512<float> Apply(Vector512<float> x) => Vector512<float>.One / (Vector512<float>.One + Vector512.Exp(-x));
+    public static Vector256<float> Apply(Vector256<float> x) => Vector256<float>.One / (Vector256<float>.One + VecMath.Exp(-x));
+    public static Vector512<float> Apply(Vector512<float> x) => Vector512<float>.One / (Vector512<float>.One + VecMath.Exp(-x));
 }
 
 /// <summary>
@@ -99,7 +100,7 @@ public readonly struct Tanh : IUnaryOp
     public static Vector256<float> Apply(Vector256<float> x)
     {
         var ax = Vector256.Abs(x);
-        var e = Vector256.Exp(ax * Vector256.Create(-2f));
+        var e = VecMath.Exp(ax * Vector256.Create(-2f));
         var big = (Vector256<float>.One - e) / (Vector256<float>.One + e);
         big = Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256<float>.Zero), -big, big);
         var x2 = x * x;
@@ -115,7 +116,7 @@ public readonly struct Tanh : IUnaryOp
     public static Vector512<float> Apply(Vector512<float> x)
     {
         var ax = Vector512.Abs(x);
-        var e = Vector512.Exp(ax * Vector512.Create(-2f));
+        var e = VecMath.Exp(ax * Vector512.Create(-2f));
         var big = (Vector512<float>.One - e) / (Vector512<float>.One + e);
         big = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512<float>.Zero), -big, big);
         var x2 = x * x;
@@ -149,8 +150,8 @@ public readonly struct Step : IUnaryOp
 public readonly struct SiLU : IUnaryOp
 {
     public static float Apply(float x) => x / (1f + MathF.Exp(-x));
-    public static Vector256<float> Apply(Vector256<float> x) => x / (Vector256<float>.One + Vector256.Exp(-x));
-    public static Vector512<float> Apply(Vector512<float> x) => x / (Vector512<float>.One + Vector512.Exp(-x));
+    public static Vector256<float> Apply(Vector256<float> x) => x / (Vector256<float>.One + VecMath.Exp(-x));
+    public static Vector512<float> Apply(Vector512<float> x) => x / (Vector512<float>.One + VecMath.Exp(-x));
 }
 
 /// <summary>
@@ -161,9 +162,9 @@ public readonly struct Softplus : IUnaryOp
 {
     public static float Apply(float x) => MathF.Max(x, 0f) + MathF.Log(1f + MathF.Exp(-MathF.Abs(x)));
     public static Vector256<float> Apply(Vector256<float> x) =>
-        Vector256.Max(x, Vector256<float>.Zero) + Vector256.Log(Vector256<float>.One + Vector256.Exp(-Vector256.Abs(x)));
+        Vector256.Max(x, Vector256<float>.Zero) + Vector256.Log(Vector256<float>.One + VecMath.Exp(-Vector256.Abs(x)));
     public static Vector512<float> Apply(Vector512<float> x) =>
-        Vector512.Max(x, Vector512<float>.Zero) + Vector512.Log(Vector512<float>.One + Vector512.Exp(-Vector512.Abs(x)));
+        Vector512.Max(x, Vector512<float>.Zero) + Vector512.Log(Vector512<float>.One + VecMath.Exp(-Vector512.Abs(x)));
 }
 
 /// <summary>
@@ -187,7 +188,7 @@ public readonly struct Erf : IUnaryOp
         var ax = Vector256.Abs(x);
         var t = Vector256<float>.One / (Vector256<float>.One + Vector256.Create(P) * ax);
         var poly = ((((Vector256.Create(A5) * t + Vector256.Create(A4)) * t + Vector256.Create(A3)) * t + Vector256.Create(A2)) * t + Vector256.Create(A1)) * t;
-        var y = Vector256<float>.One - poly * Vector256.Exp(-ax * ax);
+        var y = Vector256<float>.One - poly * VecMath.Exp(-ax * ax);
         return Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256<float>.Zero), -y, y);
     }
 
@@ -196,7 +197,7 @@ public readonly struct Erf : IUnaryOp
         var ax = Vector512.Abs(x);
         var t = Vector512<float>.One / (Vector512<float>.One + Vector512.Create(P) * ax);
         var poly = ((((Vector512.Create(A5) * t + Vector512.Create(A4)) * t + Vector512.Create(A3)) * t + Vector512.Create(A2)) * t + Vector512.Create(A1)) * t;
-        var y = Vector512<float>.One - poly * Vector512.Exp(-ax * ax);
+        var y = Vector512<float>.One - poly * VecMath.Exp(-ax * ax);
         return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512<float>.Zero), -y, y);
     }
 }

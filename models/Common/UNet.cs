@@ -157,7 +157,7 @@ public sealed class UNet : Module, IDenoiser
             }
         }
 
-        return headConv.Forward(F.GroupNorm(h, Config.Groups, headNorm.Weight, headNorm.Bias).SiLU());
+        return headConv.Forward(F.GroupNormSiLU(h, Config.Groups, headNorm.Weight, headNorm.Bias));
     }
 
     /// <summary>[sin(t·ω_i) | cos(t·ω_i)], ω_i = exp(−ln(10000)·i/(dim/2)), i = 0 … dim/2 − 1: (B) → (B, dim).</summary>
@@ -194,9 +194,9 @@ public sealed class ResBlock : Module
     /// <summary>x (B, cin, H, W), e = SiLU(temb) (B, E) → (B, cout, H, W).</summary>
     public Tensor Forward(Tensor x, Tensor e)
     {
-        var h = conv1.Forward(F.GroupNorm(x, groups, norm1.Weight, norm1.Bias).SiLU());
+        var h = conv1.Forward(F.GroupNormSiLU(x, groups, norm1.Weight, norm1.Bias));
         h = h + timeProj.Forward(e).Unsqueeze(2).Unsqueeze(3);        // (B, cout, 1, 1) broadcast over H, W
-        h = conv2.Forward(F.GroupNorm(h, groups, norm2.Weight, norm2.Bias).SiLU());
+        h = conv2.Forward(F.GroupNormSiLU(h, groups, norm2.Weight, norm2.Bias));
         return h + (skip?.Forward(x) ?? x);
     }
 }

@@ -2,6 +2,7 @@
 // shapes (1, 7, 13, 31, 65, 257; empty batch), with and without γ/β and SiLU, and the promise of
 // the same bits on 1 and 2 threads.
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Norm
+// (prefix DOTNET_PreferredVectorBitWidth=256 to run the Vector256 paths on an AVX-512 machine)
 using Denoise.Kernels.Cpu;
 using NUnit.Framework;
 

@@ -1,5 +1,7 @@
 // WorkerPoolTests.cs — the persistent worker pool (kernels/Cpu/Parallel/WorkerPool.cs): every
-// part runs exactly once, nested and back-to-back jobs work, single-thread mode runs in order.
+// part runs exactly once, nested and back-to-back jobs work, single-thread mode runs in order, an
+// exception in any part reaches the caller (and the pool still works afterwards), and a float sum
+// split by WorkerPool.Range gives the same bits on 1 and 2 threads.
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.WorkerPool
 using Denoise.Kernels.Cpu;
 using NUnit.Framework;
@@ -55,5 +57,97 @@ public class WorkerPoolTests
                 }
                 Assert.That(expect, Is.EqualTo(n));
             }
+    }
+
+    readonly struct ThrowJob(int bad, int[] hits) : IParallelJob
+    {
+        public void Execute(int part)
+        {
+            Interlocked.Increment(ref hits[part]);
+            if (part == bad) throw new InvalidOperationException($"part {part} failed");
+        }
+    }
+
+    [TestCase(0), TestCase(5), TestCase(15)]
+    public void Run_ExceptionInAPart_ReachesTheCaller_AndThePoolStillWorks(int bad)
+    {
+        int saved = WorkerPool.Threads;
+        try
+        {
+            foreach (int threads in new[] { 1, 2 })
+            {
+                WorkerPool.Threads = threads;
+                for (int round = 0; round < 20; round++)
+                {
+                    var hits = new int[16];
+                    var ex = Assert.Throws<InvalidOperationException>(() => WorkerPool.Run(new ThrowJob(bad, hits), 16));
+                    Assert.That(ex!.Message, Is.EqualTo($"part {bad} failed"));
+                    var ok = new int[16];
+                    WorkerPool.Run(new CountJob(ok, nested: false), 16);
+                    Assert.That(ok, Is.All.EqualTo(1), $"threads {threads}, round {round}");
+                }
+            }
+        }
+        finally { WorkerPool.Threads = saved; }
+    }
+
+    unsafe readonly struct SumJob(float* x, int n, int parts, double* partial) : IParallelJob
+    {
+        public void Execute(int part)
+        {
+            var (lo, len) = WorkerPool.Range(n, parts, part);
+            float s = 0;
+            for (int i = lo; i < lo + len; i++) s += x[i];
+            partial[part] = s;
+        }
+    }
+
+    [Test]
+    public unsafe void Run_PartitionedSum_SameBitsOnOneAndTwoThreads()
+    {
+        const int n = 100_003;
+        var rng = new Random(2);
+        var x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (float)rng.NextDouble() - 0.3f;
+        int parts = WorkerPool.PartsFor(n, 4096);
+        double Sum()
+        {
+            var partial = new double[parts];
+            fixed (float* px = x) fixed (double* pp = partial) WorkerPool.Run(new SumJob(px, n, parts, pp), parts);
+            double s = 0;
+            foreach (var p in partial) s += p;
+            return s;
+        }
+        int saved = WorkerPool.Threads;
+        try
+        {
+            WorkerPool.Threads = 1;
+            double one = Sum();
+            WorkerPool.Threads = 2;
+            for (int round = 0; round < 20; round++) Assert.That(Sum(), Is.EqualTo(one));
+        }
+        finally { WorkerPool.Threads = saved; }
+    }
+
+    [Test]
+    public void Map_SplitOverThePool_SameBitsAsOneThread()
+    {
+        int n = Map.ParallelThreshold * 2 + 13;   // several parts and a scalar tail
+        var rng = new Random(4);
+        var x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (float)(rng.NextDouble() * 20 - 10);
+        float[] one = new float[n], two = new float[n];
+        int saved = WorkerPool.Threads;
+        try
+        {
+            WorkerPool.Threads = 1;
+            Map.Unary<Denoise.Kernels.Ops.SiLU>(x, one);
+            WorkerPool.Threads = 2;
+            Map.Unary<Denoise.Kernels.Ops.SiLU>(x, two);
+        }
+        finally { WorkerPool.Threads = saved; }
+        Assert.That(two, Is.EqualTo(one));
+        for (int i = 0; i < n; i += 997)
+            Assert.That(one[i], Is.EqualTo(x[i] / (1 + Math.Exp(-x[i]))).Within(1e-6 * (1 + Math.Abs(x[i]))), $"x = {x[i]}");
     }
 }

@@ -17,7 +17,8 @@
 //                pass 1 writes dh into dx and sums dh and dh·x̂ per channel, pass 2 turns dx into
 //                the gradient with one FMA chain. Vector512 with a scalar tail. Parts are ranges of
 //                n fixed by the shape; dγ/dβ are per-(n, c) partials summed over n in order, so
-//                1 and 2 threads give the same bits.                                     (current)
+//                1 and 2 threads give the same bits. Vector256 where AVX-512 is missing; without
+//                SiLU, pass 1 does not copy dy into dx (pass 2 reads dy).               (current)
 // Run:   dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Norm
 // Bench: dotnet run -c Release --project bench -- --filter '*NormBench*'
 using System.Buffers;
@@ -179,6 +180,7 @@ public static unsafe class GroupNorm
 
     // ───────────────────── V1: two fused vector passes ─────────────────────
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void V1Forward(in GroupNormShape s, float* x, float* gamma, float* beta, float* y, float* mean, float* rstd, int n, int g)
     {
         long M = s.M, o = ((long)n * s.C + (long)g * s.Cg) * s.S;
@@ -209,6 +211,16 @@ public static unsafe class GroupNorm
                     h.Store(yr + j);
                 }
             }
+            else if (Vector256.IsHardwareAccelerated)
+            {
+                Vector256<float> av = Vector256.Create(a), bv = Vector256.Create(b), mv = Vector256.Create(m);
+                for (; j <= S - 8; j += 8)
+                {
+                    var h = Vector256.FusedMultiplyAdd(Vector256.Load(xr + j) - mv, av, bv);
+                    if (s.SiLU) h = Ops.SiLU.Apply(h);
+                    h.Store(yr + j);
+                }
+            }
             for (; j < S; j++)
             {
                 float h = MathF.FusedMultiplyAdd(xr[j] - m, a, b);
@@ -217,6 +229,7 @@ public static unsafe class GroupNorm
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void V1Backward(in GroupNormShape s, float* x, float* dy, float* gamma, float* beta, float* mean, float* rstd,
         float* dx, double* pg, double* pb, int n, int g)
     {
@@ -243,14 +256,34 @@ public static unsafe class GroupNorm
                     if (s.SiLU)
                     {
                         var h = Vector512.FusedMultiplyAdd(xh, gv, bv);
-                        var sg = Vector512<float>.One / (Vector512<float>.One + Vector512.Exp(-h));
+                        var sg = Vector512<float>.One / (Vector512<float>.One + Ops.VecMath.Exp(-h));
                         d *= sg * Vector512.FusedMultiplyAdd(h, Vector512<float>.One - sg, Vector512<float>.One);
                     }
-                    d.Store(dr + j);
+                    if (s.SiLU) d.Store(dr + j);   // without SiLU, dh is dy: pass 2 reads it from there
                     sdv += d;
                     sdxv = Vector512.FusedMultiplyAdd(d, xh, sdxv);
                 }
                 sd = Vector512.Sum(sdv); sdx = Vector512.Sum(sdxv);
+            }
+            else if (Vector256.IsHardwareAccelerated)
+            {
+                Vector256<float> mv = Vector256.Create(m), rv = Vector256.Create(r), gv = Vector256.Create(ga), bv = Vector256.Create(be);
+                Vector256<float> sdv = Vector256<float>.Zero, sdxv = Vector256<float>.Zero;
+                for (; j <= S - 8; j += 8)
+                {
+                    var xh = (Vector256.Load(xr + j) - mv) * rv;
+                    var d = Vector256.Load(dyr + j);
+                    if (s.SiLU)
+                    {
+                        var h = Vector256.FusedMultiplyAdd(xh, gv, bv);
+                        var sg = Vector256<float>.One / (Vector256<float>.One + Ops.VecMath.Exp(-h));
+                        d *= sg * Vector256.FusedMultiplyAdd(h, Vector256<float>.One - sg, Vector256<float>.One);
+                        d.Store(dr + j);
+                    }
+                    sdv += d;
+                    sdxv = Vector256.FusedMultiplyAdd(d, xh, sdxv);
+                }
+                sd = Vector256.Sum(sdv); sdx = Vector256.Sum(sdxv);
             }
             for (; j < S; j++)
             {
@@ -260,7 +293,8 @@ public static unsafe class GroupNorm
                     float h = MathF.FusedMultiplyAdd(xh, ga, be), sg = 1f / (1f + MathF.Exp(-h));
                     d *= sg * MathF.FusedMultiplyAdd(h, 1f - sg, 1f);
                 }
-                dr[j] = d; sd += d; sdx = MathF.FusedMultiplyAdd(d, xh, sdx);
+                if (s.SiLU) dr[j] = d;
+                sd += d; sdx = MathF.FusedMultiplyAdd(d, xh, sdx);
             }
             sum1 += (double)ga * sd; sum2 += (double)ga * sdx;
             if (pg != null) { pg[n * s.C + c] = sdx; pb[n * s.C + c] = sd; }
@@ -271,16 +305,23 @@ public static unsafe class GroupNorm
         {
             int c = g * s.Cg + cl;
             float A = r * (gamma == null ? 1f : gamma[c]), B = -r * r * c2, D = -r * c1;
-            float* xr = x + o + (long)cl * S, dr = dx + o + (long)cl * S;
+            float* xr = x + o + (long)cl * S, dr = dx + o + (long)cl * S, hr = (s.SiLU ? dx : dy) + o + (long)cl * S;
             int j = 0;
             if (Vector512.IsHardwareAccelerated)
             {
                 Vector512<float> av = Vector512.Create(A), bv = Vector512.Create(B), dv = Vector512.Create(D), mv = Vector512.Create(m);
                 for (; j <= S - 16; j += 16)
-                    Vector512.FusedMultiplyAdd(Vector512.Load(dr + j), av,
+                    Vector512.FusedMultiplyAdd(Vector512.Load(hr + j), av,
                         Vector512.FusedMultiplyAdd(Vector512.Load(xr + j) - mv, bv, dv)).Store(dr + j);
             }
-            for (; j < S; j++) dr[j] = MathF.FusedMultiplyAdd(dr[j], A, MathF.FusedMultiplyAdd(xr[j] - m, B, D));
+            else if (Vector256.IsHardwareAccelerated)
+            {
+                Vector256<float> av = Vector256.Create(A), bv = Vector256.Create(B), dv = Vector256.Create(D), mv = Vector256.Create(m);
+                for (; j <= S - 8; j += 8)
+                    Vector256.FusedMultiplyAdd(Vector256.Load(hr + j), av,
+                        Vector256.FusedMultiplyAdd(Vector256.Load(xr + j) - mv, bv, dv)).Store(dr + j);
+            }
+            for (; j < S; j++) dr[j] = MathF.FusedMultiplyAdd(hr[j], A, MathF.FusedMultiplyAdd(xr[j] - m, B, D));
         }
     }
 
@@ -289,11 +330,21 @@ public static unsafe class GroupNorm
     {
         int j = 0;
         float tail = 0;
-        var acc = Vector512<float>.Zero;
         if (Vector512.IsHardwareAccelerated)
+        {
+            var acc = Vector512<float>.Zero;
             for (; j <= len - 16; j += 16) acc += Vector512.Load(p + j);
-        for (; j < len; j++) tail += p[j];
-        return (double)Vector512.Sum(acc) + tail;
+            tail = Vector512.Sum(acc);
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var acc = Vector256<float>.Zero;
+            for (; j <= len - 8; j += 8) acc += Vector256.Load(p + j);
+            tail = Vector256.Sum(acc);
+        }
+        double sum = tail;
+        for (; j < len; j++) sum += p[j];
+        return sum;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -301,14 +352,21 @@ public static unsafe class GroupNorm
     {
         int j = 0;
         float tail = 0;
-        var acc = Vector512<float>.Zero;
         if (Vector512.IsHardwareAccelerated)
         {
-            var mv = Vector512.Create(m);
+            Vector512<float> acc = Vector512<float>.Zero, mv = Vector512.Create(m);
             for (; j <= len - 16; j += 16) { var d = Vector512.Load(p + j) - mv; acc = Vector512.FusedMultiplyAdd(d, d, acc); }
+            tail = Vector512.Sum(acc);
         }
-        for (; j < len; j++) { float d = p[j] - m; tail = MathF.FusedMultiplyAdd(d, d, tail); }
-        return (double)Vector512.Sum(acc) + tail;
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<float> acc = Vector256<float>.Zero, mv = Vector256.Create(m);
+            for (; j <= len - 8; j += 8) { var d = Vector256.Load(p + j) - mv; acc = Vector256.FusedMultiplyAdd(d, d, acc); }
+            tail = Vector256.Sum(acc);
+        }
+        double sum = tail;
+        for (; j < len; j++) { double d = p[j] - m; sum += d * d; }
+        return sum;
     }
 
     static void Check(in GroupNormShape s, int xLen, int yLen, int gLen, int bLen, int mLen, int rLen)

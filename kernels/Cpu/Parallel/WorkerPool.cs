@@ -2,9 +2,9 @@
 // numbered parts, without allocating per call.
 //
 // Why not Parallel.For: on this machine (shared/docs/MACHINE.md) one Parallel.For with an empty
-// body costs 10–23 µs, as long as a whole small op. Here the workers are started once, spin for a
-// short while after each job (so the next op of a training step finds them awake, ~1 µs to start),
-// then sleep on a monitor (so an idle process does not burn a core).
+// body costs 10–23 µs, as long as a whole small op. Here the workers are started once, spin for
+// SpinMicroseconds (50 µs) after each job (so the next op of a training step finds them awake,
+// ~1 µs to start), then sleep on a monitor (so an idle process does not burn a core).
 //
 // Determinism: a job is `parts` independent pieces numbered 0..parts−1, and the caller chooses the
 // parts from the problem shape, never from the thread count. Which thread runs a part is decided at
@@ -14,7 +14,21 @@
 // Jobs are structs implementing IParallelJob (no closure, no delegate allocation); they hold raw
 // pointers, not spans, because they sit in a static field while the workers run them.
 // Calls from inside a job, or from a second thread while a job runs, run serially on the caller.
+// An exception thrown by a part (on any thread) is rethrown on the caller once every claimed part
+// has finished, so a worker never dies and the next job never sees a half-finished one.
+//
+// Measured hand-off (tests/Kernels/WorkerPoolTests.cs; bench `versions --pool`): a 2-part job
+// whose worker is spinning starts on both cores within ~1 µs; one whose worker has gone to sleep
+// pays a futex wake (~10–50 µs), unless the caller has claimed every part before the worker wakes.
+// The multi-millisecond "stalls" once seen through this pool had two causes: the .NET tiered JIT
+// (the first ~30 calls of each kernel ran unoptimised tier-0 code; see Map.cs and VecMath.cs) and a
+// worker spin of 1.5–8 ms instead of the intended 50–100 µs (see SpinMicroseconds). Measured with
+// both fixed, interleaved, load 16 on 2 cores: K3 forward median 0.43 ms on 2 threads (4.4 ms with
+// the old spin) against 0.43 ms on 1; SiLU over 16M floats 11.2 ms against 12.4 ms on 1.
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.WorkerPool
+using System.Diagnostics;
+using System.Runtime.ExceptionServices;
+
 namespace Denoise.Kernels.Cpu;
 
 /// <summary>One piece of a parallel job: <see cref="Execute"/> runs part <c>part</c> of it.</summary>
@@ -37,8 +51,16 @@ public static class WorkerPool
     }
     static int threads = Environment.ProcessorCount;
 
-    // Spin this many rounds of Thread.SpinWait(SpinIterations) (~50–100 µs in all) before sleeping.
-    const int SpinRounds = 2000, SpinIterations = 20;
+    /// <summary>
+    /// How long a worker spins after a job before it sleeps, in µs. Spinning makes the next op's hand-off
+    /// ~1 µs instead of a futex wake; sleeping gives the core back. The spin used to be counted in
+    /// rounds (2000 × Thread.SpinWait(20), meant as ~50–100 µs) but measured 1.5–8 ms here: after every
+    /// parallel op a worker burnt a core for milliseconds, and on a machine shared with other processes
+    /// (load ≫ cores) the scheduler then preempted it while it held a part, so the caller waited (K3
+    /// forward, 2 threads, load 10: median 2.2 ms with that spin, 0.54–0.59 ms with ≤ 200 rounds).
+    /// </summary>
+    public static int SpinMicroseconds { get; set; } = 50;
+    const int SpinIterations = 20;   // one Thread.SpinWait(20) ≈ 0.8 µs here
 
     static readonly object gate = new();
     static Thread[] workers = [];
@@ -46,6 +68,7 @@ public static class WorkerPool
     static int sleepers;             // workers blocked in Monitor.Wait
     static int done;                 // parts of the current job finished
     static Action<int>? body;        // the current job's Execute, cached per job type
+    static ExceptionDispatchInfo? error;   // the first exception thrown by a part of the current job
 
     // The claim word: generation (bits 40+) | parts (bits 20–39) | next unclaimed part (bits 0–19).
     // A part is claimed by one compare-and-swap on the whole word, so a worker that woke late can
@@ -81,6 +104,8 @@ public static class WorkerPool
             while (Volatile.Read(ref done) < partCount) spin.SpinOnce(sleep1Threshold: -1);
             JobSlot<TJob>.Job = default;
             body = null;
+            var e = Interlocked.Exchange(ref error, null);
+            e?.Throw();
         }
         finally { Volatile.Write(ref busy, 0); }
     }
@@ -95,8 +120,9 @@ public static class WorkerPool
             if (next >= parts) return;
             if (Interlocked.CompareExchange(ref state, s + 1, s) != s) continue;
             // Claimed: the job cannot finish before this part does, so body is this job's.
-            body!((int)next);
-            Interlocked.Increment(ref done);
+            try { body!((int)next); }
+            catch (Exception e) { Interlocked.CompareExchange(ref error, ExceptionDispatchInfo.Capture(e), null); }
+            finally { Interlocked.Increment(ref done); }
         }
     }
 
@@ -136,10 +162,10 @@ public static class WorkerPool
         long seen = -1;   // generation last worked on
         while (true)
         {
-            int rounds = 0;
+            long spinUntil = Stopwatch.GetTimestamp() + SpinMicroseconds * Stopwatch.Frequency / 1_000_000;
             while (Volatile.Read(ref state) >> (2 * FieldBits) == seen)
             {
-                if (rounds++ < SpinRounds) { Thread.SpinWait(SpinIterations); continue; }
+                if (Stopwatch.GetTimestamp() < spinUntil) { Thread.SpinWait(SpinIterations); continue; }
                 lock (gate)
                 {
                     Interlocked.Increment(ref sleepers);
