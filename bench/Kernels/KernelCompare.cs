@@ -3,9 +3,12 @@
 // Median ms of interleaved rounds, after warm-up; workloads as shared/bench/WORKLOADS.md:
 //   K2 conv 64×32×28×28 → 32, 3×3 pad 1, bias: forward, forward+backward (dX, dW, db)
 //   K3 GroupNorm(8)+SiLU 64×64×14×14: forward+backward
-//   K4 attention 64×4×49×32: forward+backward (composed path; no fused kernel yet)
+//   K4 attention 64×4×49×32: forward+backward, composed matmul/softmax (before) vs the fused kernel
 //   K5 SiLU over 16M floats (1 thread = the old serial Map, 2 threads = the pool)
-// Run: dotnet run -c Release --project bench -- versions
+// With --attention: only K4, every WORKLOADS shape: kernel V1 alone, then the engine's composed
+// path against F.ScaledDotProductAttention (fused), forward and forward+backward, with GFLOP/s
+// (forward 4·B·h·T²·d, halved when causal; forward+backward 3× that).
+// Run: dotnet run -c Release --project bench -- versions [--quick] [--conv | --attention [--small]]
 using System.Diagnostics;
 using Denoise.Kernels.Cpu;
 
@@ -16,6 +19,7 @@ public static class KernelCompare
     public static int Run(string[] args)
     {
         int rounds = args.Contains("--quick") ? 5 : 15;
+        if (args.Contains("--attention")) return RunAttention(rounds, args.Contains("--small"));
         var gen = new Generator(42);
 
         // ── K2 ──
@@ -68,8 +72,10 @@ public static class KernelCompare
         var k = Tensor.Randn([64, 4, 49, 32], gen).Detach().RequiresGrad_();
         var v = Tensor.Randn([64, 4, 49, 32], gen).Detach().RequiresGrad_();
         var go = Tensor.Randn([64, 4, 49, 32], gen);
-        Report("K4/64x4x49x32 attention (composed)", rounds, null,
-            ("fwdbwd", () => { using var s = TensorScope.Begin(); Autograd.Grad([F.ScaledDotProductAttention(q, k, v)], [q, k, v], [go]); }));
+        float sc = 1f / MathF.Sqrt(32);
+        Report("K4/64x4x49x32 attention fwdbwd", rounds, 3 * 4.0 * 64 * 4 * 49 * 49 * 32,
+            ("composed (before)", () => { using var s = TensorScope.Begin(); Autograd.Grad([F.ScaledDotProductAttentionComposed(q, k, v, null, false, sc)], [q, k, v], [go]); }),
+            ("fused", () => { using var s = TensorScope.Begin(); Autograd.Grad([F.ScaledDotProductAttention(q, k, v)], [q, k, v], [go]); }));
 
         // ── K5 ──
         var big = Tensor.Randn([16 << 20], new Generator(3));
@@ -77,6 +83,44 @@ public static class KernelCompare
         Report("K5/silu 16M", rounds, null,
             ("1 thread (before)", () => { WorkerPool.Threads = 1; using var s = TensorScope.Begin(); big.SiLU(); WorkerPool.Threads = saved; }),
             ("pool, 2 threads", () => { using var s = TensorScope.Begin(); big.SiLU(); }));
+        return 0;
+    }
+
+    static int RunAttention(int rounds, bool smallOnly)
+    {
+        // A GEMM of known speed (GemmBench), timed alongside: on a loaded machine, read the kernels
+        // as a fraction of what GEMM gets in the same minutes.
+        var ca = new float[512 * 512]; var cc = new float[512 * 512];
+        Report("calibration: Gemm.Run 512³", rounds, 2.0 * 512 * 512 * 512,
+            ("V2Packed", () => Gemm.Run(false, false, 512, 512, 512, 1f, ca, 512, ca, 512, 0f, cc, 512)));
+        foreach (var a in AttentionBench.Shapes)
+        {
+            if (smallOnly && a.T >= 1024) continue;
+            var gen = new Generator(7);
+            int[] shape = [a.B, a.H, a.T, a.D];
+            var q = Tensor.Randn(shape, gen).RequiresGrad_();
+            var k = Tensor.Randn(shape, gen).RequiresGrad_();
+            var v = Tensor.Randn(shape, gen).RequiresGrad_();
+            var go = Tensor.Randn(shape, gen);
+            float sc = 1f / MathF.Sqrt(a.D);
+            double fwd = 4.0 * a.B * a.H * a.T * a.T * a.D * (a.Causal ? 0.5 : 1.0);
+            string key = $"K4/{a.B}x{a.H}x{a.T}x{a.D}{(a.Causal ? "/causal" : "")}";
+            int r = a.T >= 1024 ? Math.Max(3, rounds / 3) : rounds;
+
+            var s = new AttentionShape(a.B, a.H, a.T, a.T, a.D, a.D, sc, a.Causal);
+            var l = AttentionLayout.Contiguous(a.H, a.T, a.D);
+            float[] qa = q.ToArray(), ka = k.ToArray(), va = v.ToArray(), ga = go.ToArray();
+            float[] o = new float[qa.Length], lse = new float[a.B * a.H * a.T], dq = new float[qa.Length], dk = new float[qa.Length], dv = new float[qa.Length];
+            Report($"{key} kernel V1Flash", r, fwd,
+                ("fwd", () => Attention.Forward(qa, l, ka, l, va, l, o, lse, s)),
+                ("bwd only (2× fwd FLOPs)", () => Attention.Backward(qa, l, ka, l, va, l, o, lse, ga, l, dq, dk, dv, s)));
+            Report($"{key} fwd", r, fwd,
+                ("composed (before)", () => { using var t = TensorScope.Begin(); using (Autograd.NoGrad()) F.ScaledDotProductAttentionComposed(q, k, v, null, a.Causal, sc); }),
+                ("fused", () => { using var t = TensorScope.Begin(); using (Autograd.NoGrad()) F.ScaledDotProductAttention(q, k, v, isCausal: a.Causal); }));
+            Report($"{key} fwdbwd", r, 3 * fwd,
+                ("composed (before)", () => { using var t = TensorScope.Begin(); Autograd.Grad([F.ScaledDotProductAttentionComposed(q, k, v, null, a.Causal, sc)], [q, k, v], [go]); }),
+                ("fused", () => { using var t = TensorScope.Begin(); Autograd.Grad([F.ScaledDotProductAttention(q, k, v, isCausal: a.Causal)], [q, k, v], [go]); }));
+        }
         return 0;
     }
 

@@ -14,8 +14,8 @@
 //   D = rowsum(dO∘O); for each K/V block: dK_acc = dV_acc = 0, then for each query block that can
 //   see it: P = exp(Q·scale·Kᵀ − lse), dV_acc += Pᵀ·dO, dP = dO·Vᵀ, dS = P∘(dP − D),
 //   dQ_acc += dS·K, dK_acc += dSᵀ·(Q·scale); finally dQ = scale·dQ_acc.
-// Every product above is Mm, a register-tiled micro-GEMM (4 rows × 2 vectors of accumulators, the
-// A element broadcast, B rows streamed) over the lanes of AttentionLanes.cs.
+// Every product above is Mm, a register-tiled micro-GEMM (16 accumulators: 4 rows × 4 vectors or
+// 8 rows × 2; the A element broadcast, B rows streamed) over the lanes of AttentionLanes.cs.
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Attention
 using System.Buffers;
 
@@ -266,26 +266,136 @@ public static unsafe partial class Attention
 
     /// <summary>
     /// C (m × n) = [C +] A·B where A's element (i, p) is A[i·ars + p·aps] (so Aᵀ is ars = 1, aps = lda),
-    /// B is k × n with rows ldb apart, and n is a whole number of lanes. Tiles of 4 rows × 2 vectors keep
-    /// 8 accumulators in registers (enough to cover the FMA latency); a row tail re-reads the last row
-    /// and drops the extra results rather than needing its own kernel.
+    /// B is k × n with rows ldb apart, and n is a whole number of lanes. Register tiles of 16
+    /// accumulators (4 rows × 4 vectors when n allows, else 8 rows × 2 vectors: d = 32 on Vector512)
+    /// cover the FMA latency with one broadcast or load per FMA or less; other widths fall back to
+    /// 4 × 2 and 4 × 1 tiles. A row tail re-reads the last row and drops the extra results rather
+    /// than needing its own kernel.
     /// </summary>
     static void Mm<TV, L>(int m, int n, int k, float* A, int ars, int aps, float* B, int ldb, float* C, int ldc, bool accumulate)
         where TV : unmanaged where L : ILanes<TV>
     {
         int W = L.Count;
+        if (n % (4 * W) == 0)
+        {
+            for (int i = 0; i < m; i += 4)
+            {
+                int mr = Math.Min(4, m - i);
+                var (a, c) = RowPointers4(A, ars, C, ldc, i, mr);
+                for (int j = 0; j < n; j += 4 * W) Tile4x4<TV, L>(k, a, aps, B + j, ldb, c, j, mr, accumulate);
+            }
+            return;
+        }
+        if (n == 2 * W)
+        {
+            for (int i = 0; i < m; i += 8)
+            {
+                int mr = Math.Min(8, m - i);
+                Tile8x2<TV, L>(k, A, ars, aps, i, mr, B, ldb, C + (long)i * ldc, ldc, accumulate);
+            }
+            return;
+        }
         for (int i = 0; i < m; i += 4)
         {
             int mr = Math.Min(4, m - i);
-            int i1 = i + Math.Min(1, mr - 1), i2 = i + Math.Min(2, mr - 1), i3 = i + Math.Min(3, mr - 1);
-            float* a0 = A + (long)i * ars, a1 = A + (long)i1 * ars, a2 = A + (long)i2 * ars, a3 = A + (long)i3 * ars;
-            float* c0 = C + (long)i * ldc, c1 = C + (long)i1 * ldc, c2 = C + (long)i2 * ldc, c3 = C + (long)i3 * ldc;
+            var (a, c) = RowPointers4(A, ars, C, ldc, i, mr);
             int j = 0;
             for (; j + 2 * W <= n; j += 2 * W)
-                Tile4x2<TV, L>(k, a0, a1, a2, a3, aps, B + j, ldb, c0 + j, c1 + j, c2 + j, c3 + j, mr, accumulate);
+                Tile4x2<TV, L>(k, a.A0, a.A1, a.A2, a.A3, aps, B + j, ldb, c.A0 + j, c.A1 + j, c.A2 + j, c.A3 + j, mr, accumulate);
             if (j < n)
-                Tile4x1<TV, L>(k, a0, a1, a2, a3, aps, B + j, ldb, c0 + j, c1 + j, c2 + j, c3 + j, mr, accumulate);
+                Tile4x1<TV, L>(k, a.A0, a.A1, a.A2, a.A3, aps, B + j, ldb, c.A0 + j, c.A1 + j, c.A2 + j, c.A3 + j, mr, accumulate);
         }
+    }
+
+    readonly struct Rows4(float* a0, float* a1, float* a2, float* a3)
+    {
+        public readonly float* A0 = a0, A1 = a1, A2 = a2, A3 = a3;
+    }
+
+    /// <summary>Rows i..i+3 of A and C, the rows past the tail clamped to the last real one.</summary>
+    static (Rows4 A, Rows4 C) RowPointers4(float* A, int ars, float* C, int ldc, int i, int mr)
+    {
+        int i1 = i + Math.Min(1, mr - 1), i2 = i + Math.Min(2, mr - 1), i3 = i + Math.Min(3, mr - 1);
+        return (new Rows4(A + (long)i * ars, A + (long)i1 * ars, A + (long)i2 * ars, A + (long)i3 * ars),
+                new Rows4(C + (long)i * ldc, C + (long)i1 * ldc, C + (long)i2 * ldc, C + (long)i3 * ldc));
+    }
+
+    static void Tile4x4<TV, L>(int k, Rows4 a, int aps, float* b, int ldb, Rows4 c, int j, int mr, bool accumulate)
+        where TV : unmanaged where L : ILanes<TV>
+    {
+        int W = L.Count;
+        float* c0 = c.A0 + j, c1 = c.A1 + j, c2 = c.A2 + j, c3 = c.A3 + j;
+        float* a0 = a.A0, a1 = a.A1, a2 = a.A2, a3 = a.A3;
+        TV x00 = L.Zero, x01 = L.Zero, x02 = L.Zero, x03 = L.Zero, x10 = L.Zero, x11 = L.Zero, x12 = L.Zero, x13 = L.Zero;
+        TV x20 = L.Zero, x21 = L.Zero, x22 = L.Zero, x23 = L.Zero, x30 = L.Zero, x31 = L.Zero, x32 = L.Zero, x33 = L.Zero;
+        if (accumulate)
+        {
+            x00 = L.Load(c0); x01 = L.Load(c0 + W); x02 = L.Load(c0 + 2 * W); x03 = L.Load(c0 + 3 * W);
+            x10 = L.Load(c1); x11 = L.Load(c1 + W); x12 = L.Load(c1 + 2 * W); x13 = L.Load(c1 + 3 * W);
+            x20 = L.Load(c2); x21 = L.Load(c2 + W); x22 = L.Load(c2 + 2 * W); x23 = L.Load(c2 + 3 * W);
+            x30 = L.Load(c3); x31 = L.Load(c3 + W); x32 = L.Load(c3 + 2 * W); x33 = L.Load(c3 + 3 * W);
+        }
+        for (int p = 0; p < k; p++)
+        {
+            TV b0 = L.Load(b), b1 = L.Load(b + W), b2 = L.Load(b + 2 * W), b3 = L.Load(b + 3 * W);
+            b += ldb;
+            TV s = L.Splat(*a0); x00 = L.Fma(s, b0, x00); x01 = L.Fma(s, b1, x01); x02 = L.Fma(s, b2, x02); x03 = L.Fma(s, b3, x03);
+            s = L.Splat(*a1); x10 = L.Fma(s, b0, x10); x11 = L.Fma(s, b1, x11); x12 = L.Fma(s, b2, x12); x13 = L.Fma(s, b3, x13);
+            s = L.Splat(*a2); x20 = L.Fma(s, b0, x20); x21 = L.Fma(s, b1, x21); x22 = L.Fma(s, b2, x22); x23 = L.Fma(s, b3, x23);
+            s = L.Splat(*a3); x30 = L.Fma(s, b0, x30); x31 = L.Fma(s, b1, x31); x32 = L.Fma(s, b2, x32); x33 = L.Fma(s, b3, x33);
+            a0 += aps; a1 += aps; a2 += aps; a3 += aps;
+        }
+        L.Store(c0, x00); L.Store(c0 + W, x01); L.Store(c0 + 2 * W, x02); L.Store(c0 + 3 * W, x03);
+        if (mr > 1) { L.Store(c1, x10); L.Store(c1 + W, x11); L.Store(c1 + 2 * W, x12); L.Store(c1 + 3 * W, x13); }
+        if (mr > 2) { L.Store(c2, x20); L.Store(c2 + W, x21); L.Store(c2 + 2 * W, x22); L.Store(c2 + 3 * W, x23); }
+        if (mr > 3) { L.Store(c3, x30); L.Store(c3 + W, x31); L.Store(c3 + 2 * W, x32); L.Store(c3 + 3 * W, x33); }
+    }
+
+    /// <summary>Rows i..i+mr−1 (mr ≤ 8) of C (2 vectors wide, starting at c) [+]= A·B.</summary>
+    static void Tile8x2<TV, L>(int k, float* A, int ars, int aps, int i, int mr, float* b, int ldb, float* c, int ldc, bool accumulate)
+        where TV : unmanaged where L : ILanes<TV>
+    {
+        int W = L.Count;
+        // Row r of the tile reads A row i + min(r, mr − 1): the tail repeats the last real row.
+        float* a0 = A + (long)i * ars, a1 = A + (long)(i + Math.Min(1, mr - 1)) * ars, a2 = A + (long)(i + Math.Min(2, mr - 1)) * ars,
+            a3 = A + (long)(i + Math.Min(3, mr - 1)) * ars, a4 = A + (long)(i + Math.Min(4, mr - 1)) * ars,
+            a5 = A + (long)(i + Math.Min(5, mr - 1)) * ars, a6 = A + (long)(i + Math.Min(6, mr - 1)) * ars,
+            a7 = A + (long)(i + Math.Min(7, mr - 1)) * ars;
+        TV x00 = L.Zero, x01 = L.Zero, x10 = L.Zero, x11 = L.Zero, x20 = L.Zero, x21 = L.Zero, x30 = L.Zero, x31 = L.Zero;
+        TV x40 = L.Zero, x41 = L.Zero, x50 = L.Zero, x51 = L.Zero, x60 = L.Zero, x61 = L.Zero, x70 = L.Zero, x71 = L.Zero;
+        if (accumulate)
+        {
+            // Rows past mr read row mr − 1 of C (in range) and are never stored.
+            float* r0 = c, r1 = c + Math.Min(1, mr - 1) * ldc, r2 = c + Math.Min(2, mr - 1) * ldc, r3 = c + Math.Min(3, mr - 1) * ldc,
+                r4 = c + Math.Min(4, mr - 1) * ldc, r5 = c + Math.Min(5, mr - 1) * ldc, r6 = c + Math.Min(6, mr - 1) * ldc,
+                r7 = c + Math.Min(7, mr - 1) * ldc;
+            x00 = L.Load(r0); x01 = L.Load(r0 + W); x10 = L.Load(r1); x11 = L.Load(r1 + W);
+            x20 = L.Load(r2); x21 = L.Load(r2 + W); x30 = L.Load(r3); x31 = L.Load(r3 + W);
+            x40 = L.Load(r4); x41 = L.Load(r4 + W); x50 = L.Load(r5); x51 = L.Load(r5 + W);
+            x60 = L.Load(r6); x61 = L.Load(r6 + W); x70 = L.Load(r7); x71 = L.Load(r7 + W);
+        }
+        for (int p = 0; p < k; p++)
+        {
+            TV b0 = L.Load(b), b1 = L.Load(b + W);
+            b += ldb;
+            TV s = L.Splat(*a0); x00 = L.Fma(s, b0, x00); x01 = L.Fma(s, b1, x01);
+            s = L.Splat(*a1); x10 = L.Fma(s, b0, x10); x11 = L.Fma(s, b1, x11);
+            s = L.Splat(*a2); x20 = L.Fma(s, b0, x20); x21 = L.Fma(s, b1, x21);
+            s = L.Splat(*a3); x30 = L.Fma(s, b0, x30); x31 = L.Fma(s, b1, x31);
+            s = L.Splat(*a4); x40 = L.Fma(s, b0, x40); x41 = L.Fma(s, b1, x41);
+            s = L.Splat(*a5); x50 = L.Fma(s, b0, x50); x51 = L.Fma(s, b1, x51);
+            s = L.Splat(*a6); x60 = L.Fma(s, b0, x60); x61 = L.Fma(s, b1, x61);
+            s = L.Splat(*a7); x70 = L.Fma(s, b0, x70); x71 = L.Fma(s, b1, x71);
+            a0 += aps; a1 += aps; a2 += aps; a3 += aps; a4 += aps; a5 += aps; a6 += aps; a7 += aps;
+        }
+        L.Store(c, x00); L.Store(c + W, x01);
+        if (mr > 1) { L.Store(c + ldc, x10); L.Store(c + ldc + W, x11); }
+        if (mr > 2) { L.Store(c + 2 * ldc, x20); L.Store(c + 2 * ldc + W, x21); }
+        if (mr > 3) { L.Store(c + 3 * ldc, x30); L.Store(c + 3 * ldc + W, x31); }
+        if (mr > 4) { L.Store(c + 4 * ldc, x40); L.Store(c + 4 * ldc + W, x41); }
+        if (mr > 5) { L.Store(c + 5 * ldc, x50); L.Store(c + 5 * ldc + W, x51); }
+        if (mr > 6) { L.Store(c + 6 * ldc, x60); L.Store(c + 6 * ldc + W, x61); }
+        if (mr > 7) { L.Store(c + 7 * ldc, x70); L.Store(c + 7 * ldc + W, x71); }
     }
 
     static void Tile4x2<TV, L>(int k, float* a0, float* a1, float* a2, float* a3, int aps, float* b, int ldb,
