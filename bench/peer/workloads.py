@@ -116,7 +116,10 @@ def k4(B, heads, T, d, causal, bwd, quick):
     mask = torch.ones(T, T, dtype=torch.bool).triu(1) if causal else None
     reps = 5 if quick else (10 if T >= 1024 else 20)
     t = time_fwd_bwd(lambda: attention(q, k, v, mask), bwd, 1 if T >= 1024 else 2, reps)
-    return result(t)
+    # FLOPs as the Denoise runner counts them: forward 4·B·h·T²·d (Q·Kᵀ and P·V), halved when
+    # causal; forward+backward 3× that. Counted by the algorithm, not by what each engine computes.
+    fwd = 4.0 * B * heads * T * T * d * (0.5 if causal else 1.0)
+    return result(t, 3 * fwd if bwd else fwd)
 
 
 def k5_silu(quick):
