@@ -8,6 +8,7 @@
 // Run: dotnet run -c Release --project bench -- --filter '*AttentionBench*'
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using Denoise.Kernels.Cpu;
 
@@ -92,7 +93,11 @@ public class AttentionBench
 
 public class AttentionBenchConfig : ManualConfig
 {
-    public AttentionBenchConfig() => AddColumn(new GflopsColumn(
-        c => c.Parameters["Case"] is string s ? AttentionBench.Flops(s) : null,
-        "forward 4·B·h·T²·d (halved when causal), forward+backward 3× that; ×1e9 per second"));
+    public AttentionBenchConfig()
+    {
+        AddColumn(new GflopsColumn(
+            c => c.Parameters["Case"] is string s ? AttentionBench.Flops(s) : null,
+            "forward 4·B·h·T²·d (halved when causal), forward+backward 3× that; ×1e9 per second"));
+        SummaryStyle = SummaryStyle.Default.WithMaxParameterColumnWidth(40);   // case names are ~35 characters
+    }
 }
