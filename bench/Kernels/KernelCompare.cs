@@ -7,7 +7,8 @@
 //   K5 SiLU over 16M floats (1 thread = the old serial Map, 2 threads = the pool)
 // With --attention: only K4, every WORKLOADS shape: kernel V1 alone, then the engine's composed
 // path against F.ScaledDotProductAttention (fused), forward and forward+backward, with GFLOP/s
-// (forward 4·B·h·T²·d, halved when causal; forward+backward 3× that).
+// (forward 4·B·h·T²·d, halved when causal; forward+backward 3× that); then M1's attention block
+// and the M3 training step with the composed path (F.UseFusedAttention off) against the fused one.
 // Run: dotnet run -c Release --project bench -- versions [--quick] [--conv | --attention [--small]]
 using System.Diagnostics;
 using Denoise.Kernels.Cpu;
@@ -111,9 +112,9 @@ public static class KernelCompare
             var l = AttentionLayout.Contiguous(a.H, a.T, a.D);
             float[] qa = q.ToArray(), ka = k.ToArray(), va = v.ToArray(), ga = go.ToArray();
             float[] o = new float[qa.Length], lse = new float[a.B * a.H * a.T], dq = new float[qa.Length], dk = new float[qa.Length], dv = new float[qa.Length];
-            Report($"{key} kernel V1Flash", r, fwd,
-                ("fwd", () => Attention.Forward(qa, l, ka, l, va, l, o, lse, s)),
-                ("bwd only (2× fwd FLOPs)", () => Attention.Backward(qa, l, ka, l, va, l, o, lse, ga, l, dq, dk, dv, s)));
+            Report($"{key} kernel V1Flash forward", r, fwd, ("fwd", () => Attention.Forward(qa, l, ka, l, va, l, o, lse, s)));
+            Report($"{key} kernel V1Flash backward (2× the forward's FLOPs)", r, 2 * fwd,
+                ("bwd", () => Attention.Backward(qa, l, ka, l, va, l, o, lse, ga, l, dq, dk, dv, s)));
             Report($"{key} fwd", r, fwd,
                 ("composed (before)", () => { using var t = TensorScope.Begin(); using (Autograd.NoGrad()) F.ScaledDotProductAttentionComposed(q, k, v, null, a.Causal, sc); }),
                 ("fused", () => { using var t = TensorScope.Begin(); using (Autograd.NoGrad()) F.ScaledDotProductAttention(q, k, v, isCausal: a.Causal); }));
@@ -121,7 +122,42 @@ public static class KernelCompare
                 ("composed (before)", () => { using var t = TensorScope.Begin(); Autograd.Grad([F.ScaledDotProductAttentionComposed(q, k, v, null, a.Causal, sc)], [q, k, v], [go]); }),
                 ("fused", () => { using var t = TensorScope.Begin(); Autograd.Grad([F.ScaledDotProductAttention(q, k, v, isCausal: a.Causal)], [q, k, v], [go]); }));
         }
+        AttentionInModels(rounds);
         return 0;
+    }
+
+    /// <summary>Attention's share of M1 and M3: the same step with F.ScaledDotProductAttention composed
+    /// (before) and fused, interleaved.</summary>
+    static void AttentionInModels(int rounds)
+    {
+        Action WithPath(bool fused, Action body) => () =>
+        {
+            F.UseFusedAttention = fused;
+            try { body(); } finally { F.UseFusedAttention = true; }
+        };
+
+        // M1's attention block: GroupNorm(8,128) → qkv → 4 heads of 32 at 7×7 → proj → + x, B = 64.
+        var block = new Denoise.Models.Common.SelfAttention(128, 4, 8, new Generator(60));
+        var x = Tensor.Randn([64, 128, 7, 7], new Generator(61)).RequiresGrad_();
+        var gx = Tensor.Randn([64, 128, 7, 7], new Generator(62));
+        void BlockStep() { using var s = TensorScope.Begin(); block.Forward(x).Backward(gx); }
+        Report("M1 attention block (SelfAttention 128 ch, 7×7, B=64) fwd+bwd", rounds, null,
+            ("composed (before)", WithPath(false, BlockStep)), ("fused", WithPath(true, BlockStep)));
+
+        // M3 training step, as the WORKLOADS runner times it.
+        var net = new Networks.GptChar(gen: new Generator(50));
+        var opt = new Denoise.Optim.AdamW(net.Parameters(), lr: 3e-4f, weightDecay: 0.1f);
+        var ids = Tensor.Randint(0, 96, [32, 128], new Generator(51));
+        var targets = Tensor.Randint(0, 96, [32 * 128], new Generator(52));
+        void GptStep()
+        {
+            using var s = TensorScope.Begin();
+            opt.ZeroGrad();
+            F.CrossEntropy(net.Forward(ids).Reshape(32 * 128, 96), targets).Backward();
+            opt.Step();
+        }
+        Report("M3/step (GPT-char, B=32, T=128)", rounds, null,
+            ("composed (before)", WithPath(false, GptStep)), ("fused", WithPath(true, GptStep)));
     }
 
     /// <summary>Interleaves the variants round by round so drifting machine load hits them alike.</summary>

@@ -16,6 +16,10 @@ namespace Denoise;
 
 public static partial class F
 {
+    /// <summary>Off: every call takes the composed matmul/softmax path (benchmarks time both in one
+    /// process, e.g. bench `versions --attention`).</summary>
+    internal static bool UseFusedAttention { get; set; } = true;
+
     /// <summary>Same leading (batch, head, …) dims on q, k, v and at least one key; otherwise the composed
     /// path handles broadcasting and the empty softmax.</summary>
     static bool CanFuseAttention(Tensor q, Tensor k, Tensor v) =>

@@ -133,7 +133,7 @@ public static partial class F
         float s = scale ?? 1f / MathF.Sqrt(q.Shape[^1]);
         // No arbitrary mask: the fused blockwise kernel (Functional.Attention.cs), which never
         // materialises the Tq × Tk scores.
-        if (mask == null && CanFuseAttention(q, k, v)) return AttentionFused(q, k, v, isCausal, s);
+        if (mask == null && UseFusedAttention && CanFuseAttention(q, k, v)) return AttentionFused(q, k, v, isCausal, s);
         return ScaledDotProductAttentionComposed(q, k, v, mask, isCausal, s, booleanMask);
     }
 
