@@ -9,7 +9,7 @@
 // path against F.ScaledDotProductAttention (fused), forward and forward+backward, with GFLOP/s
 // (forward 4·B·h·T²·d, halved when causal; forward+backward 3× that); then M1's attention block
 // and the M3 training step with the composed path (F.UseFusedAttention off) against the fused one.
-// Run: dotnet run -c Release --project bench -- versions [--quick] [--conv | --attention [--small]]
+// Run: dotnet run -c Release --project bench -- versions [--quick] [--cpu-time] [--conv | --attention [--small]]
 using System.Diagnostics;
 using Denoise.Kernels.Cpu;
 
@@ -20,6 +20,13 @@ public static class KernelCompare
     public static int Run(string[] args)
     {
         int rounds = args.Contains("--quick") ? 5 : 15;
+        if (args.Contains("--cpu-time"))
+        {
+            if (!OperatingSystem.IsLinux()) { Console.Error.WriteLine("versions: --cpu-time needs Linux (clock_gettime)."); return 2; }
+            threadCpuTime = true;
+            WorkerPool.Threads = 1;
+            Gemm.MaxThreads = 1;
+        }
         if (args.Contains("--attention")) return RunAttention(rounds, args.Contains("--small"));
         var gen = new Generator(42);
 
@@ -160,6 +167,22 @@ public static class KernelCompare
             ("composed (before)", WithPath(false, GptStep)), ("fused", WithPath(true, GptStep)));
     }
 
+    // --cpu-time: one thread (WorkerPool.Threads = 1, Gemm.MaxThreads = 1) and the calling thread's CPU
+    // time instead of wall time. On a machine loaded far beyond its cores, wall time mostly measures
+    // the queue; CPU time of one thread still ranks versions (cache and SMT contention remain).
+    static bool threadCpuTime;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    static extern int ClockGettime(int clock, out Timespec ts);
+
+    struct Timespec { public long Sec, Nsec; }
+
+    static double ThreadCpuMs()
+    {
+        ClockGettime(3 /* CLOCK_THREAD_CPUTIME_ID */, out var t);
+        return t.Sec * 1e3 + t.Nsec / 1e6;
+    }
+
     /// <summary>Interleaves the variants round by round so drifting machine load hits them alike.</summary>
     static void Report(string what, int rounds, double? flops, params (string Name, Action Body)[] variants)
     {
@@ -168,11 +191,18 @@ public static class KernelCompare
         for (int r = 0; r < rounds; r++)
             for (int i = 0; i < variants.Length; i++)
             {
+                if (threadCpuTime)
+                {
+                    double c0 = ThreadCpuMs();
+                    variants[i].Body();
+                    ms[i].Add(ThreadCpuMs() - c0);
+                    continue;
+                }
                 long t0 = Stopwatch.GetTimestamp();
                 variants[i].Body();
                 ms[i].Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
             }
-        Console.WriteLine(what);
+        Console.WriteLine(threadCpuTime ? what + "  [thread CPU time, 1 thread]" : what);
         for (int i = 0; i < variants.Length; i++)
         {
             ms[i].Sort();
