@@ -18,6 +18,7 @@
 // 8 rows × 2; the A element broadcast, B rows streamed) over the lanes of AttentionLanes.cs.
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Attention
 using System.Buffers;
+using System.Numerics.Tensors;
 
 namespace Denoise.Kernels.Cpu;
 
@@ -68,9 +69,7 @@ public static unsafe partial class Attention
             m = O + BlockQ * dvp, l = m + BlockQ;
 
         // 1. Q block, pre-scaled so that S = Qs·Kᵀ directly.
-        float* q = a.QAt(bh) + i0 * a.Ql.StrideT;
-        for (int r = 0; r < br; r++)
-            for (int c = 0; c < D; c++) Qs[r * D + c] = q[r * a.Ql.StrideT + c] * s.Scale;
+        PackRows(a.QAt(bh) + i0 * a.Ql.StrideT, a.Ql.StrideT, br, D, Qs, D, s.Scale);
         new Span<float>(O, br * dvp).Clear();
         new Span<float>(m, br).Fill(float.NegativeInfinity);
         new Span<float>(l, br).Clear();
@@ -93,8 +92,7 @@ public static unsafe partial class Attention
         float* o = a.OAt(bh) + (long)i0 * Dv, lse = a.LseAt(bh) + i0;
         for (int r = 0; r < br; r++)
         {
-            float inv = 1f / l[r];
-            for (int c = 0; c < Dv; c++) o[r * Dv + c] = O[r * dvp + c] * inv;
+            TensorPrimitives.Multiply(new ReadOnlySpan<float>(O + r * dvp, Dv), 1f / l[r], new Span<float>(o + r * Dv, Dv));
             lse[r] = m[r] + MathF.Log(l[r]);
         }
     }
@@ -184,11 +182,7 @@ public static unsafe partial class Attention
 
         // D_i = Σ_c dO_ic·O_ic: the rowsum(P∘dP) of the softmax backward without P.
         for (int i = 0; i < Tq; i++)
-        {
-            float acc = 0;
-            for (int c = 0; c < Dv; c++) acc = MathF.FusedMultiplyAdd(dO[i * gs + c], o[(long)i * Dv + c], acc);
-            Drow[i] = acc;
-        }
+            Drow[i] = TensorPrimitives.Dot(new ReadOnlySpan<float>(dO + i * gs, Dv), new ReadOnlySpan<float>(o + (long)i * Dv, Dv));
         new Span<float>(dQa, Tq * dp).Clear();
 
         for (int j0 = 0; j0 < Tk; j0 += BlockK)
@@ -229,13 +223,13 @@ public static unsafe partial class Attention
             float* dk = g.DK + ((long)bh * Tk + j0) * D, dv = g.DV + ((long)bh * Tk + j0) * Dv;
             for (int j = 0; j < bc; j++)
             {
-                for (int c = 0; c < D; c++) dk[j * D + c] = dKa[j * dp + c];
-                for (int c = 0; c < Dv; c++) dv[j * Dv + c] = dVa[j * dvp + c];
+                new ReadOnlySpan<float>(dKa + j * dp, D).CopyTo(new Span<float>(dk + j * D, D));
+                new ReadOnlySpan<float>(dVa + j * dvp, Dv).CopyTo(new Span<float>(dv + j * Dv, Dv));
             }
         }
         float* dq = g.DQ + (long)bh * Tq * D;
         for (int i = 0; i < Tq; i++)
-            for (int c = 0; c < D; c++) dq[(long)i * D + c] = s.Scale * dQa[(long)i * dp + c];
+            TensorPrimitives.Multiply(new ReadOnlySpan<float>(dQa + (long)i * dp, D), s.Scale, new Span<float>(dq + (long)i * D, D));
     }
 
     // ───────────────────── packing and the micro-GEMM ─────────────────────
@@ -247,7 +241,7 @@ public static unsafe partial class Attention
         {
             float* s = src + r * stride, d = dst + r * ldd;
             if (scale == 1f) new ReadOnlySpan<float>(s, cols).CopyTo(new Span<float>(d, cols));
-            else for (int c = 0; c < cols; c++) d[c] = s[c] * scale;
+            else TensorPrimitives.Multiply(new ReadOnlySpan<float>(s, cols), scale, new Span<float>(d, cols));
             for (int c = cols; c < ldd; c++) d[c] = 0f;
         }
     }

@@ -18,6 +18,8 @@
 //                FlashAttention-2 (Dao 2023): P recomputed per block from lse, D = rowsum(dO∘O), dK/dV
 //                accumulated per K block, dQ per (b, h). Block products are register-tiled micro-GEMMs
 //                on Vector512 / Vector256 / scalar lanes (AttentionLanes.cs, chosen at run time).
+//                Packing, row scaling and the output copies go through TensorPrimitives/memmove: at
+//                T = 49 (one block) the scalar versions of those loops took as long as the FMAs.
 //                Extra memory: O(block² + T·d) per (b, h) problem in flight, never T×T.  (current)
 // Parallel over parts that own their outputs outright — (b·h, query block) in the forward, (b·h)
 // in the backward — on the WorkerPool, so the bits do not depend on the thread count.
