@@ -8,8 +8,11 @@
 // Causal (top-left aligned, as torch's is_causal): query i sees keys j ≤ i. A row that sees no key
 // yields NaN, as the composed softmax does.
 //
-// Versions, each kept and tested against V0 (tests/Kernels/AttentionTests.cs). Median ms, 2 threads,
-// fwd / fwd+bwd (bench/results/cpu-2026-11-23-attention.md has the figures and the load they ran under):
+// Versions, each kept and tested against V0 (tests/Kernels/AttentionTests.cs). GFLOP/s on one thread
+// (thread CPU time; the machine was overloaded) forward / backward, for the WORKLOADS K4 shapes
+// T = 49 · 128 · 1024 causal (bench/results/cpu-2026-11-23-attention.md; single-core peak ≈ 225):
+//   V0Reference  ≈ 0.4 everywhere
+//   V1Flash      24 / 43 · 59 / 80 · 85 / 108
 //   V0Reference  plain loops in double, one (b, h, query row) at a time, with the score row
 //                materialised; the reference.
 //   V1Flash      FlashAttention (Dao et al. 2022) forward: Q blocks of 64 rows × K/V blocks of 64 keys,
