@@ -2,8 +2,9 @@
 //   K2 Conv2d 3×3 s1 p1 with bias, fwd and fwd+bwd (dX, dW, db) through F.Conv2d;
 //      FLOPs: fwd 2·N·Cout·Hout·Wout·Cin·9, fwd+bwd 3× that (dX and dW each cost one forward).
 //   K3 GroupNorm(8) + SiLU (affine), fwd and fwd+bwd, via F.GroupNorm(...).SiLU().
-//   K4 attention core softmax(QKᵀ/√d)V on (B, heads, T, d) via F.ScaledDotProductAttention; the
-//      T = 1024 case is causal and skipped by --quick.
+//   K4 attention core softmax(QKᵀ/√d)V on (B, heads, T, d) via F.ScaledDotProductAttention (the
+//      fused blockwise kernel, kernels/Cpu/Attention); the T = 1024 case is causal and skipped by
+//      --quick. FLOPs: fwd 4·B·h·T²·d, halved when causal; fwd+bwd 3× that (as the peer counts).
 // fwd+bwd back-propagates a fixed upstream gradient dY (as y.backward(dY) in the peer), so no loss
 // op is timed; leaf gradients accumulate in place from one iteration to the next, in both engines.
 // Run: dotnet run -c Release --project bench -- workloads --only K2,K3,K4
@@ -82,6 +83,7 @@ public static partial class Workloads
         var v = Tensor.Randn(shape, new Generator(32)).RequiresGrad_(bwd);
         int reps = o.Quick ? 5 : (a.T >= 1024 ? 10 : 20);
         var t = TimeFwdBwd(() => F.ScaledDotProductAttention(q, k, v, isCausal: a.Causal), bwd, a.T >= 1024 ? 1 : 2, reps);
-        return Result(t);
+        double fwd = 4.0 * a.B * a.Heads * a.T * a.T * a.D * (a.Causal ? 0.5 : 1.0);
+        return Result(t, bwd ? 3 * fwd : fwd);
     }
 }

@@ -3,10 +3,14 @@
 // Median ms of interleaved rounds, after warm-up; workloads as shared/bench/WORKLOADS.md:
 //   K2 conv 64×32×28×28 → 32, 3×3 pad 1, bias: forward, forward+backward (dX, dW, db)
 //   K3 GroupNorm(8)+SiLU 64×64×14×14: forward+backward
-//   K4 attention 64×4×49×32: forward+backward (composed path; no fused kernel yet)
+//   K4 attention 64×4×49×32: forward+backward, composed matmul/softmax (before) vs the fused kernel
 //   K5 SiLU over 16M floats (1 thread = the old serial Map, 2 threads = the pool)
 //   --norms: LayerNorm and [log-]softmax, composed (before) vs fused kernels, at M3's shapes, fwd+bwd
-// Run: dotnet run -c Release --project bench -- versions [--quick] [--conv | --norms]
+// With --attention: only K4, every WORKLOADS shape: kernel V1 alone, then the engine's composed
+// path against F.ScaledDotProductAttention (fused), forward and forward+backward, with GFLOP/s
+// (forward 4·B·h·T²·d, halved when causal; forward+backward 3× that); then M1's attention block
+// and the M3 training step with the composed path (F.UseFusedAttention off) against the fused one.
+// Run: dotnet run -c Release --project bench -- versions [--quick] [--cpu-time] [--conv | --norms | --attention [--small]]
 using System.Diagnostics;
 using Denoise.Kernels.Cpu;
 
@@ -17,6 +21,14 @@ public static class KernelCompare
     public static int Run(string[] args)
     {
         int rounds = args.Contains("--quick") ? 5 : 15;
+        if (args.Contains("--cpu-time"))
+        {
+            if (!OperatingSystem.IsLinux()) { Console.Error.WriteLine("versions: --cpu-time needs Linux (clock_gettime)."); return 2; }
+            threadCpuTime = true;
+            WorkerPool.Threads = 1;
+            Gemm.MaxThreads = 1;
+        }
+        if (args.Contains("--attention")) return RunAttention(rounds, args.Contains("--small"));
         var gen = new Generator(42);
         if (args.Contains("--norms")) { Norms(rounds, gen); return 0; }
 
@@ -70,8 +82,10 @@ public static class KernelCompare
         var k = Tensor.Randn([64, 4, 49, 32], gen).Detach().RequiresGrad_();
         var v = Tensor.Randn([64, 4, 49, 32], gen).Detach().RequiresGrad_();
         var go = Tensor.Randn([64, 4, 49, 32], gen);
-        Report("K4/64x4x49x32 attention (composed)", rounds, null,
-            ("fwdbwd", () => { using var s = TensorScope.Begin(); Autograd.Grad([F.ScaledDotProductAttention(q, k, v)], [q, k, v], [go]); }));
+        float sc = 1f / MathF.Sqrt(32);
+        Report("K4/64x4x49x32 attention fwdbwd", rounds, 3 * 4.0 * 64 * 4 * 49 * 49 * 32,
+            ("composed (before)", () => { using var s = TensorScope.Begin(); Autograd.Grad([F.ScaledDotProductAttentionComposed(q, k, v, null, false, sc)], [q, k, v], [go]); }),
+            ("fused", () => { using var s = TensorScope.Begin(); Autograd.Grad([F.ScaledDotProductAttention(q, k, v)], [q, k, v], [go]); }));
 
         // ── K5 ──
         var big = Tensor.Randn([16 << 20], new Generator(3));
@@ -111,6 +125,95 @@ public static class KernelCompare
             ("F.GroupNormSiLU(x)", () => { using var s = TensorScope.Begin(); Autograd.Grad([F.GroupNormSiLU(xn, 8, gw, gb)], [xn, gw, gb], [dn]); }));
     }
 
+    static int RunAttention(int rounds, bool smallOnly)
+    {
+        // A GEMM of known speed (GemmBench), timed alongside: on a loaded machine, read the kernels
+        // as a fraction of what GEMM gets in the same minutes.
+        var ca = new float[512 * 512]; var cc = new float[512 * 512];
+        Report("calibration: Gemm.Run 512³", rounds, 2.0 * 512 * 512 * 512,
+            ("V2Packed", () => Gemm.Run(false, false, 512, 512, 512, 1f, ca, 512, ca, 512, 0f, cc, 512)));
+        foreach (var a in AttentionBench.Shapes)
+        {
+            if (smallOnly && a.T >= 1024) continue;
+            var gen = new Generator(7);
+            int[] shape = [a.B, a.H, a.T, a.D];
+            var q = Tensor.Randn(shape, gen).RequiresGrad_();
+            var k = Tensor.Randn(shape, gen).RequiresGrad_();
+            var v = Tensor.Randn(shape, gen).RequiresGrad_();
+            var go = Tensor.Randn(shape, gen);
+            float sc = 1f / MathF.Sqrt(a.D);
+            double fwd = 4.0 * a.B * a.H * a.T * a.T * a.D * (a.Causal ? 0.5 : 1.0);
+            string key = $"K4/{a.B}x{a.H}x{a.T}x{a.D}{(a.Causal ? "/causal" : "")}";
+            int r = a.T >= 1024 ? Math.Max(3, rounds / 3) : rounds;
+
+            var s = new AttentionShape(a.B, a.H, a.T, a.T, a.D, a.D, sc, a.Causal);
+            var l = AttentionLayout.Contiguous(a.H, a.T, a.D);
+            float[] qa = q.ToArray(), ka = k.ToArray(), va = v.ToArray(), ga = go.ToArray();
+            float[] o = new float[qa.Length], lse = new float[a.B * a.H * a.T], dq = new float[qa.Length], dk = new float[qa.Length], dv = new float[qa.Length];
+            Report($"{key} kernel V1Flash forward", r, fwd, ("fwd", () => Attention.Forward(qa, l, ka, l, va, l, o, lse, s)));
+            Report($"{key} kernel V1Flash backward (2× the forward's FLOPs)", r, 2 * fwd,
+                ("bwd", () => Attention.Backward(qa, l, ka, l, va, l, o, lse, ga, l, dq, dk, dv, s)));
+            Report($"{key} fwd", r, fwd,
+                ("composed (before)", () => { using var t = TensorScope.Begin(); using (Autograd.NoGrad()) F.ScaledDotProductAttentionComposed(q, k, v, null, a.Causal, sc); }),
+                ("fused", () => { using var t = TensorScope.Begin(); using (Autograd.NoGrad()) F.ScaledDotProductAttention(q, k, v, isCausal: a.Causal); }));
+            Report($"{key} fwdbwd", r, 3 * fwd,
+                ("composed (before)", () => { using var t = TensorScope.Begin(); Autograd.Grad([F.ScaledDotProductAttentionComposed(q, k, v, null, a.Causal, sc)], [q, k, v], [go]); }),
+                ("fused", () => { using var t = TensorScope.Begin(); Autograd.Grad([F.ScaledDotProductAttention(q, k, v, isCausal: a.Causal)], [q, k, v], [go]); }));
+        }
+        AttentionInModels(rounds);
+        return 0;
+    }
+
+    /// <summary>Attention's share of M1 and M3: the same step with F.ScaledDotProductAttention composed
+    /// (before) and fused, interleaved.</summary>
+    static void AttentionInModels(int rounds)
+    {
+        Action WithPath(bool fused, Action body) => () =>
+        {
+            F.UseFusedAttention = fused;
+            try { body(); } finally { F.UseFusedAttention = true; }
+        };
+
+        // M1's attention block: GroupNorm(8,128) → qkv → 4 heads of 32 at 7×7 → proj → + x, B = 64.
+        var block = new Denoise.Models.Common.SelfAttention(128, 4, 8, new Generator(60));
+        var x = Tensor.Randn([64, 128, 7, 7], new Generator(61)).RequiresGrad_();
+        var gx = Tensor.Randn([64, 128, 7, 7], new Generator(62));
+        void BlockStep() { using var s = TensorScope.Begin(); block.Forward(x).Backward(gx); }
+        Report("M1 attention block (SelfAttention 128 ch, 7×7, B=64) fwd+bwd", rounds, null,
+            ("composed (before)", WithPath(false, BlockStep)), ("fused", WithPath(true, BlockStep)));
+
+        // M3 training step, as the WORKLOADS runner times it.
+        var net = new Networks.GptChar(gen: new Generator(50));
+        var opt = new Denoise.Optim.AdamW(net.Parameters(), lr: 3e-4f, weightDecay: 0.1f);
+        var ids = Tensor.Randint(0, 96, [32, 128], new Generator(51));
+        var targets = Tensor.Randint(0, 96, [32 * 128], new Generator(52));
+        void GptStep()
+        {
+            using var s = TensorScope.Begin();
+            opt.ZeroGrad();
+            F.CrossEntropy(net.Forward(ids).Reshape(32 * 128, 96), targets).Backward();
+            opt.Step();
+        }
+        Report("M3/step (GPT-char, B=32, T=128)", rounds, null,
+            ("composed (before)", WithPath(false, GptStep)), ("fused", WithPath(true, GptStep)));
+    }
+
+    // --cpu-time: one thread (WorkerPool.Threads = 1, Gemm.MaxThreads = 1) and the calling thread's CPU
+    // time instead of wall time. On a machine loaded far beyond its cores, wall time mostly measures
+    // the queue; CPU time of one thread still ranks versions (cache and SMT contention remain).
+    static bool threadCpuTime;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    static extern int ClockGettime(int clock, out Timespec ts);
+
+    struct Timespec { public long Sec, Nsec; }
+
+    static double ThreadCpuMs()
+    {
+        ClockGettime(3 /* CLOCK_THREAD_CPUTIME_ID */, out var t);
+        return t.Sec * 1e3 + t.Nsec / 1e6;
+    }
+
     /// <summary>Interleaves the variants round by round so drifting machine load hits them alike.</summary>
     static void Report(string what, int rounds, double? flops, params (string Name, Action Body)[] variants)
     {
@@ -125,11 +228,18 @@ public static class KernelCompare
         for (int r = 0; r < rounds; r++)
             for (int i = 0; i < variants.Length; i++)
             {
+                if (threadCpuTime)
+                {
+                    double c0 = ThreadCpuMs();
+                    variants[i].Body();
+                    ms[i].Add(ThreadCpuMs() - c0);
+                    continue;
+                }
                 long t0 = Stopwatch.GetTimestamp();
                 variants[i].Body();
                 ms[i].Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
             }
-        Console.WriteLine(what);
+        Console.WriteLine(threadCpuTime ? what + "  [thread CPU time, 1 thread]" : what);
         for (int i = 0; i < variants.Length; i++)
         {
             ms[i].Sort();

@@ -4,14 +4,17 @@
 Times K1-K5 and M1-M4 exactly as specified there and prints ONE JSON object whose keys match
 the Denoise runner's (bench/Workloads*.cs), so the two can be compared key by key
 (bench/compare.sh). Written for Debian's torch 1.13 (no F.scaled_dot_product_attention yet, so
-attention is the plain softmax(QK^T/sqrt(d))V composition, as Denoise's is).
+attention is the plain softmax(QK^T/sqrt(d))V composition; Denoise's is a fused blockwise kernel).
 
 Run it through bench/peer/env.sh, which sets up OpenBLAS, threads and malloc as
 shared/docs/MACHINE.md prescribes:
     bench/peer/setup.sh                       # once: python3-torch + OpenBLAS into /opt/peer
     . bench/peer/env.sh && $PEER_PYTHON bench/peer/workloads.py [--only K2,M3] [--quick] [--threads 1]
 --only takes a comma list of key prefixes; --quick does fewer repetitions and skips K1 n>=1024
-and the T=1024 attention, as the Denoise runner does.
+and the T=1024 attention, as the Denoise runner does. --cpu-time runs on one thread and times the
+thread's CPU time (time.thread_time) instead of wall time: on a machine loaded far beyond its
+cores it still ranks engines, to compare with `dotnet run -c Release --project bench -- versions
+--attention --cpu-time` (bench/Kernels/KernelCompare.cs).
 """
 import argparse
 import json
@@ -29,6 +32,9 @@ torch.set_num_threads(2)   # Debian's torch starts with one thread here
 # ───────────────────── timing ─────────────────────
 
 
+CLOCK = time.perf_counter   # time.thread_time with --cpu-time
+
+
 def time_it(body, warmup, reps):
     """Median / min / max milliseconds of `reps` timed calls after warm-up: at least `warmup` calls, and
     for fast bodies until 0.5 s have passed (at most 400 calls) -- the same rule as the Denoise runner,
@@ -39,9 +45,9 @@ def time_it(body, warmup, reps):
         i += 1
     ms = []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         body()
-        ms.append((time.perf_counter() - t0) * 1e3)
+        ms.append((CLOCK() - t0) * 1e3)
     return statistics.median(ms), min(ms), max(ms)
 
 
@@ -120,7 +126,10 @@ def k4(B, heads, T, d, causal, bwd, quick):
     mask = torch.ones(T, T, dtype=torch.bool).triu(1) if causal else None
     reps = 5 if quick else (10 if T >= 1024 else 20)
     t = time_fwd_bwd(lambda: attention(q, k, v, mask), bwd, 1 if T >= 1024 else 2, reps)
-    return result(t)
+    # FLOPs as the Denoise runner counts them: forward 4·B·h·T²·d (Q·Kᵀ and P·V), halved when
+    # causal; forward+backward 3× that. Counted by the algorithm, not by what each engine computes.
+    fwd = 4.0 * B * heads * T * T * d * (0.5 if causal else 1.0)
+    return result(t, 3 * fwd if bwd else fwd)
 
 
 def k5_silu(quick):
@@ -440,9 +449,14 @@ def main():
     ap.add_argument("--only", default=None, help="comma list of key prefixes, e.g. K1,M2")
     ap.add_argument("--quick", action="store_true", help="fewer repetitions; no K1 n>=1024, no T=1024 attention")
     ap.add_argument("--threads", type=int, default=None, help="intra-op threads (default 2); 1 compares single-core speed")
+    ap.add_argument("--cpu-time", action="store_true", help="one thread, timed by the thread's CPU time")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.cpu_time:
+        global CLOCK
+        CLOCK = time.thread_time
+        torch.set_num_threads(1)
     only = [o for o in args.only.split(",") if o] if args.only else None
     results = {}
     for key, run in workloads(args.quick):
@@ -451,6 +465,7 @@ def main():
         print(f"running {key} …", file=sys.stderr, flush=True)
         results[key] = run()
     doc = {"engine": "pytorch", "device": "cpu", "threads": torch.get_num_threads(), "machine": machine_name(),
+           "clock": "thread_cpu" if args.cpu_time else "wall",
            "torch": torch.__version__, "results": results}
     print(json.dumps(doc, indent=2))
 

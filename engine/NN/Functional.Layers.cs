@@ -164,8 +164,19 @@ public static partial class F
     {
         if (q.Rank < 2 || k.Rank < 2 || v.Rank < 2 || q.Shape[^1] != k.Shape[^1] || k.Shape[^2] != v.Shape[^2])
             throw new ArgumentException($"scaled_dot_product_attention: expected q (…, Tq, d), k (…, Tk, d), v (…, Tk, dv); got q {q.ShapeStr}, k {k.ShapeStr}, v {v.ShapeStr}.");
-        int Tq = q.Shape[^2], Tk = k.Shape[^2], d = q.Shape[^1];
-        float s = scale ?? 1f / MathF.Sqrt(d);
+        float s = scale ?? 1f / MathF.Sqrt(q.Shape[^1]);
+        // No arbitrary mask: the fused blockwise kernel (Functional.Attention.cs), which never
+        // materialises the Tq × Tk scores.
+        if (mask == null && UseFusedAttention && CanFuseAttention(q, k, v)) return AttentionFused(q, k, v, isCausal, s);
+        return ScaledDotProductAttentionComposed(q, k, v, mask, isCausal, s, booleanMask);
+    }
+
+    /// <summary>softmax(Q·Kᵀ·scale + mask)·V composed from matmul and softmax (materialises the
+    /// scores): the path for explicit masks, and the reference the fused op is tested against.</summary>
+    internal static Tensor ScaledDotProductAttentionComposed(Tensor q, Tensor k, Tensor v, Tensor? mask, bool isCausal,
+        float s, bool booleanMask = false)
+    {
+        int Tq = q.Shape[^2], Tk = k.Shape[^2];
         var scores = q.MatMul(k.T) * s;                           // (…, Tq, Tk)
         if (mask != null)
         {
