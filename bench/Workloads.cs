@@ -4,6 +4,7 @@
 //   dotnet run -c Release --project bench -- workloads --only M2,K5  a subset (prefix match on keys)
 //   dotnet run -c Release --project bench -- workloads --quick       fewer repetitions, no K1 n ≥ 1024, no K4 T = 1024
 //   dotnet run -c Release --project bench -- workloads --threads 1   single-core figures (compare.sh passes it to the peer too)
+//   dotnet run -c Release --project bench -- workloads --map-threshold 262144   where elementwise maps start using 2 threads
 // The header carries the machine's measured limits (Peak.cs): peak_gflops_1t/2t, triad_gbps.
 // Every timed region runs inside a TensorScope, as a training loop does, so pooled memory is
 // reused; "alloc_kb" is managed bytes allocated per iteration (GC.GetAllocatedBytesForCurrentThread).
@@ -30,7 +31,9 @@ public static partial class Workloads
                 case "--quick": quick = true; break;
                 case "--threads" when i + 1 < args.Length && int.TryParse(args[i + 1], out int t) && t > 0:
                     WorkerPool.Threads = t; Gemm.MaxThreads = t; i++; break;
-                default: Console.Error.WriteLine($"workloads: unknown option '{args[i]}'. Use --only K1,M2, --quick and/or --threads N."); return 2;
+                case "--map-threshold" when i + 1 < args.Length && int.TryParse(args[i + 1], out int m) && m > 0:
+                    Map.ParallelThreshold = m; i++; break;   // elementwise maps split over the pool from this many elements
+                default: Console.Error.WriteLine($"workloads: unknown option '{args[i]}'. Use --only K1,M2, --quick, --threads N and/or --map-threshold N."); return 2;
             }
         }
         var opt = new Options(only, quick);
