@@ -87,8 +87,7 @@ public sealed partial class Tensor
         {
             // Reduced axes are trailing: y[i] = Σ row i.
             int inner = x.Numel / Math.Max(1, y.Numel);
-            var xs = x.Span;
-            for (int i = 0; i < ys.Length; i++) ys[i] = TensorPrimitives.Sum(xs.Slice(i * inner, inner));
+            Denoise.Kernels.Cpu.RowSums.Run(x.Span, ys, inner);   // rows split over the pool when large
             return y;
         }
         int lastReduced = Array.LastIndexOf(reduce, true), firstKept = Array.IndexOf(reduce, false);

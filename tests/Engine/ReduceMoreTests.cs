@@ -208,4 +208,40 @@ public class ReduceMoreTests
             Assert.That(t[c], Is.EqualTo(want).Within(1e-5));
         }
     }
+    // Rows split over the pool must give each row's serial SIMD sum exactly, whatever the thread count,
+    // and agree with a double-precision reference; odd row counts and lengths exercise uneven parts.
+    [TestCase(1, 1)]
+    [TestCase(3, 17)]
+    [TestCase(257, 1031)]
+    [TestCase(4099, 64)]
+    public void RowSums_ParallelEqualsSerialBits_AndReference(int rows, int length)
+    {
+        var x = GradCheck.Rand(11, rows, length);
+        var xs = x.ToArray();
+        int saved = Denoise.Kernels.Cpu.RowSums.ParallelThreshold, threads = Denoise.Kernels.Cpu.WorkerPool.Threads;
+        float[] serial, parallel;
+        try
+        {
+            Denoise.Kernels.Cpu.RowSums.ParallelThreshold = 1;
+            Denoise.Kernels.Cpu.WorkerPool.Threads = 2;
+            parallel = x.Sum(1).ToArray();
+            Denoise.Kernels.Cpu.WorkerPool.Threads = 1;
+            serial = x.Sum(1).ToArray();
+        }
+        finally { Denoise.Kernels.Cpu.RowSums.ParallelThreshold = saved; Denoise.Kernels.Cpu.WorkerPool.Threads = threads; }
+        Assert.That(parallel.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(serial.Select(BitConverter.SingleToInt32Bits)));
+        for (int i = 0; i < rows; i++)
+        {
+            double r = 0;
+            for (int j = 0; j < length; j++) r += xs[i * length + j];
+            Assert.That(parallel[i], Is.EqualTo(r).Within(1e-4 * (1 + Math.Abs(r)) + 1e-5 * length), $"row {i}");
+        }
+    }
+
+    [Test]
+    public void RowSums_TooShortInput_NamesTheSizes()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => Denoise.Kernels.Cpu.RowSums.Run(new float[10], new float[3], 4));
+        Assert.That(ex!.Message, Does.Contain("12").And.Contain("10"));
+    }
 }
