@@ -24,7 +24,7 @@ using KStrided = Denoise.Kernels.Gpu.Strided;
 
 namespace Denoise;
 
-internal static class GpuOps
+internal static partial class GpuOps
 {
     static GpuStorage S(Tensor t) => (GpuStorage)t.Storage;
     static GpuContext Gpu(Tensor t) => S(t).GpuDevice.Gpu;

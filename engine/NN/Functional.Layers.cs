@@ -40,9 +40,7 @@ public static partial class F
             throw new ArgumentException($"layer_norm: input{x.NameSuffix} of shape {x.ShapeStr} does not end in normalized shape {ShapeUtil.Str(normalizedShape)}.");
         CheckAffine("layer_norm", weight, normalizedShape);
         CheckAffine("layer_norm", bias, normalizedShape);
-        return x.Device == Device.Cpu
-            ? LayerNormFused(x, normalizedShape, weight, bias, eps)      // Functional.Norms.cs
-            : LayerNormComposed(x, normalizedShape, weight, bias, eps);  // GPU: device kernels for each step
+        return LayerNormFused(x, normalizedShape, weight, bias, eps);   // Functional.Norms.cs (CPU and GPU kernels)
     }
 
     /// <summary>LayerNorm as a composition of differentiable primitives: the reference the fused op is tested against.</summary>

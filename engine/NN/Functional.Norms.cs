@@ -171,11 +171,14 @@ public static partial class F
         x.CheckFloat("layer_norm");
         int D = ShapeUtil.Numel(normalizedShape), R = D == 0 ? 0 : x.Numel / D;
         if (D == 0) return LayerNormComposed(x, normalizedShape, w, b, eps);   // nothing to normalise: keep the composed semantics
+        if (w != null) Tensor.CheckSameDevice("layer_norm", x, w);
+        if (b != null) Tensor.CheckSameDevice("layer_norm", x, b);
         var xc = x.ContiguousNoGrad();
         var wc = w?.ContiguousNoGrad(); var bc = b?.ContiguousNoGrad();
-        var y = Tensor.Empty(x.Shape.ToArray());
-        var mean = Tensor.Empty([R]); var rstd = Tensor.Empty([R]);
-        LayerNormKernel.Forward(xc.Span, wc == null ? default : wc.Span, bc == null ? default : bc.Span, y.Span, mean.Span, rstd.Span, D, eps);
+        var y = Tensor.Empty(x.Shape.ToArray(), DType.Float32, x.Device);
+        var mean = Tensor.Empty([R], DType.Float32, x.Device); var rstd = Tensor.Empty([R], DType.Float32, x.Device);
+        if (y.Storage is GpuStorage) GpuOps.LayerNormForward(xc, wc, bc, y, mean, rstd, D, eps);   // kernels/Gpu/Norm/LayerNorm.cs
+        else LayerNormKernel.Forward(xc.Span, wc == null ? default : wc.Span, bc == null ? default : bc.Span, y.Span, mean.Span, rstd.Span, D, eps);
 
         var inputs = new List<Tensor> { x };
         if (w != null) inputs.Add(w);
@@ -188,10 +191,11 @@ public static partial class F
             else
             {
                 var gc = g.ContiguousNoGrad();
-                dx = Tensor.Empty(xc.Shape.ToArray());
-                dw = w?.RequiresGrad == true ? Tensor.Empty(w.Shape.ToArray()) : null;
-                db = b?.RequiresGrad == true ? Tensor.Empty(b.Shape.ToArray()) : null;
-                LayerNormKernel.Backward(xc.Span, gc.Span, wc == null ? default : wc.Span, mean.Span, rstd.Span, dx.Span,
+                dx = Tensor.Empty(xc.Shape.ToArray(), DType.Float32, x.Device);
+                dw = w?.RequiresGrad == true ? Tensor.Empty(w.Shape.ToArray(), DType.Float32, x.Device) : null;
+                db = b?.RequiresGrad == true ? Tensor.Empty(b.Shape.ToArray(), DType.Float32, x.Device) : null;
+                if (dx.Storage is GpuStorage) GpuOps.LayerNormBackward(xc, gc, wc, mean, rstd, dx, dw, db, D);
+                else LayerNormKernel.Backward(xc.Span, gc.Span, wc == null ? default : wc.Span, mean.Span, rstd.Span, dx.Span,
                     dw == null ? default : dw.Span, db == null ? default : db.Span, D);
             }
             var grads = new List<Tensor?> { x.RequiresGrad ? dx : null };

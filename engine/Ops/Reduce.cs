@@ -212,8 +212,8 @@ public sealed partial class Tensor
         return keepDim ? r : r.Squeeze(Dim(dim, "logsumexp"));
     }
 
-    /// <summary>softmax along dim: exp(x − max) / Σ exp(x − max). One fused kernel (kernels/Cpu/Norm/Softmax.cs)
-    /// when dim is the innermost non-trivial axis, else composed of differentiable ops.</summary>
+    /// <summary>softmax along dim: exp(x − max) / Σ exp(x − max). One fused kernel (kernels/Cpu/Norm/Softmax.cs;
+    /// kernels/Gpu/Norm/Softmax.cs for GPU tensors) when dim is the innermost non-trivial axis, else composed of differentiable ops.</summary>
     public Tensor Softmax(int dim) => SoftmaxFused(dim, log: false) ?? SoftmaxComposed(dim);
 
     /// <summary>log_softmax along dim: x − logsumexp(x). Fused as <see cref="Softmax"/>.</summary>
@@ -239,7 +239,6 @@ public sealed partial class Tensor
         string op = log ? "log_softmax" : "softmax";
         CheckFloat(op);
         int d = Dim(dim, op);
-        if (Device != Device.Cpu) return null;   // the fused row kernel is CPU-only; GPU tensors take the composition
         for (int i = d + 1; i < Rank; i++)
             if (shape[i] != 1) return null;
         int L = shape[d];
@@ -247,14 +246,16 @@ public sealed partial class Tensor
         var x = this;
         var xc = ContiguousNoGrad();
         var y = Empty(shape, DType.Float32, Device);
-        Denoise.Kernels.Cpu.Softmax.Forward(xc.Span, y.Span, L, log);
+        if (y.Storage is GpuStorage) GpuOps.SoftmaxForward(xc, y, L, log);   // kernels/Gpu/Norm/Softmax.cs
+        else Denoise.Kernels.Cpu.Softmax.Forward(xc.Span, y.Span, L, log);
         return Autograd.Record(op, y, [x], g =>
         {
             if (Autograd.IsEnabled)
                 return [log ? g - y.Exp() * g.Sum(d, keepDim: true) : y * (g - (g * y).Sum(d, keepDim: true))];
             var gc = g.ContiguousNoGrad();
             var dx = Empty(shape, DType.Float32, Device);
-            Denoise.Kernels.Cpu.Softmax.Backward(y.Span, gc.Span, dx.Span, L, log);
+            if (dx.Storage is GpuStorage) GpuOps.SoftmaxBackward(y, gc, dx, L, log);
+            else Denoise.Kernels.Cpu.Softmax.Backward(y.Span, gc.Span, dx.Span, L, log);
             return [dx];
         });
     }
