@@ -1,6 +1,7 @@
 // Functional.Attention.cs — softmax(scale·Q·Kᵀ [+ causal])·V as one recorded op over the blockwise
 // kernels of kernels/Cpu/Attention/ (FlashAttention forward, FlashAttention-2 backward; the math is
-// in Attention.cs there). Used by F.ScaledDotProductAttention when no explicit mask is given.
+// in Attention.cs there), or of kernels/Gpu/Attention/FlashAttention.cs for GPU tensors. Used by
+// F.ScaledDotProductAttention when no explicit mask is given.
 //
 // The forward saves only O and the row log-sum-exp (Tq floats per (b, h)), never the Tq × Tk
 // probabilities. First-order backward runs the fused backward kernel. Under create-graph (the
@@ -23,7 +24,9 @@ public static partial class F
     /// <summary>Same leading (batch, head, …) dims on q, k, v and at least one key; otherwise the composed
     /// path handles broadcasting and the empty softmax.</summary>
     static bool CanFuseAttention(Tensor q, Tensor k, Tensor v) =>
-        q.Device == Device.Cpu   // CPU kernel; GPU tensors take the composition, which runs on device kernels
+        (q.Device == Device.Cpu   // CPU kernel; GPU tensors: the flash kernels when their tiles fit the head dims
+         || (q.Storage is GpuStorage && k.Device == q.Device && v.Device == q.Device && q.Rank >= 2 && v.Rank >= 2
+             && GpuOps.AttentionSupports(q, q.Shape[^1], v.Shape[^1])))
         && q.DType == DType.Float32 && k.DType == DType.Float32 && v.DType == DType.Float32
         && q.Rank == k.Rank && k.Rank == v.Rank && k.Shape[^2] > 0
         && q.Shape[..^2].SequenceEqual(k.Shape[..^2]) && k.Shape[..^2].SequenceEqual(v.Shape[..^2]);
@@ -39,9 +42,10 @@ public static partial class F
         var (qs, ql) = AttentionOperand(q, B, H);
         var (ks, kl) = AttentionOperand(k, B, H);
         var (vs, vl) = AttentionOperand(v, B, H);
-        var o = Tensor.Empty([.. lead, Tq, Dv]);                  // (…, Tq, Dv)
-        var lse = Tensor.Empty([B * H * Tq]);                     // log Σ_j exp(S_ij): all the backward keeps of P
-        AttentionKernel.Forward(qs.Data, ql, ks.Data, kl, vs.Data, vl, o.Span, lse.Span, s);
+        var o = Tensor.Empty([.. lead, Tq, Dv], DType.Float32, q.Device);    // (…, Tq, Dv)
+        var lse = Tensor.Empty([B * H * Tq], DType.Float32, q.Device);       // log Σ_j exp(S_ij): all the backward keeps of P
+        if (o.Storage is GpuStorage) GpuOps.AttentionForward(qs, ql, ks, kl, vs, vl, o, lse, s);   // kernels/Gpu/Attention
+        else AttentionKernel.Forward(qs.Data, ql, ks.Data, kl, vs.Data, vl, o.Span, lse.Span, s);
 
         return Autograd.Record("scaled_dot_product_attention", o, [q, k, v], g =>
         {
@@ -56,9 +60,10 @@ public static partial class F
         AttentionLayout kl, Tensor v, AttentionLayout vl, Tensor o, Tensor lse, AttentionShape s)
     {
         var (gs, gl) = AttentionOperand(g, s.B, s.H);
-        var dq = Tensor.Empty(q.Shape.ToArray());
-        var dk = Tensor.Empty(k.Shape.ToArray());
-        var dv = Tensor.Empty(v.Shape.ToArray());
+        var dq = Tensor.Empty(q.Shape.ToArray(), DType.Float32, q.Device);
+        var dk = Tensor.Empty(k.Shape.ToArray(), DType.Float32, q.Device);
+        var dv = Tensor.Empty(v.Shape.ToArray(), DType.Float32, q.Device);
+        if (dq.Storage is GpuStorage) { GpuOps.AttentionBackward(q, ql, k, kl, v, vl, o, lse, gs, gl, dq, dk, dv, s); return (dq, dk, dv); }
         AttentionKernel.Backward(q.Data, ql, k.Data, kl, v.Data, vl, o.Span, lse.Span, gs.Data, gl, dq.Span, dk.Span, dv.Span, s);
         return (dq, dk, dv);
     }
@@ -68,7 +73,7 @@ public static partial class F
     static (Tensor Dq, Tensor Dk, Tensor Dv) AttentionBackwardComposed(Tensor g, Tensor q, Tensor k, Tensor v, bool isCausal, float scale)
     {
         var scores = q.MatMul(k.T) * scale;                       // (…, Tq, Tk)
-        if (isCausal) scores = scores + CausalMask(q.Shape[^2], k.Shape[^2]);
+        if (isCausal) scores = scores + CausalMask(q.Shape[^2], k.Shape[^2], scores.Device);
         var p = scores.Softmax(-1);
         var dp = g.MatMul(v.T);                                   // (…, Tq, Tk)
         var ds = p * (dp - (p * dp).Sum(-1, keepDim: true));

@@ -34,6 +34,15 @@ public static class KernelCatalog
         yield return ("Conv2d.Col2Im", Plain(typeof(Conv2d), nameof(Conv2d.Col2ImKernel)));
         yield return ("GroupNorm.Forward", Plain(typeof(GroupNorm), nameof(GroupNorm.ForwardKernel)));
         yield return ("GroupNorm.Backward", Plain(typeof(GroupNorm), nameof(GroupNorm.BackwardKernel)));
+        yield return ("Softmax.Forward", Plain(typeof(Softmax), nameof(Softmax.ForwardKernel)));
+        yield return ("Softmax.Backward", Plain(typeof(Softmax), nameof(Softmax.BackwardKernel)));
+        yield return ("LayerNorm.Forward", Plain(typeof(LayerNorm), nameof(LayerNorm.ForwardKernel)));
+        yield return ("LayerNorm.Backward", Plain(typeof(LayerNorm), nameof(LayerNorm.BackwardKernel)));
+        yield return ("LayerNorm.ParamPartials", Plain(typeof(LayerNorm), nameof(LayerNorm.ParamPartialsKernel)));
+        yield return ("FlashAttention.Forward", Plain(typeof(FlashAttention), nameof(FlashAttention.ForwardKernel)));
+        yield return ("FlashAttention.RowDot", Plain(typeof(FlashAttention), nameof(FlashAttention.RowDotKernel)));
+        yield return ("FlashAttention.KeyGrads", Plain(typeof(FlashAttention), nameof(FlashAttention.KeyGradsKernel)));
+        yield return ("FlashAttention.QueryGrads", Plain(typeof(FlashAttention), nameof(FlashAttention.QueryGradsKernel)));
         yield return ("IndexRows.Select<Single>", Generic(typeof(IndexRows), nameof(IndexRows.SelectKernel), typeof(float)));
         yield return ("IndexRows.Select<Int32>", Generic(typeof(IndexRows), nameof(IndexRows.SelectKernel), typeof(int)));
         yield return ("IndexRows.OneHot", Plain(typeof(IndexRows), nameof(IndexRows.OneHotKernel)));
