@@ -14,6 +14,10 @@
 //   3. GEMM GFLOP/s (2·n³ / median time) for V0–V3 at n = 1024, 2048, 4096, NN; the current version
 //      also NT and TN at 4096
 //   4. Map: Binary<Add> and Unary<SiLU> over 16M floats, GB/s counted as bytes read + written
+//   4b. fused ops (kernels/Gpu/Attention, kernels/Gpu/Norm): parity of flash attention vs the CPU
+//      kernel (forward and backward, K4's first shape and a causal d = 64 one), then timings keyed as
+//      bench/peer/gpu_fused.py keys PyTorch's: K4 attention at the WORKLOADS shapes (fwd, fwdbwd; the
+//      last causal), LayerNorm over M3's (4096, 128) rows, softmax over K4/M3 score rows
 //   5. the engine on the device (Device.Parse of --device, or Device.Best): one M2 training step
 //      (WORKLOADS: Mlp2D 256 wide, batch 512, MSE, Adam 1e-3) — median step time, host fallbacks per op
 //      (DeviceFallbacks; 0 means the whole step ran in kernels), allocator figures (driver allocations
@@ -55,6 +59,7 @@ public static class GpuBench
             int[] sizes = onCpu ? [64] : quick ? [1024] : [1024, 2048, 4096];   // the CPU accelerator only proves the plumbing
             Step(result, "gemm", () => GemmTimings(gpu, sizes), ref rc);
             Step(result, "map", () => MapTimings(gpu, onCpu ? 1 << 16 : 1 << 24), ref rc);
+            Step(result, "fused", () => FusedTimings(gpu, onCpu), ref rc);
             Step(result, "engine_m2", () => EngineM2(deviceName, onCpu), ref rc);
             result["kernel_load_ms"] = new JsonObject(gpu.Kernels.CompileMilliseconds.OrderBy(kv => kv.Key)
                 .Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)Math.Round(kv.Value, 1))));
@@ -180,6 +185,103 @@ public static class GpuBench
             ["add_ms"] = Math.Round(add, 4), ["add_gbps"] = Math.Round(12.0 * n / (add * 1e6), 1),
             ["silu_ms"] = Math.Round(silu, 4), ["silu_gbps"] = Math.Round(8.0 * n / (silu * 1e6), 1),
         };
+    }
+
+    // ---- 4b. fused ops: flash attention, LayerNorm, softmax -----------------------------------
+
+    /// <summary>WORKLOADS K4 shapes (B, heads, T, d, causal); the CPU accelerator gets toy ones (plumbing only).</summary>
+    static (int B, int H, int T, int D, bool Causal)[] K4Shapes(bool onCpu) => onCpu
+        ? [(2, 2, 13, 8, false), (1, 2, 17, 16, true)]
+        : [(64, 4, 49, 32, false), (32, 4, 128, 32, false), (8, 8, 1024, 64, true)];
+
+    static JsonNode FusedTimings(GpuContext gpu, bool onCpu)
+    {
+        var r = new JsonObject();
+        var acc = gpu.Accelerator;
+        // Parity of the flash kernels against the CPU's fused kernel (itself tested against V0).
+        foreach (var (B, H, T, D, causal) in onCpu ? K4Shapes(true) : [(64, 4, 49, 32, false), (2, 4, 200, 64, true)])
+        {
+            var s = new Denoise.Kernels.Cpu.AttentionShape(B, H, T, T, D, D, 1f / MathF.Sqrt(D), causal);
+            int n = B * H * T * D;
+            var q = Rand(20, n); var k = Rand(21, n); var v = Rand(22, n); var g = Rand(23, n);
+            var l = Denoise.Kernels.Cpu.AttentionLayout.Contiguous(H, T, D);
+            var o = new float[n]; var lse = new float[B * H * T]; var dq = new float[n]; var dk = new float[n]; var dv = new float[n];
+            Denoise.Kernels.Cpu.Attention.Forward(q, l, k, l, v, l, o, lse, s);
+            Denoise.Kernels.Cpu.Attention.Backward(q, l, k, l, v, l, o, lse, g, l, dq, dk, dv, s);
+            var fl = FlashLayout.Contiguous(H, T, D);
+            var a = new FlashArgs(B, H, T, T, D, D, s.Scale, causal, 0, 0, fl, fl, fl, fl);
+            using var gq = acc.Allocate1D(q); using var gk = acc.Allocate1D(k); using var gv = acc.Allocate1D(v); using var gg = acc.Allocate1D(g);
+            using var go = acc.Allocate1D<float>(n); using var gl = acc.Allocate1D<float>(B * H * T); using var delta = acc.Allocate1D<float>(B * H * T);
+            using var gdq = acc.Allocate1D<float>(n); using var gdk = acc.Allocate1D<float>(n); using var gdv = acc.Allocate1D<float>(n);
+            FlashAttention.Forward(gpu, gq.View, gk.View, gv.View, go.View, gl.View, a);
+            FlashAttention.Backward(gpu, gq.View, gk.View, gv.View, go.View, gl.View, gg.View, delta.View, gdq.View, gdk.View, gdv.View, a);
+            string key = $"attention_{B}x{H}x{T}x{D}{(causal ? "_causal" : "")}";
+            r[$"{key}_o_max_abs_err"] = MaxAbsDiff(o, go.GetAsArray1D());
+            r[$"{key}_lse_max_abs_err"] = MaxAbsDiff(lse, gl.GetAsArray1D());
+            r[$"{key}_dq_max_abs_err"] = MaxAbsDiff(dq, gdq.GetAsArray1D());
+            r[$"{key}_dk_max_abs_err"] = MaxAbsDiff(dk, gdk.GetAsArray1D());
+            r[$"{key}_dv_max_abs_err"] = MaxAbsDiff(dv, gdv.GetAsArray1D());
+        }
+        var results = new JsonObject();
+        r["results"] = results;
+        // K4: flash forward, and forward + backward (FA-2 counting: fwd+bwd = 3.5× the forward's FLOPs).
+        foreach (var (B, H, T, D, causal) in K4Shapes(onCpu))
+        {
+            int n = B * H * T * D;
+            var fl = FlashLayout.Contiguous(H, T, D);
+            var a = new FlashArgs(B, H, T, T, D, D, 1f / MathF.Sqrt(D), causal, 0, 0, fl, fl, fl, fl);
+            using var gq = acc.Allocate1D(Rand(24, n)); using var gk = acc.Allocate1D(Rand(25, n)); using var gv = acc.Allocate1D(Rand(26, n));
+            using var gg = acc.Allocate1D(Rand(27, n));
+            using var go = acc.Allocate1D<float>(n); using var gl = acc.Allocate1D<float>(B * H * T); using var delta = acc.Allocate1D<float>(B * H * T);
+            using var gdq = acc.Allocate1D<float>(n); using var gdk = acc.Allocate1D<float>(n); using var gdv = acc.Allocate1D<float>(n);
+            void Fwd() => FlashAttention.Forward(gpu, gq.View, gk.View, gv.View, go.View, gl.View, a);
+            double fwd = TimeMs(gpu, Fwd);
+            double fwdbwd = TimeMs(gpu, () =>
+            {
+                Fwd();
+                FlashAttention.Backward(gpu, gq.View, gk.View, gv.View, go.View, gl.View, gg.View, delta.View, gdq.View, gdk.View, gdv.View, a);
+            });
+            double flops = new Denoise.Kernels.Cpu.AttentionShape(B, H, T, T, D, D, 1f, causal).ForwardFlops;
+            string key = $"K4/{B}x{H}x{T}x{D}{(causal ? "/causal" : "")}";
+            results[$"{key}/fwd"] = new JsonObject { ["ms"] = Math.Round(fwd, 4), ["gflops"] = Math.Round(flops / (fwd * 1e6), 1) };
+            results[$"{key}/fwdbwd"] = new JsonObject { ["ms"] = Math.Round(fwdbwd, 4), ["gflops"] = Math.Round(3.5 * flops / (fwdbwd * 1e6), 1) };
+            Log($"{key}: fwd {fwd:F3} ms ({flops / (fwd * 1e6):F0} GFLOP/s), fwd+bwd {fwdbwd:F3} ms");
+        }
+        // LayerNorm over M3's rows (batch 32 × context 128, d_model 128), with γ, β and their gradients.
+        {
+            int R = onCpu ? 64 : 4096, D = 128, n = R * D;
+            using var x = acc.Allocate1D(Rand(28, n)); using var dy = acc.Allocate1D(Rand(29, n));
+            using var gamma = acc.Allocate1D(Rand(30, D)); using var beta = acc.Allocate1D(Rand(31, D));
+            using var y = acc.Allocate1D<float>(n); using var dx = acc.Allocate1D<float>(n);
+            using var mean = acc.Allocate1D<float>(R); using var rstd = acc.Allocate1D<float>(R);
+            using var dg = acc.Allocate1D<float>(D); using var db = acc.Allocate1D<float>(D);
+            using var partials = acc.Allocate1D<float>(Denoise.Kernels.Gpu.LayerNorm.PartialsLength(gpu, R, D));
+            void Fwd() => Denoise.Kernels.Gpu.LayerNorm.Forward(gpu, x.View, gamma.View, beta.View, y.View, mean.View, rstd.View, D, 1e-5f);
+            double fwd = TimeMs(gpu, Fwd);
+            double fwdbwd = TimeMs(gpu, () =>
+            {
+                Fwd();
+                Denoise.Kernels.Gpu.LayerNorm.Backward(gpu, x.View, dy.View, gamma.View, mean.View, rstd.View, dx.View, dg.View, db.View, partials.View, D);
+            });
+            // Bytes: forward reads x, writes y; backward reads x, dy (twice: rows, then γ/β partials) and writes dx.
+            results[$"LN/{R}x{D}/fwd"] = new JsonObject { ["ms"] = Math.Round(fwd, 4), ["gbps"] = Math.Round(8.0 * n / (fwd * 1e6), 1) };
+            results[$"LN/{R}x{D}/fwdbwd"] = new JsonObject { ["ms"] = Math.Round(fwdbwd, 4), ["gbps"] = Math.Round(28.0 * n / (fwdbwd * 1e6), 1) };
+            Log($"LN {R}x{D}: fwd {fwd:F3} ms, fwd+bwd {fwdbwd:F3} ms");
+        }
+        // Softmax over score rows: K4's (64·4·49, 49), M3's (32·4·128, 128), K4's causal (8·8·1024, 1024).
+        foreach (var (R, L) in onCpu ? new[] { (64, 49) } : [(64 * 4 * 49, 49), (32 * 4 * 128, 128), (8 * 8 * 1024, 1024)])
+        {
+            long n = (long)R * L;
+            using var x = acc.Allocate1D(Rand(32, (int)n)); using var dy = acc.Allocate1D(Rand(33, (int)n));
+            using var y = acc.Allocate1D<float>(n); using var dx = acc.Allocate1D<float>(n);
+            void Fwd() => Denoise.Kernels.Gpu.Softmax.Forward(gpu, x.View, y.View, L, false);
+            double fwd = TimeMs(gpu, Fwd);
+            double fwdbwd = TimeMs(gpu, () => { Fwd(); Denoise.Kernels.Gpu.Softmax.Backward(gpu, y.View, dy.View, dx.View, L, false); });
+            results[$"softmax/{R}x{L}/fwd"] = new JsonObject { ["ms"] = Math.Round(fwd, 4), ["gbps"] = Math.Round(8.0 * n / (fwd * 1e6), 1) };
+            results[$"softmax/{R}x{L}/fwdbwd"] = new JsonObject { ["ms"] = Math.Round(fwdbwd, 4), ["gbps"] = Math.Round(20.0 * n / (fwdbwd * 1e6), 1) };
+            Log($"softmax {R}x{L}: fwd {fwd:F3} ms, fwd+bwd {fwdbwd:F3} ms");
+        }
+        return r;
     }
 
     // ---- 5. PTX dump ------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 # Needs publish/gpubench/GpuBench from bench/gpu/publish.sh (carried over, git-ignored).
 # Writes into $OUT (default out/gpu): nvidia-smi.txt, gpubench.json (+ .log), ptx/*.ptx,
 # ptxas.txt (registers/spills of every kernel at sm_90, when ptxas exists), torch_gemm.json (+ .log),
-# summary.txt (our GFLOP/s next to cuBLAS FP32 and TF32). Each step runs even if an earlier one fails
+# torch_fused.json (SDPA, layer_norm, softmax at the K4/M3 shapes), summary.txt (our GFLOP/s next to
+# cuBLAS FP32 and TF32; our fused attention / LayerNorm / softmax next to PyTorch's). Each step runs even if an earlier one fails
 # (ILGPU issue #1540 reports crashes on H100: this run is the first check of 1.5.3 there).
 #
 # Run (repo root on the device): bash bench/gpu/run-on-device.sh        (DEVICE=cuda:1 picks another GPU;
@@ -42,6 +43,10 @@ fi
 timeout 150 python3 bench/peer/gpu_gemm.py --out "$OUT/torch_gemm.json" > /dev/null 2> "$OUT/torch_gemm.log"
 echo "torch exit code: $?"; cat "$OUT/torch_gemm.log"
 
+# 3b. the peer for the fused ops: SDPA at the K4 shapes, layer_norm, softmax (fp32)
+timeout 150 python3 bench/peer/gpu_fused.py --out "$OUT/torch_fused.json" > /dev/null 2> "$OUT/torch_fused.log"
+echo "torch fused exit code: $?"; cat "$OUT/torch_fused.log"
+
 # 4. side by side
 python3 - "$OUT" <<'PY' | tee "$OUT/summary.txt"
 import json, os, sys
@@ -61,6 +66,15 @@ for g in ours.get("gemm", []):
 for (n, tf32), gf in sorted(ref.items()):
     print(f'torch.matmul n={n} tf32={tf32}: {gf:.0f} GFLOP/s')
 print("map:", json.dumps(ours.get("map")))
+fused, tf = (ours.get("fused") or {}).get("results", {}), load("torch_fused.json")
+print("fused ops (ours vs torch, fp32; ratio = our ms / torch ms, < 1 is faster); torch SDPA backends:", tf.get("sdpa_backends_enabled"))
+for key, r in fused.items():
+    t = tf.get("results", {}).get(key)
+    ratio = f'{r["ms"] / t["ms"]:.2f}x' if t and t.get("ms") else "-"
+    extra = f'{r["gflops"]:.0f} GFLOP/s' if "gflops" in r else f'{r.get("gbps", 0):.0f} GB/s'
+    tms = f'{t["ms"]:.3f}' if t and t.get("ms") else "-"
+    print(f'  {key:<34}{r["ms"]:>10.3f} ms  {extra:>14}   torch {tms:>9} ms   {ratio}')
+print("fused parity:", json.dumps({k: v for k, v in (ours.get("fused") or {}).items() if k != "results"}, indent=1))
 m2 = ours.get("engine_m2") or {}
 print(f'engine M2 step on {m2.get("device")}: median {m2.get("step_ms_median")} ms, host fallbacks {m2.get("host_fallbacks")}, '
       f'driver allocations after warm-up {m2.get("driver_allocations_after_warmup")}, peak {m2.get("peak_mib")} MiB')
