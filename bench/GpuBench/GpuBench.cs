@@ -17,7 +17,8 @@
 //   4b. fused ops (kernels/Gpu/Attention, kernels/Gpu/Norm): parity of flash attention vs the CPU
 //      kernel (forward and backward, K4's first shape and a causal d = 64 one), then timings keyed as
 //      bench/peer/gpu_fused.py keys PyTorch's: K4 attention at the WORKLOADS shapes (fwd, fwdbwd; the
-//      last causal), LayerNorm over M3's (4096, 128) rows, softmax over K4/M3 score rows
+//      last causal), LayerNorm over M3's (4096, 128) rows, softmax over K4/M3 score rows, and K2's
+//      conv2d forward with both versions (V0 im2col + GEMM, V1 implicit GEMM)
 //   5. the engine on the device (Device.Parse of --device, or Device.Best): one M2 training step
 //      (WORKLOADS: Mlp2D 256 wide, batch 512, MSE, Adam 1e-3) — median step time, host fallbacks per op
 //      (DeviceFallbacks; 0 means the whole step ran in kernels), allocator figures (driver allocations
@@ -280,6 +281,29 @@ public static class GpuBench
             results[$"softmax/{R}x{L}/fwd"] = new JsonObject { ["ms"] = Math.Round(fwd, 4), ["gbps"] = Math.Round(8.0 * n / (fwd * 1e6), 1) };
             results[$"softmax/{R}x{L}/fwdbwd"] = new JsonObject { ["ms"] = Math.Round(fwdbwd, 4), ["gbps"] = Math.Round(20.0 * n / (fwdbwd * 1e6), 1) };
             Log($"softmax {R}x{L}: fwd {fwd:F3} ms, fwd+bwd {fwdbwd:F3} ms");
+        }
+        // K2 conv2d forward (3×3, stride 1, pad 1; bias excluded: the engine adds it as a broadcast), both versions.
+        foreach (var (N, Cin, H, Cout) in onCpu ? new[] { (2, 3, 6, 4) } : [(64, 1, 28, 32), (64, 32, 28, 32), (64, 64, 14, 64), (64, 128, 7, 128)])
+        {
+            var g = new ConvGeometry(Cin, H, H, 3, 3, 1, 1, 1, 1, 1, 1, H, H);
+            using var x = acc.Allocate1D(Rand(34, N * Cin * H * H)); using var w = acc.Allocate1D(Rand(35, Cout * Cin * 9));
+            using var y = acc.Allocate1D<float>(N * Cout * H * H); using var y0 = acc.Allocate1D<float>(N * Cout * H * H);
+            using var col = acc.Allocate1D<float>(g.ColRows * g.P);
+            double flops = 2.0 * N * Cout * H * H * Cin * 9;
+            var gemm = onCpu ? GpuGemmVersion.V0Naive : Gemm.Current;
+            Conv2d.Forward(gpu, GpuConvVersion.V0Im2Col, gemm, x.View, w.View, y0.View, col.View, N, Cout, 1, g);
+            var reference = y0.GetAsArray1D();
+            foreach (var version in Enum.GetValues<GpuConvVersion>())
+            {
+                double ms = TimeMs(gpu, () => Conv2d.Forward(gpu, version, gemm, x.View, w.View, y.View, col.View, N, Cout, 1, g));
+                string key = $"K2/{N}x{Cin}x{H}x{H}x{Cout}/fwd/{version}";
+                results[key] = new JsonObject
+                {
+                    ["ms"] = Math.Round(ms, 4), ["gflops"] = Math.Round(flops / (ms * 1e6), 1),
+                    ["max_abs_err_vs_V0"] = MaxAbsDiff(reference, y.GetAsArray1D()),
+                };
+                Log($"{key}: {ms:F3} ms ({flops / (ms * 1e6):F0} GFLOP/s)");
+            }
         }
         return r;
     }

@@ -69,7 +69,7 @@ print("map:", json.dumps(ours.get("map")))
 fused, tf = (ours.get("fused") or {}).get("results", {}), load("torch_fused.json")
 print("fused ops (ours vs torch, fp32; ratio = our ms / torch ms, < 1 is faster); torch SDPA backends:", tf.get("sdpa_backends_enabled"))
 for key, r in fused.items():
-    t = tf.get("results", {}).get(key)
+    t = tf.get("results", {}).get(key) or tf.get("results", {}).get(key.rsplit("/", 1)[0])   # K2/…/fwd/<version> vs torch's K2/…/fwd
     ratio = f'{r["ms"] / t["ms"]:.2f}x' if t and t.get("ms") else "-"
     extra = f'{r["gflops"]:.0f} GFLOP/s' if "gflops" in r else f'{r.get("gbps", 0):.0f} GB/s'
     tms = f'{t["ms"]:.3f}' if t and t.get("ms") else "-"

@@ -7,8 +7,9 @@ measures ours, keyed the same way).
                                              of o with a fixed upstream gradient (q, k, v need grad).
   LN/4096x128/<fwd|fwdbwd>                   F.layer_norm with weight and bias (M3's rows), grads of x, γ, β.
   softmax/<R>x<L>/<fwd|fwdbwd>               torch.softmax over the last axis (score rows of K4 and M3).
+  K2/<N>x<Cin>x<H>x<W>x<Cout>/fwd            F.conv2d 3×3 pad 1 without bias (cuDNN; ours: both forward versions).
 
-fp32 with TF32 off (our kernels are FP32). The SDPA backend is PyTorch's choice for fp32 (flash needs
+fp32 with TF32 off for matmul and cuDNN (our kernels are FP32). The SDPA backend is PyTorch's choice for fp32 (flash needs
 fp16/bf16, so it is the memory-efficient kernel on sm_80+); the JSON records which backends were enabled.
 Median of CUDA-event-timed runs after warm-up. Prints one JSON object; --out also writes it to a file.
 
@@ -98,6 +99,22 @@ def softmax(results, R, L):
         print(f"softmax/{R}x{L}/{name}: {ms:.3f} ms", file=sys.stderr)
 
 
+def conv(results, N, Cin, H, Cout):
+    g = torch.Generator(device="cuda").manual_seed(3)
+    x = torch.rand(N, Cin, H, H, device="cuda", generator=g) * 2 - 1
+    w = torch.rand(Cout, Cin, 3, 3, device="cuda", generator=g) * 2 - 1
+
+    def fwd():
+        with torch.no_grad():
+            F.conv2d(x, w, None, 1, 1)
+
+    ms = time_ms(fwd)
+    flops = 2.0 * N * Cout * H * H * Cin * 9
+    key = f"K2/{N}x{Cin}x{H}x{H}x{Cout}/fwd"
+    results[key] = {"ms": round(ms, 4), "gflops": round(flops / (ms * 1e6), 1)}
+    print(f"{key}: {ms:.3f} ms", file=sys.stderr)
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--out")
@@ -125,6 +142,8 @@ def main() -> int:
     layer_norm(results, 4096, 128)
     for R, L in ((64 * 4 * 49, 49), (32 * 4 * 128, 128), (8 * 8 * 1024, 1024)):
         softmax(results, R, L)
+    for N, Cin, H, Cout in ((64, 1, 28, 32), (64, 32, 28, 32), (64, 64, 14, 64), (64, 128, 7, 128)):
+        conv(results, N, Cin, H, Cout)
     text = json.dumps(out, indent=2)
     print(text)
     if args.out:

@@ -32,6 +32,7 @@ public static class KernelCatalog
         yield return ("Strided.ColSum", Plain(typeof(Strided), nameof(Strided.ColSumKernel)));
         yield return ("Conv2d.Im2Col", Plain(typeof(Conv2d), nameof(Conv2d.Im2ColKernel)));
         yield return ("Conv2d.Col2Im", Plain(typeof(Conv2d), nameof(Conv2d.Col2ImKernel)));
+        yield return ("Conv2d.ImplicitGemm", Plain(typeof(Conv2d), nameof(Conv2d.ImplicitGemmKernel)));
         yield return ("GroupNorm.Forward", Plain(typeof(GroupNorm), nameof(GroupNorm.ForwardKernel)));
         yield return ("GroupNorm.Backward", Plain(typeof(GroupNorm), nameof(GroupNorm.BackwardKernel)));
         yield return ("Softmax.Forward", Plain(typeof(Softmax), nameof(Softmax.ForwardKernel)));
