@@ -211,6 +211,44 @@ public class FusedKernelsTests
     }
 
     [Test]
+    public void FlashAttention_AndLayerNormParamGrads_AreBitIdenticalRunToRun()
+    {
+        // Every output has one writer and every sum a fixed order (no atomics): a rerun gives the same bits.
+        var gpu = GpuDevices.Get(GpuDevices.IlgpuCpu);
+        int B = 1, H = 2, T = 19, D = 6;
+        var l = FlashLayout.Contiguous(H, T, D);
+        var args = new FlashArgs(B, H, T, T, D, D, 0.4f, true, 0, 0, l, l, l, l);
+        int n = B * H * T * D;
+        using var q = Up(gpu, GpuDevices.Rand(1, n)); using var k = Up(gpu, GpuDevices.Rand(2, n));
+        using var v = Up(gpu, GpuDevices.Rand(3, n)); using var g = Up(gpu, GpuDevices.Rand(4, n));
+        using var o = gpu.Accelerator.Allocate1D<float>(n); using var lse = gpu.Accelerator.Allocate1D<float>(B * H * T);
+        using var delta = gpu.Accelerator.Allocate1D<float>(B * H * T);
+        using var dq = gpu.Accelerator.Allocate1D<float>(n); using var dk = gpu.Accelerator.Allocate1D<float>(n); using var dv = gpu.Accelerator.Allocate1D<float>(n);
+        float[][] Run()
+        {
+            FlashAttention.Forward(gpu, q.View, k.View, v.View, o.View, lse.View, args);
+            FlashAttention.Backward(gpu, q.View, k.View, v.View, o.View, lse.View, g.View, delta.View, dq.View, dk.View, dv.View, args);
+            return [o.GetAsArray1D(), dq.GetAsArray1D(), dk.GetAsArray1D(), dv.GetAsArray1D()];
+        }
+        var first = Run(); var second = Run();
+        for (int i = 0; i < first.Length; i++) Assert.That(second[i], Is.EqualTo(first[i]), $"attention output {i}");
+
+        int R = 11, Dn = 9;
+        using var x = Up(gpu, GpuDevices.Rand(5, R * Dn)); using var dy = Up(gpu, GpuDevices.Rand(6, R * Dn));
+        using var y = gpu.Accelerator.Allocate1D<float>(R * Dn); using var dx = gpu.Accelerator.Allocate1D<float>(R * Dn);
+        using var mean = gpu.Accelerator.Allocate1D<float>(R); using var rstd = gpu.Accelerator.Allocate1D<float>(R);
+        using var dg = gpu.Accelerator.Allocate1D<float>(Dn); using var db = gpu.Accelerator.Allocate1D<float>(Dn);
+        using var partials = gpu.Accelerator.Allocate1D<float>(GpuLayerNorm.PartialsLength(gpu, R, Dn));
+        float[] Grads()
+        {
+            GpuLayerNorm.Forward(gpu, x.View, default, default, y.View, mean.View, rstd.View, Dn, 1e-5f);
+            GpuLayerNorm.Backward(gpu, x.View, dy.View, default, mean.View, rstd.View, dx.View, dg.View, db.View, partials.View, Dn);
+            return [.. dx.GetAsArray1D(), .. dg.GetAsArray1D(), .. db.GetAsArray1D()];
+        }
+        Assert.That(Grads(), Is.EqualTo(Grads()), "layer_norm dx, dγ, dβ");
+    }
+
+    [Test]
     public void FlashAttention_TileChoice_FitsSharedMemory_UpToHeadDim256()
     {
         var gpu = GpuDevices.Get(GpuDevices.IlgpuCpu);
