@@ -23,6 +23,9 @@
 //      (WORKLOADS: Mlp2D 256 wide, batch 512, MSE, Adam 1e-3) — median step time, host fallbacks per op
 //      (DeviceFallbacks; 0 means the whole step ran in kernels), allocator figures (driver allocations
 //      after warm-up, peak MiB) and every kernel's first-launch compile time
+//   5b. the engine's fused ops on the device against the compositions they replaced (forward +
+//      backward through autograd, ms): F.ScaledDotProductAttention at the K4 shapes, F.LayerNorm,
+//      softmax — what this change buys a training step there
 //   6. optional: the PTX of every loaded kernel into --ptx-dir (for ptxas / cuobjdump -sass there)
 using System.Diagnostics;
 using System.Text.Json;
@@ -62,6 +65,7 @@ public static class GpuBench
             Step(result, "map", () => MapTimings(gpu, onCpu ? 1 << 16 : 1 << 24), ref rc);
             Step(result, "fused", () => FusedTimings(gpu, onCpu), ref rc);
             Step(result, "engine_m2", () => EngineM2(deviceName, onCpu), ref rc);
+            Step(result, "engine_fused", () => EngineFused(deviceName, onCpu), ref rc);
             result["kernel_load_ms"] = new JsonObject(gpu.Kernels.CompileMilliseconds.OrderBy(kv => kv.Key)
                 .Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)Math.Round(kv.Value, 1))));
             if (ptxDir is not null) Step(result, "ptx", () => DumpPtx(gpu, ptxDir), ref rc);
@@ -423,6 +427,63 @@ public static class GpuBench
                 .Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)Math.Round(kv.Value, 1))));
         }
         Log($"engine M2 step on {device.Name}: median {ms[ms.Count / 2]:F2} ms, {DeviceFallbacks.Total} host fallbacks");
+        return r;
+    }
+
+    // ---- 5b. the engine's fused ops vs their compositions ----------------------------------------
+
+    static JsonNode EngineFused(string? deviceName, bool small)
+    {
+        var device = deviceName is null ? Device.Best(Console.Error) : Device.Parse(deviceName);
+        var gen = new Generator(2);
+        var r = new JsonObject { ["device"] = device.Name };
+        double Time(Func<Tensor[], Tensor> f, Tensor[] inputs)
+        {
+            double Once()
+            {
+                using var scope = TensorScope.Begin();
+                var sw = Stopwatch.StartNew();
+                f(inputs).Sum().Backward();                    // leaf grads accumulate in place (persistent buffers)
+                inputs[0].Grad!.Sum().Item();                  // synchronises: every kernel of the step has finished
+                return sw.Elapsed.TotalMilliseconds;
+            }
+            Once();
+            var ms = Enumerable.Range(0, small ? 2 : 10).Select(_ => Once()).Order().ToList();
+            return Math.Round(ms[ms.Count / 2], 4);
+        }
+        Tensor Rand(params int[] shape)
+        {
+            using (TensorScope.Suspend()) return Tensor.Randn(shape, gen).To(device).RequiresGrad_();
+        }
+        foreach (var (B, H, T, D, causal) in K4Shapes(small))
+        {
+            var qkv = new[] { Rand(B, H, T, D), Rand(B, H, T, D), Rand(B, H, T, D) };
+            string key = $"K4/{B}x{H}x{T}x{D}{(causal ? "/causal" : "")}/fwdbwd";
+            r[key] = new JsonObject
+            {
+                ["fused_ms"] = Time(t => F.ScaledDotProductAttention(t[0], t[1], t[2], isCausal: causal), qkv),
+                ["composed_ms"] = Time(t => F.ScaledDotProductAttentionComposed(t[0], t[1], t[2], null, causal, 1f / MathF.Sqrt(D)), qkv),
+            };
+        }
+        {
+            int R = small ? 64 : 4096;
+            var x = new[] { Rand(R, 128), Rand(128), Rand(128) };
+            r[$"LN/{R}x128/fwdbwd"] = new JsonObject
+            {
+                ["fused_ms"] = Time(t => F.LayerNorm(t[0], 128, t[1], t[2]), x),
+                ["composed_ms"] = Time(t => F.LayerNormComposed(t[0], [128], t[1], t[2]), x),
+            };
+        }
+        foreach (var (R, L) in small ? new[] { (64, 49) } : [(64 * 4 * 49, 49), (8 * 8 * 1024, 1024)])
+        {
+            var x = new[] { Rand(R, L) };
+            r[$"softmax/{R}x{L}/fwdbwd"] = new JsonObject
+            {
+                ["fused_ms"] = Time(t => t[0].Softmax(-1), x),
+                ["composed_ms"] = Time(t => t[0].SoftmaxComposed(-1), x),
+            };
+        }
+        Log($"engine fused vs composed on {device.Name}: {r.ToJsonString()}");
         return r;
     }
 

@@ -74,6 +74,7 @@ for key, r in fused.items():
     extra = f'{r["gflops"]:.0f} GFLOP/s' if "gflops" in r else f'{r.get("gbps", 0):.0f} GB/s'
     tms = f'{t["ms"]:.3f}' if t and t.get("ms") else "-"
     print(f'  {key:<34}{r["ms"]:>10.3f} ms  {extra:>14}   torch {tms:>9} ms   {ratio}')
+print("engine, fused vs the compositions they replaced (fwd+bwd through autograd):", json.dumps(ours.get("engine_fused"), indent=1))
 print("fused parity:", json.dumps({k: v for k, v in (ours.get("fused") or {}).items() if k != "results"}, indent=1))
 m2 = ours.get("engine_m2") or {}
 print(f'engine M2 step on {m2.get("device")}: median {m2.get("step_ms_median")} ms, host fallbacks {m2.get("host_fallbacks")}, '
