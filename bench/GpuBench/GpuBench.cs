@@ -14,8 +14,8 @@
 //   3. GEMM GFLOP/s (2·n³ / median time) for V0–V3 at n = 1024, 2048, 4096, NN; the current version
 //      also NT and TN at 4096
 //   4. Map: Binary<Add> and Unary<SiLU> over 16M floats, GB/s counted as bytes read + written
-//   4b. fused ops (kernels/Gpu/Attention, kernels/Gpu/Norm): parity of flash attention vs the CPU
-//      kernel (forward and backward, K4's first shape and a causal d = 64 one), then timings keyed as
+//   4b. fused ops (kernels/Gpu/Attention, kernels/Gpu/Norm): parity of both flash attention versions vs
+//      the CPU kernel (forward and backward, K4's first shape and a causal d = 64 one), then timings keyed as
 //      bench/peer/gpu_fused.py keys PyTorch's: K4 attention at the WORKLOADS shapes (fwd, fwdbwd; the
 //      last causal), LayerNorm over M3's (4096, 128) rows, softmax over K4/M3 score rows, and K2's
 //      conv2d forward with both versions (V0 im2col + GEMM, V1 implicit GEMM)
@@ -218,14 +218,17 @@ public static class GpuBench
             using var gq = acc.Allocate1D(q); using var gk = acc.Allocate1D(k); using var gv = acc.Allocate1D(v); using var gg = acc.Allocate1D(g);
             using var go = acc.Allocate1D<float>(n); using var gl = acc.Allocate1D<float>(B * H * T); using var delta = acc.Allocate1D<float>(B * H * T);
             using var gdq = acc.Allocate1D<float>(n); using var gdk = acc.Allocate1D<float>(n); using var gdv = acc.Allocate1D<float>(n);
-            FlashAttention.Forward(gpu, gq.View, gk.View, gv.View, go.View, gl.View, a);
-            FlashAttention.Backward(gpu, gq.View, gk.View, gv.View, go.View, gl.View, gg.View, delta.View, gdq.View, gdk.View, gdv.View, a);
-            string key = $"attention_{B}x{H}x{T}x{D}{(causal ? "_causal" : "")}";
-            r[$"{key}_o_max_abs_err"] = MaxAbsDiff(o, go.GetAsArray1D());
-            r[$"{key}_lse_max_abs_err"] = MaxAbsDiff(lse, gl.GetAsArray1D());
-            r[$"{key}_dq_max_abs_err"] = MaxAbsDiff(dq, gdq.GetAsArray1D());
-            r[$"{key}_dk_max_abs_err"] = MaxAbsDiff(dk, gdk.GetAsArray1D());
-            r[$"{key}_dv_max_abs_err"] = MaxAbsDiff(dv, gdv.GetAsArray1D());
+            foreach (var version in Enum.GetValues<GpuAttentionVersion>())
+            {
+                FlashAttention.Forward(gpu, version, gq.View, gk.View, gv.View, go.View, gl.View, a);
+                FlashAttention.Backward(gpu, version, gq.View, gk.View, gv.View, go.View, gl.View, gg.View, delta.View, gdq.View, gdk.View, gdv.View, a);
+                string key = $"attention_{version}_{B}x{H}x{T}x{D}{(causal ? "_causal" : "")}";
+                r[$"{key}_o_max_abs_err"] = MaxAbsDiff(o, go.GetAsArray1D());
+                r[$"{key}_lse_max_abs_err"] = MaxAbsDiff(lse, gl.GetAsArray1D());
+                r[$"{key}_dq_max_abs_err"] = MaxAbsDiff(dq, gdq.GetAsArray1D());
+                r[$"{key}_dk_max_abs_err"] = MaxAbsDiff(dk, gdk.GetAsArray1D());
+                r[$"{key}_dv_max_abs_err"] = MaxAbsDiff(dv, gdv.GetAsArray1D());
+            }
         }
         var results = new JsonObject();
         r["results"] = results;
@@ -239,18 +242,21 @@ public static class GpuBench
             using var gg = acc.Allocate1D(Rand(27, n));
             using var go = acc.Allocate1D<float>(n); using var gl = acc.Allocate1D<float>(B * H * T); using var delta = acc.Allocate1D<float>(B * H * T);
             using var gdq = acc.Allocate1D<float>(n); using var gdk = acc.Allocate1D<float>(n); using var gdv = acc.Allocate1D<float>(n);
-            void Fwd() => FlashAttention.Forward(gpu, gq.View, gk.View, gv.View, go.View, gl.View, a);
-            double fwd = TimeMs(gpu, Fwd);
-            double fwdbwd = TimeMs(gpu, () =>
+            foreach (var version in Enum.GetValues<GpuAttentionVersion>())
             {
-                Fwd();
-                FlashAttention.Backward(gpu, gq.View, gk.View, gv.View, go.View, gl.View, gg.View, delta.View, gdq.View, gdk.View, gdv.View, a);
-            });
-            double flops = new Denoise.Kernels.Cpu.AttentionShape(B, H, T, T, D, D, 1f, causal).ForwardFlops;
-            string key = $"K4/{B}x{H}x{T}x{D}{(causal ? "/causal" : "")}";
-            results[$"{key}/fwd"] = new JsonObject { ["ms"] = Math.Round(fwd, 4), ["gflops"] = Math.Round(flops / (fwd * 1e6), 1) };
-            results[$"{key}/fwdbwd"] = new JsonObject { ["ms"] = Math.Round(fwdbwd, 4), ["gflops"] = Math.Round(3.5 * flops / (fwdbwd * 1e6), 1) };
-            Log($"{key}: fwd {fwd:F3} ms ({flops / (fwd * 1e6):F0} GFLOP/s), fwd+bwd {fwdbwd:F3} ms");
+                void Fwd() => FlashAttention.Forward(gpu, version, gq.View, gk.View, gv.View, go.View, gl.View, a);
+                double fwd = TimeMs(gpu, Fwd);
+                double fwdbwd = TimeMs(gpu, () =>
+                {
+                    Fwd();
+                    FlashAttention.Backward(gpu, version, gq.View, gk.View, gv.View, go.View, gl.View, gg.View, delta.View, gdq.View, gdk.View, gdv.View, a);
+                });
+                double flops = new Denoise.Kernels.Cpu.AttentionShape(B, H, T, T, D, D, 1f, causal).ForwardFlops;
+                string key = $"K4/{B}x{H}x{T}x{D}{(causal ? "/causal" : "")}";
+                results[$"{key}/fwd/{version}"] = new JsonObject { ["ms"] = Math.Round(fwd, 4), ["gflops"] = Math.Round(flops / (fwd * 1e6), 1) };
+                results[$"{key}/fwdbwd/{version}"] = new JsonObject { ["ms"] = Math.Round(fwdbwd, 4), ["gflops"] = Math.Round(3.5 * flops / (fwdbwd * 1e6), 1) };
+                Log($"{key} {version}: fwd {fwd:F3} ms ({flops / (fwd * 1e6):F0} GFLOP/s), fwd+bwd {fwdbwd:F3} ms");
+            }
         }
         // LayerNorm over M3's rows (batch 32 × context 128, d_model 128), with γ, β and their gradients.
         {

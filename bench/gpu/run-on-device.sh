@@ -69,11 +69,11 @@ print("map:", json.dumps(ours.get("map")))
 fused, tf = (ours.get("fused") or {}).get("results", {}), load("torch_fused.json")
 print("fused ops (ours vs torch, fp32; ratio = our ms / torch ms, < 1 is faster); torch SDPA backends:", tf.get("sdpa_backends_enabled"))
 for key, r in fused.items():
-    t = tf.get("results", {}).get(key) or tf.get("results", {}).get(key.rsplit("/", 1)[0])   # K2/…/fwd/<version> vs torch's K2/…/fwd
+    t = tf.get("results", {}).get(key) or tf.get("results", {}).get(key.rsplit("/", 1)[0])   # K4|K2/…/<pass>/<version> vs torch's …/<pass>
     ratio = f'{r["ms"] / t["ms"]:.2f}x' if t and t.get("ms") else "-"
     extra = f'{r["gflops"]:.0f} GFLOP/s' if "gflops" in r else f'{r.get("gbps", 0):.0f} GB/s'
     tms = f'{t["ms"]:.3f}' if t and t.get("ms") else "-"
-    print(f'  {key:<34}{r["ms"]:>10.3f} ms  {extra:>14}   torch {tms:>9} ms   {ratio}')
+    print(f'  {key:<46}{r["ms"]:>10.3f} ms  {extra:>14}   torch {tms:>9} ms   {ratio}')
 print("engine, fused vs the compositions they replaced (fwd+bwd through autograd):", json.dumps(ours.get("engine_fused"), indent=1))
 print("fused parity:", json.dumps({k: v for k, v in (ours.get("fused") or {}).items() if k != "results"}, indent=1))
 m2 = ours.get("engine_m2") or {}

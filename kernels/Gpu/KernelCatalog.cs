@@ -44,6 +44,9 @@ public static class KernelCatalog
         yield return ("FlashAttention.RowDot", Plain(typeof(FlashAttention), nameof(FlashAttention.RowDotKernel)));
         yield return ("FlashAttention.KeyGrads", Plain(typeof(FlashAttention), nameof(FlashAttention.KeyGradsKernel)));
         yield return ("FlashAttention.QueryGrads", Plain(typeof(FlashAttention), nameof(FlashAttention.QueryGradsKernel)));
+        yield return ("FlashAttention.V2Forward", Plain(typeof(FlashAttention), nameof(FlashAttention.V2ForwardKernel)));
+        yield return ("FlashAttention.V2KeyGrads", Plain(typeof(FlashAttention), nameof(FlashAttention.V2KeyGradsKernel)));
+        yield return ("FlashAttention.V2QueryGrads", Plain(typeof(FlashAttention), nameof(FlashAttention.V2QueryGradsKernel)));
         yield return ("IndexRows.Select<Single>", Generic(typeof(IndexRows), nameof(IndexRows.SelectKernel), typeof(float)));
         yield return ("IndexRows.Select<Int32>", Generic(typeof(IndexRows), nameof(IndexRows.SelectKernel), typeof(int)));
         yield return ("IndexRows.OneHot", Plain(typeof(IndexRows), nameof(IndexRows.OneHotKernel)));

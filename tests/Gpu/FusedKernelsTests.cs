@@ -167,7 +167,7 @@ public class FusedKernelsTests
     static FlashLayout Flash(AttentionLayout l) => new((int)l.Offset, (int)l.StrideB, (int)l.StrideH, (int)l.StrideT);
 
     [TestCaseSource(typeof(GpuDevices), nameof(GpuDevices.Kinds))]
-    public void FlashAttention_ForwardAndBackward_MatchCpuReference(string kind)
+    public void FlashAttention_EveryVersion_ForwardAndBackward_MatchCpuReference(string kind)
     {
         var gpu = GpuDevices.Get(kind);
         int seed = 0;
@@ -200,13 +200,17 @@ public class FusedKernelsTests
                 using var go = acc.Allocate1D<float>(o.Length); using var glse = acc.Allocate1D<float>(lse.Length);
                 using var delta = acc.Allocate1D<float>(lse.Length);
                 using var gdq = acc.Allocate1D<float>(dq.Length); using var gdk = acc.Allocate1D<float>(dk.Length); using var gdv = acc.Allocate1D<float>(dv.Length);
-                FlashAttention.Forward(gpu, gq.View, gk.View, gv.View, go.View, glse.View, args);
-                AssertClose(o, go.GetAsArray1D(), Tol(kind), what + " O");
-                AssertClose(lse, glse.GetAsArray1D(), Tol(kind), what + " lse");
-                FlashAttention.Backward(gpu, gq.View, gk.View, gv.View, go.View, glse.View, gg.View, delta.View, gdq.View, gdk.View, gdv.View, args);
-                AssertClose(dq, gdq.GetAsArray1D(), Tol(kind), what + " dQ");
-                AssertClose(dk, gdk.GetAsArray1D(), Tol(kind), what + " dK");
-                AssertClose(dv, gdv.GetAsArray1D(), Tol(kind), what + " dV");
+                foreach (var version in Enum.GetValues<GpuAttentionVersion>())
+                {
+                    string wv = $"{version} {what}";
+                    FlashAttention.Forward(gpu, version, gq.View, gk.View, gv.View, go.View, glse.View, args);
+                    AssertClose(o, go.GetAsArray1D(), Tol(kind), wv + " O");
+                    AssertClose(lse, glse.GetAsArray1D(), Tol(kind), wv + " lse");
+                    FlashAttention.Backward(gpu, version, gq.View, gk.View, gv.View, go.View, glse.View, gg.View, delta.View, gdq.View, gdk.View, gdv.View, args);
+                    AssertClose(dq, gdq.GetAsArray1D(), Tol(kind), wv + " dQ");
+                    AssertClose(dk, gdk.GetAsArray1D(), Tol(kind), wv + " dK");
+                    AssertClose(dv, gdv.GetAsArray1D(), Tol(kind), wv + " dV");
+                }
             }
     }
 

@@ -19,8 +19,14 @@
 // OS thread on ILGPU's CPU accelerator: there the tiles are 8×8 and groups 16 threads, so tests with
 // T = 13 or 17 cross block edges. Reductions run in a fixed order per (device kind, shape).
 //
-// Versions: V1SharedTiles (this file) is the only one; the composition of GEMM + softmax kernels in
-// the engine (F.ScaledDotProductAttentionComposed) is the path it replaced and its reference.
+// Versions (each tested against the CPU's V0 reference in tests/Gpu/FusedKernelsTests.cs and timed side
+// by side by bench/GpuBench; the composition of GEMM + softmax kernels in the engine,
+// F.ScaledDotProductAttentionComposed, is the path they replaced):
+//   V1SharedTiles  this file: every block product one output per thread, both operands from shared
+//                  memory (two loads per multiply-add)                                      (current)
+//   V2MicroTiles   FlashAttention.V2.cs: the same with 2×2 micro-tiles per thread (one load per
+//                  multiply-add). Written without a GPU; the engine switches to it once a GPU run of
+//                  bench/gpu/run-on-device.sh shows it faster.
 //
 // Run:   dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Gpu.FusedKernels
 // Bench: bench/GpuBench (section "attention": WORKLOADS K4 vs torch SDPA), through bench/gpu/run-on-device.sh
@@ -48,8 +54,13 @@ public readonly struct FlashArgs(int b, int h, int tq, int tk, int d, int dv, fl
     public readonly FlashLayout Q = q, K = k, V = v, G = g;
 }
 
-public static class FlashAttention
+public enum GpuAttentionVersion { V1SharedTiles, V2MicroTiles }
+
+public static partial class FlashAttention
 {
+    /// <summary>The version the engine launches (see the file header).</summary>
+    public const GpuAttentionVersion Current = GpuAttentionVersion.V1SharedTiles;
+
     // ───────────────────────────── forward ─────────────────────────────
 
     /// <summary>Shared floats of the forward: Q (Br·D), K (Bc·(D+1)), V (Bc·Dv), S/P (Br·Bc), O (Br·Dv), m, l, α (Br each).</summary>
@@ -349,6 +360,10 @@ public static class FlashAttention
 
     /// <summary>o (dense (B, H, Tq, Dv)) and lse (dense (B, H, Tq)). a.G is ignored.</summary>
     public static void Forward(GpuContext gpu, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> o, ArrayView<float> lse, FlashArgs a)
+        => Forward(gpu, Current, q, k, v, o, lse, a);
+
+    public static void Forward(GpuContext gpu, GpuAttentionVersion version, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
+        ArrayView<float> o, ArrayView<float> lse, FlashArgs a)
     {
         CheckOperand("q", q.Length, a.Q, a, a.Tq, a.D);
         CheckOperand("k", k.Length, a.K, a, a.Tk, a.D);
@@ -359,14 +374,21 @@ public static class FlashAttention
         if (a.Tk == 0) throw new ArgumentException("Gpu.FlashAttention: Tk = 0 (no keys): use the composed path, whose softmax gives NaN rows.");
         a = WithTiles(gpu, Pass.Forward, a);
         int work = a.B * a.H * ((a.Tq + a.Br - 1) / a.Br);
-        gpu.Kernels.Get("FlashAttention.Forward", acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, FlashArgs>(ForwardKernel))(Config(gpu, Pass.Forward, a, work), q, k, v, o, lse, a);
+        bool v2 = version == GpuAttentionVersion.V2MicroTiles;
+        gpu.Kernels.Get(v2 ? "FlashAttention.V2Forward" : "FlashAttention.Forward", acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, FlashArgs>(v2 ? V2ForwardKernel : ForwardKernel))
+            (Config(gpu, Pass.Forward, a, work), q, k, v, o, lse, a);
     }
 
     /// <summary>dq, dk, dv (dense, overwritten) from the saved o, lse and the upstream dO (layout a.G);
     /// <paramref name="delta"/> is a workspace of B·H·Tq floats.</summary>
     public static void Backward(GpuContext gpu, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> o, ArrayView<float> lse,
         ArrayView<float> g, ArrayView<float> delta, ArrayView<float> dq, ArrayView<float> dk, ArrayView<float> dv, FlashArgs a)
+        => Backward(gpu, Current, q, k, v, o, lse, g, delta, dq, dk, dv, a);
+
+    public static void Backward(GpuContext gpu, GpuAttentionVersion version, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
+        ArrayView<float> o, ArrayView<float> lse, ArrayView<float> g, ArrayView<float> delta, ArrayView<float> dq, ArrayView<float> dk,
+        ArrayView<float> dv, FlashArgs a)
     {
         CheckOperand("q", q.Length, a.Q, a, a.Tq, a.D);
         CheckOperand("k", k.Length, a.K, a, a.Tk, a.D);
@@ -390,12 +412,13 @@ public static class FlashAttention
         gpu.Kernels.Get("FlashAttention.RowDot", acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, FlashArgs>(RowDotKernel))
             (gpu.StreamConfig(rowsQ), g, o, delta, a);
         var ak = WithTiles(gpu, Pass.KeyGrads, a);
-        gpu.Kernels.Get("FlashAttention.KeyGrads", acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, FlashArgs>(KeyGradsKernel))
+        bool v2 = version == GpuAttentionVersion.V2MicroTiles;
+        gpu.Kernels.Get(v2 ? "FlashAttention.V2KeyGrads" : "FlashAttention.KeyGrads", acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, FlashArgs>(v2 ? V2KeyGradsKernel : KeyGradsKernel))
             (Config(gpu, Pass.KeyGrads, ak, ak.B * ak.H * ((ak.Tk + ak.Bc - 1) / ak.Bc)), q, k, v, g, lse, delta, dk, dv, ak);
         var aq = WithTiles(gpu, Pass.QueryGrads, a);
-        gpu.Kernels.Get("FlashAttention.QueryGrads", acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, FlashArgs>(QueryGradsKernel))
+        gpu.Kernels.Get(v2 ? "FlashAttention.V2QueryGrads" : "FlashAttention.QueryGrads", acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, FlashArgs>(v2 ? V2QueryGradsKernel : QueryGradsKernel))
             (Config(gpu, Pass.QueryGrads, aq, aq.B * aq.H * ((aq.Tq + aq.Br - 1) / aq.Br)), q, k, v, g, lse, delta, dq, aq);
     }
 }
