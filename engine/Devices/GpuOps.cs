@@ -382,6 +382,10 @@ internal static class GpuOps
     public static void TopKIndices(Tensor x, Tensor idx, int rows, int cols, int k)
         => Kernels.Gpu.TopK.Rows(Gpu(idx), Read(x), S(idx).DeviceWriteInts().SubView(idx.offset, idx.Numel), rows, cols, k);
 
+    /// <summary>y (Int32, count) = argmax / argmin of each row of the contiguous (count, length) rows.</summary>
+    public static void ArgExtreme(Tensor rows, Tensor y, int count, int length, bool max)
+        => Kernels.Gpu.TopK.ArgExtreme(Gpu(y), Read(rows), S(y).DeviceWriteInts().SubView(y.offset, y.Numel), count, length, max);
+
     /// <summary>
     /// Multinomial picks (Int32 N × S) from (N, C) weights with the generator's stream (the CPU's samples);
     /// returns null, or the status code 2·row + kind of the first failing row (see the kernel's header).

@@ -63,6 +63,7 @@ public static class KernelCatalog
         yield return ("GatherScatter.RangeCheck", Plain(typeof(GatherScatter), nameof(GatherScatter.RangeCheckKernel)));
         yield return ("Scan.Line", Plain(typeof(Scan), nameof(Scan.LineKernel)));
         yield return ("TopK.Rows", Plain(typeof(TopK), nameof(TopK.RowsKernel)));
+        yield return ("TopK.ArgExtreme", Plain(typeof(TopK), nameof(TopK.ArgExtremeKernel)));
         yield return ("Multinomial.Rows", Plain(typeof(MultinomialKernel), nameof(MultinomialKernel.RowsKernel)));
         yield return ("IntOps.AddScalar", Plain(typeof(IntOps), nameof(IntOps.AddScalarKernel)));
     }

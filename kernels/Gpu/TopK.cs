@@ -9,6 +9,8 @@
 // thread and 2k barriers per row: right for the small k of top-k sampling and filtering. For large k a
 // bitonic sort of the row in shared memory is the next version.
 //
+// Also here: argmax / argmin along the last axis (one thread per row, the CPU's loop).
+//
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Gpu.Coverage
 using ILGPU;
 using ILGPU.Runtime;
@@ -68,6 +70,36 @@ public static class TopK
                 prev = pick[0];
             }
         }
+    }
+
+    /// <summary>
+    /// argmax / argmin of each row, one thread per row: the CPU's loop exactly (the first strict improvement
+    /// wins, so ties go to the lower index and a NaN is never chosen unless it sits at column 0).
+    /// </summary>
+    public static void ArgExtremeKernel(ArrayView<float> x, ArrayView<int> idx, int rows, int cols, int max)
+    {
+        int stride = Grid.DimX * Group.DimX;
+        for (int r = Grid.GlobalIndex.X; r < rows; r += stride)
+        {
+            int row = r * cols, best = 0;
+            float bv = x[row];
+            for (int j = 1; j < cols; j++)
+            {
+                float v = x[row + j];
+                if (max != 0 ? v > bv : v < bv) { best = j; bv = v; }
+            }
+            idx[r] = best;
+        }
+    }
+
+    /// <summary>idx (rows) = argmax (or argmin) of each row of x (rows × cols, contiguous, cols ≥ 1).</summary>
+    public static void ArgExtreme(GpuContext gpu, ArrayView<float> x, ArrayView<int> idx, int rows, int cols, bool max)
+    {
+        if (cols < 1 || x.Length < (long)rows * cols || idx.Length < rows)
+            throw new ArgumentException($"Gpu.TopK.ArgExtreme: views x={x.Length}, idx={idx.Length} do not fit {rows}×{cols} (cols ≥ 1).");
+        if (rows == 0) return;
+        gpu.Kernels.Get("TopK.ArgExtreme", a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, int, int, int>(ArgExtremeKernel))
+            (gpu.StreamConfig(rows), x, idx, rows, cols, max ? 1 : 0);
     }
 
     /// <summary>idx (rows × k) = the top-k column indices of each row of x (rows × cols, contiguous), 1 ≤ k ≤ cols.</summary>
