@@ -125,7 +125,8 @@ public abstract class Gan : Module
     /// <summary>One training step; <paramref name="nextReal"/> hands out real batches (images in [−1, 1], labels).</summary>
     public abstract GanStepStats TrainStep(Func<(Tensor Images, Tensor? Labels)> nextReal, Generator gen);
 
-    public Tensor SampleZ(int n, Generator? gen) => Tensor.Randn([n, ZDim], gen);
+    /// <summary>z ~ N(0, I) of shape (n, ZDim) on the model's device.</summary>
+    public Tensor SampleZ(int n, Generator? gen) => Tensor.Randn([n, ZDim], gen, Parameters().First().Device);
 
     /// <summary>
     /// One discriminator update on real vs fake (fake detached: no gradient reaches G).
