@@ -11,10 +11,25 @@
 // reflect/replicate padding), average and max pooling, gather / scatter_add along the last axis, one-hot
 // targets (cross-entropy), in-place Add/Mul/Copy,
 // the Adam/AdamW and SGD updates, and Philox uniform/normal fills (the CPU's stream). Ops composed of
-// these (softmax, log-softmax, layer norm, attention, losses) need nothing more. Everything else reaches
-// the data through the host accessors (GpuStorage: correct, counted in DeviceFallbacks): today
-// gather/scatter along other axes, cumsum/cumprod, linalg, RMSprop, EMA, top-k, multinomial and the like.
-// Index tensors are range-checked on the host before any kernel reads them (an explicit small read).
+// these (softmax, log-softmax, layer norm, attention, losses) need nothing more.
+//
+// gpu-cover region (the end of this file): gather / scatter_add along any axis (owner-computes scatter,
+// no float atomics: same bits every run), cumsum / cumprod and cumprod's linear-scan gradient (a scan per
+// line), argmax / argmin, top-k (one group per row), multinomial (the CPU's Philox draws, bit-identical
+// picks), one_hot, the RMSprop and EMA updates, BatchNorm's num_batches_tracked counter, and the
+// device-side index range check (a kernel counts out-of-range indices; the host reads two ints, not the
+// index). Bernoulli and dropout were already device ops (Philox fill + compare); gradient clipping and
+// the loss-argument checks (BCE in [0, 1], Gaussian NLL variance ≥ 0) are device reductions read as one
+// float. tests/Gpu/CoverageAuditTests.cs runs (nearly) every public op on a device and fails on any
+// fallback not listed here.
+//
+// Still on the host (through the host accessors of GpuStorage: correct, counted in DeviceFallbacks):
+//   • inverse / slogdet / det (engine/Ops/Linalg.cs: partial-pivot LU in double per matrix). PyTorch calls
+//     cuSOLVER/MAGMA here; Denoise has no such kernels yet, and these ops appear in no training step of
+//     the examples. The next step is a one-thread-per-matrix LU kernel for batched small matrices (n ≤ 64).
+//   • gather / scatter_add on tensors of rank > 6 (StridedLayout's limit) and CPU-side index tensors.
+//   • Explicit host reads that are not fallbacks: one_hot with numClasses = −1 (needs max(labels)), the
+//     error paths of the index/multinomial checks, Randint / Randperm (they create CPU tensors by design).
 //
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Gpu.Devices
 using Denoise.Kernels.Gpu;

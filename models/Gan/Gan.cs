@@ -56,9 +56,19 @@ public static class GanLosses
     public static float GradNorm(IEnumerable<Tensor> parameters)
     {
         double sum = 0;
+        Tensor? onDevice = null;   // device gradients: Σg² summed on the device (float), read back once
         foreach (var p in parameters)
             if (p.Grad is { } g)
-                foreach (var v in g.Contiguous().Span) sum += (double)v * v;
+            {
+                if (g.Device != Device.Cpu)
+                    using (Autograd.NoGrad())
+                    {
+                        var part = (g.Detach() * g.Detach()).Sum();
+                        onDevice = onDevice == null ? part : onDevice + part.To(onDevice.Device);
+                    }
+                else foreach (var v in g.Contiguous().Span) sum += (double)v * v;
+            }
+        if (onDevice != null) sum += onDevice.Item();
         return (float)Math.Sqrt(sum);
     }
 }
