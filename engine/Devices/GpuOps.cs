@@ -16,7 +16,7 @@
 // gpu-cover region (the end of this file): gather / scatter_add along any axis (owner-computes scatter,
 // no float atomics: same bits every run), cumsum / cumprod and cumprod's linear-scan gradient (a scan per
 // line), argmax / argmin, top-k (one group per row), multinomial (the CPU's Philox draws, bit-identical
-// picks), one_hot, the RMSprop and EMA updates, BatchNorm's num_batches_tracked counter, and the
+// picks), one_hot, the RMSprop and EMA updates, batched LU (inverse, slogdet, det), BatchNorm's num_batches_tracked counter, and the
 // device-side index range check (a kernel counts out-of-range indices; the host reads two ints, not the
 // index). Bernoulli and dropout were already device ops (Philox fill + compare); gradient clipping and
 // the loss-argument checks (BCE in [0, 1], Gaussian NLL variance ≥ 0) are device reductions read as one
@@ -24,9 +24,8 @@
 // fallback not listed here.
 //
 // Still on the host (through the host accessors of GpuStorage: correct, counted in DeviceFallbacks):
-//   • inverse / slogdet / det (engine/Ops/Linalg.cs: partial-pivot LU in double per matrix). PyTorch calls
-//     cuSOLVER/MAGMA here; Denoise has no such kernels yet, and these ops appear in no training step of
-//     the examples. The next step is a one-thread-per-matrix LU kernel for batched small matrices (n ≤ 64).
+//   (inverse / slogdet / det now run kernels/Gpu/Linalg.cs: one thread per matrix, the CPU's partial-pivot
+//   LU in double. PyTorch calls cuSOLVER/MAGMA here; a blocked group-per-matrix LU is the next step for n > 64.)
 //   • gather / scatter_add on tensors of rank > 6 (StridedLayout's limit) and CPU-side index tensors.
 //   • Explicit host reads that are not fallbacks: one_hot with numClasses = −1 (needs max(labels)), the
 //     error paths of the index/multinomial checks, Randint / Randperm (they create CPU tensors by design).
@@ -424,6 +423,25 @@ internal static class GpuOps
 
     /// <summary>shadow ← lerp(shadow, p, w) in place (the EMA update; the CPU's float.Lerp rounding).</summary>
     public static void EmaLerp(Tensor shadow, Tensor p, float w) => EmaKernel.Update(Gpu(shadow), Write(shadow), Read(p), w);
+
+    /// <summary>
+    /// Batched LU of the contiguous (batch, n, n) a: inverses into inverse (returns the first singular matrix's
+    /// index, or null), or sign / log|det| into sign and logAbs (kernels/Gpu/Linalg.cs, one thread per matrix).
+    /// </summary>
+    public static int? Lu(Tensor a, int batch, int n, Tensor? inverse, Tensor? sign, Tensor? logAbs)
+    {
+        var device = a.Device;
+        var work = Tensor.Empty([Math.Max(2, 2 * batch * (n * n + n))], DType.Float32, device);   // doubles, as float pairs
+        var perm = Tensor.Empty([Math.Max(1, batch * n)], DType.Int32, device);
+        var status = Tensor.FromArray(new[] { int.MaxValue }, 1).To(device);
+        var y = inverse ?? sign!;
+        Kernels.Gpu.Linalg.Run(Gpu(y), Read(a), Write(work).Cast<double>(), S(perm).DeviceWriteInts().SubView(perm.offset, perm.Numel),
+            inverse == null ? default : Write(inverse), sign == null ? default : Write(sign), logAbs == null ? default : Write(logAbs),
+            S(status).DeviceWriteInts().SubView(status.offset, 1), batch, n, inverse != null);
+        if (inverse == null) return null;
+        int first = status.ToIntArray()[0];
+        return first == int.MaxValue ? null : first;
+    }
 
     /// <summary>t += v for a contiguous Int32 tensor (a counter such as BatchNorm's num_batches_tracked).</summary>
     public static void AddInt(Tensor t, int v) => IntOps.AddScalar(Gpu(t), S(t).DeviceWriteInts().SubView(t.offset, t.Numel), v);

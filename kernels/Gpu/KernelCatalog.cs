@@ -65,6 +65,7 @@ public static class KernelCatalog
         yield return ("TopK.Rows", Plain(typeof(TopK), nameof(TopK.RowsKernel)));
         yield return ("TopK.ArgExtreme", Plain(typeof(TopK), nameof(TopK.ArgExtremeKernel)));
         yield return ("Multinomial.Rows", Plain(typeof(MultinomialKernel), nameof(MultinomialKernel.RowsKernel)));
+        yield return ("Linalg.Lu", Plain(typeof(Linalg), nameof(Linalg.LuKernel)));
         yield return ("IntOps.AddScalar", Plain(typeof(IntOps), nameof(IntOps.AddScalarKernel)));
     }
 

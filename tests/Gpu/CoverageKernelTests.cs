@@ -196,6 +196,39 @@ public class CoverageKernelTests(string kind)
         AssertClose(expected, actual, 1e-5f, "cumsum second order");
     }
 
+    // ───────────────────────────── batched LU: inverse, slogdet, det ─────────────────────────────
+
+    [Test]
+    public void Inverse_SlogDet_Det_Batched_MatchCpu_WithGradients()
+    {
+        // Diagonally dominant (well conditioned), sizes 1, 3 and 5, a batch of 2×3 matrices, negative determinants.
+        Tensor Wc(int seed, params int[] shape)
+        {
+            int n = shape[^1];
+            var eye = Tensor.FromArray(Enumerable.Range(0, n * n).Select(i => i / n == i % n ? (seed % 2 == 0 ? 2.5f : -2.5f) : 0f).ToArray(), n, n);
+            return R(seed, shape) + eye;
+        }
+        foreach (var shape in new[] { new[] { 1, 1 }, new[] { 3, 3 }, new[] { 5, 5 }, new[] { 2, 3, 4, 4 } })
+        {
+            string s = ShapeUtil.Str(shape);
+            GradParity($"inverse {s}", t => t[0].Inverse(), 1e-5f, Wc(1000 + shape[^1], shape));
+            GradParity($"slogdet {s}", t => t[0].SlogDet().LogAbsDet, 1e-5f, Wc(1011 + shape[^1], shape));
+            GradParity($"det {s}", t => t[0].Det(), 1e-5f, Wc(1020 + shape[^1], shape));
+            var x = Wc(1031, shape);
+            var (sc, _) = x.SlogDet(); var (sg, _) = x.To(Dev).SlogDet();
+            Assert.That(sg.ToArray(), Is.EqualTo(sc.ToArray()), $"slogdet sign {s}");
+        }
+        // Singular: slogdet gives (0, −∞); inverse names the first singular matrix, as on the CPU.
+        var singular = Tensor.FromArray([2f, 0f, 0f, 1f, 1f, 2f, 2f, 4f], 2, 2, 2);
+        DeviceFallbacks.Reset();
+        var (sign, log) = singular.To(Dev).SlogDet();
+        NoFallbacks("slogdet of a singular matrix");
+        Assert.That(sign.ToArray(), Is.EqualTo(new[] { 1f, 0f }));
+        Assert.That(log.ToArray()[1], Is.EqualTo(float.NegativeInfinity));
+        var e = Assert.Throws<InvalidOperationException>(() => singular.To(Dev).Inverse())!;
+        Assert.That(e.Message, Does.Contain("matrix 1 of tensor with shape (2, 2, 2) is singular"));
+    }
+
     // ───────────────────────────── top-k, multinomial ─────────────────────────────
 
     [Test]
