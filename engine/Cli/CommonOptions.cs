@@ -45,7 +45,7 @@ public sealed class CommonOptions
         BatchSize = cli.Int("--batch-size", d.BatchSize, "examples per step", min: d.MinBatchSize),
         Lr = cli.Float("--lr", d.Lr, "learning rate", positive: true),
         Seed = cli.Int("--seed", 0, "seed for init, data and noise", min: 0),
-        Device = cli.String("--device", "cpu", "where to run: cpu", "NAME", ValidateDevice),
+        Device = cli.String("--device", "cpu", "where to run: cpu | cuda[:N] | opencl[:N] | ilgpu-cpu | best", "NAME", ValidateDevice),
         Out = cli.String("--out", d.Out, "output folder", "DIR", s => s.Trim().Length == 0 ? "the folder name is empty." : null),
         Resume = cli.Flag("--resume", "continue from DIR/checkpoint.safetensors"),
         Overwrite = cli.Flag("--overwrite", "start afresh even if DIR holds a previous run"),

@@ -11,10 +11,24 @@
 // reflect/replicate padding), average and max pooling, gather / scatter_add along the last axis, one-hot
 // targets (cross-entropy), in-place Add/Mul/Copy,
 // the Adam/AdamW and SGD updates, and Philox uniform/normal fills (the CPU's stream). Ops composed of
-// these (softmax, log-softmax, layer norm, attention, losses) need nothing more. Everything else reaches
-// the data through the host accessors (GpuStorage: correct, counted in DeviceFallbacks): today
-// gather/scatter along other axes, cumsum/cumprod, linalg, RMSprop, EMA, top-k, multinomial and the like.
-// Index tensors are range-checked on the host before any kernel reads them (an explicit small read).
+// these (softmax, log-softmax, layer norm, attention, losses) need nothing more.
+//
+// gpu-cover region (the end of this file): gather / scatter_add along any axis (owner-computes scatter,
+// no float atomics: same bits every run), cumsum / cumprod and cumprod's linear-scan gradient (a scan per
+// line), argmax / argmin, top-k (one group per row), multinomial (the CPU's Philox draws, bit-identical
+// picks), one_hot, the RMSprop and EMA updates, batched LU (inverse, slogdet, det), BatchNorm's num_batches_tracked counter, and the
+// device-side index range check (a kernel counts out-of-range indices; the host reads two ints, not the
+// index). Bernoulli and dropout were already device ops (Philox fill + compare); gradient clipping and
+// the loss-argument checks (BCE in [0, 1], Gaussian NLL variance ≥ 0) are device reductions read as one
+// float. tests/Gpu/CoverageAuditTests.cs runs (nearly) every public op on a device and fails on any
+// fallback not listed here.
+//
+// Still on the host (through the host accessors of GpuStorage: correct, counted in DeviceFallbacks):
+//   (inverse / slogdet / det now run kernels/Gpu/Linalg.cs: one thread per matrix, the CPU's partial-pivot
+//   LU in double. PyTorch calls cuSOLVER/MAGMA here; a blocked group-per-matrix LU is the next step for n > 64.)
+//   • gather / scatter_add on tensors of rank > 6 (StridedLayout's limit) and CPU-side index tensors.
+//   • Explicit host reads that are not fallbacks: one_hot with numClasses = −1 (needs max(labels)), the
+//     error paths of the index/multinomial checks, Randint / Randperm (they create CPU tensors by design).
 //
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Gpu.Devices
 using Denoise.Kernels.Gpu;
@@ -326,5 +340,116 @@ internal static partial class GpuOps
         ulong offset = gen.Advance(t.Numel);
         if (normal) PhiloxKernel.FillNormal(Gpu(t), Write(t), gen.Seed, offset);
         else PhiloxKernel.FillUniform(Gpu(t), Write(t), gen.Seed, offset);
+    }
+
+    // ═════════════ gpu-cover: the ops that used to fall back to the host (kernels/Gpu/GatherScatter.cs, Scan.cs,
+    // TopK.cs, Random/Multinomial.cs, Optim/RmspropKernel.cs, Optim/EmaKernel.cs, IntOps.cs) ═════════════
+
+    /// <summary>
+    /// The device-side range check of an index tensor: a kernel counts the values outside [0, size) and the
+    /// first offending position; the host reads back two ints (not the index). Returns null when all pass,
+    /// else (position, value) of the first bad index (one more small read, on the error path only).
+    /// </summary>
+    public static (int position, int value)? FirstOutOfRange(Tensor index, int size)
+    {
+        if (index.Numel == 0) return null;
+        var ic = index.ContiguousNoGrad();
+        var device = ((GpuStorage)ic.Storage).Device;
+        var status = Tensor.FromArray(new[] { 0, int.MaxValue }, 2).To(device);
+        GatherScatter.RangeCheck(Gpu(ic), S(ic).DeviceReadInts().SubView(ic.offset, ic.Numel), size, S(status).DeviceWriteInts().SubView(status.offset, 2));
+        var st = status.ToIntArray();
+        if (st[0] == 0) return null;
+        int value = ic.Reshape(-1).Narrow(0, st[1], 1).ToIntArray()[0];
+        return (st[1], value);
+    }
+
+    /// <summary>y (contiguous, index's shape) = gather of x along <paramref name="d"/> (any views; indices checked). False above rank 6.</summary>
+    public static bool Gather(Tensor x, Tensor index, Tensor y, int d)
+    {
+        if (index.Rank > StridedLayout.MaxRank) return false;
+        var xs = (int[])x.strides.Clone(); xs[d] = 0;
+        var L = StridedLayout.Create(index.shape, xs, x.offset, index.strides, index.offset, Tensor.ContiguousStrides(index.shape), y.offset);
+        GatherScatter.Gather(Gpu(y), S(x).DeviceRead(), S(index).DeviceReadInts(), S(y).DeviceWrite(), L, x.strides[d]);
+        return true;
+    }
+
+    /// <summary>y (a contiguous copy of the tensor added into) += scatter_add of src at index along <paramref name="d"/>; owner computes, deterministic.</summary>
+    public static bool ScatterAdd(Tensor src, Tensor index, Tensor y, int d)
+    {
+        if (index.Rank > StridedLayout.MaxRank) return false;
+        var q = (int[])index.shape.Clone(); q[d] = y.shape[d];
+        int inner = 1;
+        for (int k = d + 1; k < q.Length; k++) inner *= q[k];
+        var ss = (int[])src.strides.Clone(); ss[d] = 0;
+        var ist = (int[])index.strides.Clone(); ist[d] = 0;
+        var L = StridedLayout.Create(q, ss, src.offset, ist, index.offset, y.strides, y.offset);
+        var ax = new ScatterAxis(y.shape[d], Math.Max(1, inner), index.shape[d], src.strides[d], index.strides[d]);
+        GatherScatter.ScatterAdd(Gpu(y), S(src).DeviceRead(), S(index).DeviceReadInts(), S(y).DeviceWrite(), L, ax);
+        return true;
+    }
+
+    /// <summary>y = cumsum / cumprod / linear scan of contiguous x (and a) over the middle axis of (outer, n, inner).</summary>
+    public static void Scan(Tensor x, Tensor? a, Tensor y, ScanShape s)
+        => Kernels.Gpu.Scan.Run(Gpu(y), Read(x), a == null ? default : Read(a), Write(y), s);
+
+    /// <summary>idx (Int32, rows × k) = top-k column indices of each row of the contiguous x (rows × cols).</summary>
+    public static void TopKIndices(Tensor x, Tensor idx, int rows, int cols, int k)
+        => Kernels.Gpu.TopK.Rows(Gpu(idx), Read(x), S(idx).DeviceWriteInts().SubView(idx.offset, idx.Numel), rows, cols, k);
+
+    /// <summary>y (Int32, count) = argmax / argmin of each row of the contiguous (count, length) rows.</summary>
+    public static void ArgExtreme(Tensor rows, Tensor y, int count, int length, bool max)
+        => Kernels.Gpu.TopK.ArgExtreme(Gpu(y), Read(rows), S(y).DeviceWriteInts().SubView(y.offset, y.Numel), count, length, max);
+
+    /// <summary>
+    /// Multinomial picks (Int32 N × S) from (N, C) weights with the generator's stream (the CPU's samples);
+    /// returns null, or the status code 2·row + kind of the first failing row (see the kernel's header).
+    /// </summary>
+    public static int? Multinomial(Tensor weights, Tensor result, int N, int C, int samples, bool replacement, Generator gen)
+    {
+        var w = weights.ContiguousCopy();   // the kernel zeroes picked weights (without replacement)
+        var status = Tensor.FromArray(new[] { int.MaxValue }, 1).To(result.Device);
+        ulong offset = gen.Offset;
+        MultinomialKernel.Rows(Gpu(result), Write(w), S(result).DeviceWriteInts().SubView(result.offset, result.Numel),
+            S(status).DeviceWriteInts().SubView(status.offset, 1), N, C, samples, replacement, gen.Seed, offset);
+        int code = status.ToIntArray()[0];
+        if (code != int.MaxValue) return code;
+        gen.Offset = offset + (ulong)N * (ulong)samples;   // one Philox block per draw, as N·S NextFloat calls
+        return null;
+    }
+
+    /// <summary>One RMSprop step on device buffers (gAvg null unless centered, buf null unless momentum).</summary>
+    public static void Rmsprop(Tensor p, Tensor g, Tensor sqAvg, Tensor? gAvg, Tensor? buf, RmspropStep h)
+        => RmspropKernel.Step(Gpu(p), Write(p), Read(g), Write(sqAvg), gAvg == null ? default : Write(gAvg), buf == null ? default : Write(buf), h);
+
+    /// <summary>shadow ← lerp(shadow, p, w) in place (the EMA update; the CPU's float.Lerp rounding).</summary>
+    public static void EmaLerp(Tensor shadow, Tensor p, float w) => EmaKernel.Update(Gpu(shadow), Write(shadow), Read(p), w);
+
+    /// <summary>
+    /// Batched LU of the contiguous (batch, n, n) a: inverses into inverse (returns the first singular matrix's
+    /// index, or null), or sign / log|det| into sign and logAbs (kernels/Gpu/Linalg.cs, one thread per matrix).
+    /// </summary>
+    public static int? Lu(Tensor a, int batch, int n, Tensor? inverse, Tensor? sign, Tensor? logAbs)
+    {
+        var device = a.Device;
+        var work = Tensor.Empty([Math.Max(2, 2 * batch * (n * n + n))], DType.Float32, device);   // doubles, as float pairs
+        var perm = Tensor.Empty([Math.Max(1, batch * n)], DType.Int32, device);
+        var status = Tensor.FromArray(new[] { int.MaxValue }, 1).To(device);
+        var y = inverse ?? sign!;
+        Kernels.Gpu.Linalg.Run(Gpu(y), Read(a), Write(work).Cast<double>(), S(perm).DeviceWriteInts().SubView(perm.offset, perm.Numel),
+            inverse == null ? default : Write(inverse), sign == null ? default : Write(sign), logAbs == null ? default : Write(logAbs),
+            S(status).DeviceWriteInts().SubView(status.offset, 1), batch, n, inverse != null);
+        if (inverse == null) return null;
+        int first = status.ToIntArray()[0];
+        return first == int.MaxValue ? null : first;
+    }
+
+    /// <summary>t += v for a contiguous Int32 tensor (a counter such as BatchNorm's num_batches_tracked).</summary>
+    public static void AddInt(Tensor t, int v) => IntOps.AddScalar(Gpu(t), S(t).DeviceWriteInts().SubView(t.offset, t.Numel), v);
+
+    /// <summary>hot (zero-filled, labels' shape + classes) = one_hot(labels); labels already range-checked.</summary>
+    public static void OneHot(Tensor labels, Tensor hot, int classes)
+    {
+        var t = labels.ContiguousNoGrad();
+        IndexRows.OneHot(Gpu(hot), S(t).DeviceReadInts().SubView(t.offset, t.Numel), default, Write(hot), classes, 1, int.MinValue);
     }
 }

@@ -76,6 +76,17 @@ public static partial class F
         return Reduce(Tensor.Where(d.Lt(delta), d * d * 0.5f, (d - 0.5f * delta) * delta), reduction);
     }
 
+    /// <summary>min of a device tensor as one float read (NaN propagates as in TensorPrimitives.Min: any NaN gives NaN).</summary>
+    static float MinOnDevice(Tensor t)
+    {
+        using (Autograd.NoGrad())
+        {
+            var d = t.Detach();
+            if (d.Ne(d).Sum().Item() > 0) return float.NaN;
+            return d.Min().Item();
+        }
+    }
+
     /// <summary>
     /// Gaussian negative log-likelihood of target under N(input, var): ½(log v + (input − target)²/v)
     /// with v = max(var, eps), plus ½log 2π when <paramref name="full"/>. As in PyTorch the clamp passes
@@ -88,7 +99,9 @@ public static partial class F
         variance.CheckFloat("gaussian_nll_loss (var)");
         if (!ShapeUtil.Equal(ShapeUtil.Broadcast(input.shape, variance.shape, "gaussian_nll_loss"), input.shape))
             throw new ArgumentException($"gaussian_nll_loss: var of shape {variance.ShapeStr} does not broadcast to input shape {input.ShapeStr}.");
-        float minVar = variance.Numel == 0 ? 0 : TensorPrimitives.Min(variance.ContiguousNoGrad().Span);
+        // On a device: a device min and one float read instead of reading the whole variance.
+        float minVar = variance.Numel == 0 ? 0
+            : variance.Storage is GpuStorage ? MinOnDevice(variance) : TensorPrimitives.Min(variance.ContiguousNoGrad().Span);
         if (minVar < 0) throw new ArgumentException($"gaussian_nll_loss: var of shape {variance.ShapeStr} has a negative entry ({minVar}).");
         // v = var + (clamp(var) − var).detach(): the clamped value with the identity gradient.
         var v2 = variance + (variance.Detach().Clamp(min: eps) - variance.Detach());
@@ -258,7 +271,19 @@ public static partial class F
     public static Tensor BinaryCrossEntropy(Tensor probs, Tensor target, Tensor? weight = null, Reduction reduction = Reduction.Mean)
     {
         CheckSameShape("binary_cross_entropy", probs, target);
-        if (probs.Numel > 0)
+        if (probs.Numel > 0 && probs.Storage is GpuStorage)
+        {
+            // Count the values outside [0, 1] (NaN included: NaN ≠ NaN) on the device; read one float.
+            Tensor bad;
+            using (Autograd.NoGrad()) { var pd = probs.Detach(); bad = (pd.Lt(0f) + pd.Gt(1f) + pd.Ne(pd)).Sum(); }
+            if (bad.Item() > 0)
+            {
+                var all = probs.ToArray();
+                float v = all.First(x => !(x >= 0 && x <= 1));
+                throw new ArgumentException($"binary_cross_entropy: input{probs.NameSuffix} of shape {probs.ShapeStr} has value {v} outside [0, 1]; use BinaryCrossEntropyWithLogits for logits.");
+            }
+        }
+        else if (probs.Numel > 0)
         {
             var ps = probs.ContiguousNoGrad().Span;
             float lo = TensorPrimitives.Min(ps), hi = TensorPrimitives.Max(ps); // NaN propagates, and fails the test below

@@ -89,7 +89,12 @@ public abstract class BatchNorm : Layer
     {
         if (!ranks.Contains(x.Rank) || x.Shape[1] != NumFeatures)
             throw new ArgumentException($"{GetType().Name}({NumFeatures}): input{x.NameSuffix} must be {string.Join(" or ", ranks.Select(r => RankStr(r)))}, got {x.ShapeStr}.");
-        if (IsTraining) NumBatchesTracked.IntSpan[0]++;
+        if (IsTraining)
+        {
+            // On a device the counter is bumped by a kernel: reading it back would synchronise every forward.
+            if (NumBatchesTracked.Storage is GpuStorage) GpuOps.AddInt(NumBatchesTracked, 1);
+            else NumBatchesTracked.IntSpan[0]++;
+        }
         return F.BatchNorm(x, RunningMean, RunningVar, Weight, Bias, IsTraining, Momentum, Eps);
     }
 

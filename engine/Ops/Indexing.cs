@@ -43,7 +43,8 @@ public sealed partial class Tensor
                 throw new ArgumentException($"{op}: index of shape {index.ShapeStr} is larger than tensor{NameSuffix} of shape {ShapeStr} in dimension {k} ({index.shape[k]} > {shape[k]}); only dimension {d} may differ freely.");
 
         var y = Empty(index.shape, DType.Float32, Device);
-        if (y.Storage is GpuStorage && d == Rank - 1 && GpuGatherScatterChecked(op, index, shape[d]) && GpuOps.GatherLast(this, index, y))
+        if (y.Storage is GpuStorage && GpuGatherScatterChecked(op, index, d, $"tensor shape {ShapeStr}, index shape {index.ShapeStr}")
+            && ((d == Rank - 1 && GpuOps.GatherLast(this, index, y)) || GpuOps.Gather(this, index, y, d)))
             return Autograd.Record(op, y, [this], g => [RequiresGrad ? ZerosLike(this).ScatterAdd(d, index, g) : null]);
         var idx = index.ContiguousNoGrad().IntSpan;
         var ys = y.Span;
@@ -86,7 +87,8 @@ public sealed partial class Tensor
         }
 
         var y = ContiguousCopy();
-        if (y.Storage is GpuStorage && d == Rank - 1 && GpuGatherScatterChecked(op, index, shape[d]) && GpuOps.ScatterAddLast(src, index, y))
+        if (y.Storage is GpuStorage && GpuGatherScatterChecked(op, index, d, $"tensor shape {ShapeStr}, index shape {index.ShapeStr}, src shape {src.ShapeStr}")
+            && ((d == Rank - 1 && GpuOps.ScatterAddLast(src, index, y)) || GpuOps.ScatterAdd(src, index, y, d)))
         {
             var xs = this;
             return Autograd.Record(op, y, [xs, src], g => [
@@ -127,10 +129,9 @@ public sealed partial class Tensor
         CheckSameDevice(op, this, index);
         int d = Dim(dim, op);
         if (index.Rank > 1) throw new ArgumentException($"{op}: index must be 1-D, got shape {index.ShapeStr} (tensor{NameSuffix} of shape {ShapeStr}).");
-        ReadOnlySpan<int> idx = Storage is GpuStorage ? GpuOps.IndexValues(index) : index.ContiguousNoGrad().IntSpan;
         int size = shape[d];
-        CheckRange(op, idx, d, size, $"tensor shape {ShapeStr}, index shape {index.ShapeStr}");
-        var ns = (int[])shape.Clone(); ns[d] = idx.Length;
+        ReadOnlySpan<int> idx = IndexChecked(op, index, d, size, $"tensor shape {ShapeStr}, index shape {index.ShapeStr}");
+        var ns = (int[])shape.Clone(); ns[d] = index.Numel;
         var y = Empty(ns, DType.Int32, Device);
         var (outer, inner) = OuterInner(shape, d);
         if (y.Storage is GpuStorage) GpuOps.IndexSelect(ContiguousNoGrad(), index, y, outer, size, inner);
@@ -162,11 +163,10 @@ public sealed partial class Tensor
         CheckSameDevice(op, this, index);
         int d = Dim(dim, op);
         if (index.Rank > 1) throw new ArgumentException($"{op}: index must be 1-D, got shape {index.ShapeStr} (tensor{NameSuffix} of shape {ShapeStr}).");
-        ReadOnlySpan<int> idx = Storage is GpuStorage ? GpuOps.IndexValues(index) : index.ContiguousNoGrad().IntSpan;
         int size = shape[d];
-        CheckRange(op, idx, d, size, $"tensor shape {ShapeStr}, index shape {index.ShapeStr}");
+        ReadOnlySpan<int> idx = IndexChecked(op, index, d, size, $"tensor shape {ShapeStr}, index shape {index.ShapeStr}");
 
-        var ns = (int[])shape.Clone(); ns[d] = idx.Length;
+        var ns = (int[])shape.Clone(); ns[d] = index.Numel;
         var y = Empty(ns, DType.Float32, Device);
         var (outer, inner) = OuterInner(shape, d);
         if (y.Storage is GpuStorage) GpuOps.IndexSelect(ContiguousNoGrad(), index, y, outer, size, inner);
@@ -189,12 +189,11 @@ public sealed partial class Tensor
         CheckSameDevice(op, this, index); CheckSameDevice(op, this, source);
         int d = Dim(dim, op);
         if (index.Rank > 1) throw new ArgumentException($"{op}: index must be 1-D, got shape {index.ShapeStr} (tensor{NameSuffix} of shape {ShapeStr}).");
-        ReadOnlySpan<int> idx = Storage is GpuStorage ? GpuOps.IndexValues(index) : index.ContiguousNoGrad().IntSpan;
-        var expected = (int[])shape.Clone(); expected[d] = idx.Length;
+        var expected = (int[])shape.Clone(); expected[d] = index.Numel;
         if (!ShapeUtil.Equal(source.shape, expected))
-            throw new ArgumentException($"{op}: source{source.NameSuffix} of shape {source.ShapeStr} does not match tensor{NameSuffix} of shape {ShapeStr} with dimension {d} set to the index length {idx.Length}: expected {ShapeUtil.Str(expected)}.");
+            throw new ArgumentException($"{op}: source{source.NameSuffix} of shape {source.ShapeStr} does not match tensor{NameSuffix} of shape {ShapeStr} with dimension {d} set to the index length {index.Numel}: expected {ShapeUtil.Str(expected)}.");
         int size = shape[d];
-        CheckRange(op, idx, d, size, $"tensor shape {ShapeStr}, index shape {index.ShapeStr}");
+        ReadOnlySpan<int> idx = IndexChecked(op, index, d, size, $"tensor shape {ShapeStr}, index shape {index.ShapeStr}");
 
         var y = ContiguousCopy();
         var (outer, inner) = OuterInner(shape, d);
@@ -241,6 +240,7 @@ public sealed partial class Tensor
     {
         const string op = "one_hot";
         CheckIndexTensor(op, labels, what: "labels");
+        if (labels.Storage is GpuStorage) return OneHotOnDevice(labels, numClasses);
         var ls = labels.ContiguousNoGrad().IntSpan;
         if (numClasses == -1)
         {
@@ -257,6 +257,27 @@ public sealed partial class Tensor
         return y;
     }
 
+    /// <summary>
+    /// one_hot of device labels: the range check is a kernel (two ints read back) and the one-hot fill is
+    /// IndexRows.OneHot. Inferring numClasses (−1) needs max(labels): that reads the labels (an explicit read).
+    /// </summary>
+    static Tensor OneHotOnDevice(Tensor labels, int numClasses)
+    {
+        const string op = "one_hot";
+        if (numClasses == -1)
+        {
+            var all = labels.ToIntArray();
+            if (all.Length == 0) throw new ArgumentException($"{op}: cannot infer numClasses from empty labels of shape {labels.ShapeStr}; pass it explicitly.");
+            numClasses = TensorPrimitives.Max<int>(all) + 1;
+        }
+        if (numClasses <= 0) throw new ArgumentException($"{op}: numClasses must be positive (or −1 to infer), got {numClasses}.");
+        if (GpuOps.FirstOutOfRange(labels, numClasses) is (int p, int v))
+            throw new ArgumentOutOfRangeException(nameof(labels), $"{op}: label {v} at flat position {p} is out of range for {numClasses} classes (labels shape {labels.ShapeStr}).");
+        var y = Full([.. labels.shape, numClasses], 0f, labels.Device);
+        if (labels.Numel > 0) GpuOps.OneHot(labels, y, numClasses);
+        return y;
+    }
+
     // ───────────────────── helpers ─────────────────────
 
     static void CheckIndexTensor(string op, Tensor index, string what = "index")
@@ -265,12 +286,31 @@ public sealed partial class Tensor
             throw new ArgumentException($"{op}: {what}{index.NameSuffix} of shape {index.ShapeStr} is {index.DType}; expected an Int32 tensor.");
     }
 
-    /// <summary>The host range check of a device index before a gather/scatter kernel (an explicit small read); true when it passes.</summary>
-    bool GpuGatherScatterChecked(string op, Tensor index, int size)
+    /// <summary>The device-side range check of a device index before a gather/scatter kernel; true when it passes (throws otherwise).</summary>
+    bool GpuGatherScatterChecked(string op, Tensor index, int d, string shapes)
     {
         if (index.Storage is not GpuStorage) return false;
-        CheckRange(op, GpuOps.IndexValues(index), Rank - 1, size, $"tensor shape {ShapeStr}, index shape {index.ShapeStr}");
+        CheckRangeOnDevice(op, index, d, shape[d], shapes);
         return true;
+    }
+
+    /// <summary>
+    /// The range check of a device index without reading it: a kernel counts the out-of-range values and the
+    /// host reads back two ints (GpuOps.FirstOutOfRange); the error names the first bad value as the CPU's does.
+    /// </summary>
+    static void CheckRangeOnDevice(string op, Tensor index, int dim, int size, string shapes)
+    {
+        if (GpuOps.FirstOutOfRange(index, size) is (_, int value)) throw IndexOutOfRange(op, value, dim, size, shapes);
+    }
+
+    /// <summary>A 1-D index checked against [0, size): its values on the CPU; on a device, checked by a kernel
+    /// (nothing read but two ints) and an empty span returned, since the device path never needs the values.</summary>
+    ReadOnlySpan<int> IndexChecked(string op, Tensor index, int dim, int size, string shapes)
+    {
+        if (Storage is GpuStorage && index.Storage is GpuStorage) { CheckRangeOnDevice(op, index, dim, size, shapes); return default; }
+        ReadOnlySpan<int> idx = Storage is GpuStorage ? GpuOps.IndexValues(index) : index.ContiguousNoGrad().IntSpan;
+        CheckRange(op, idx, dim, size, shapes);
+        return idx;
     }
 
     static void CheckRange(string op, ReadOnlySpan<int> idx, int dim, int size, string shapes)

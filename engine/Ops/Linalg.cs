@@ -13,6 +13,8 @@
 //   l = log|det A|:   dA = g·A⁻ᵀ           (written with Inverse itself)
 // Sign is piecewise constant and carries no gradient.
 //
+// On a GPU device the same LU runs as kernels/Gpu/Linalg.cs (one thread per matrix, double).
+//
 // Tests: dotnet test tests/Denoise.Tests.csproj -c Release --filter "FullyQualifiedName~LinalgTests"
 using System.Buffers;
 
@@ -28,6 +30,12 @@ public sealed partial class Tensor
         var a = ContiguousNoGrad();
         var y = Empty(shape, DType.Float32, Device);
         int batch = n == 0 ? 0 : Numel / (n * n);
+        if (y.Storage is GpuStorage)
+        {
+            if (batch > 0 && GpuOps.Lu(a, batch, n, y, null, null) is int b0)
+                throw new InvalidOperationException($"{op}: matrix {b0} of tensor{NameSuffix} with shape {ShapeStr} is singular (an LU pivot vanished); it has no inverse.");
+            return RecordInverse(op, y);
+        }
         var work = ArrayPool<double>.Shared.Rent(n * n + n);
         var perm = ArrayPool<int>.Shared.Rent(n);
         try
@@ -48,12 +56,15 @@ public sealed partial class Tensor
             ArrayPool<double>.Shared.Return(work);
             ArrayPool<int>.Shared.Return(perm);
         }
-        return Autograd.Record(op, y, [this], g =>
+        return RecordInverse(op, y);
+    }
+
+    Tensor RecordInverse(string op, Tensor y) =>
+        Autograd.Record(op, y, [this], g =>
         {
             var yT = y.T;                    // the recorded output: its own gradient is this rule again
             return [-(yT.MatMul(g).MatMul(yT))];
         });
-    }
 
     /// <summary>
     /// Sign and natural log of |det| of (N, N) or each matrix of (..., N, N), like torch.linalg.slogdet.
@@ -69,6 +80,14 @@ public sealed partial class Tensor
         var sign = Empty(batchShape, DType.Float32, Device);
         var logAbs = Empty(batchShape, DType.Float32, Device);
         int batch = sign.Numel;
+        if (sign.Storage is GpuStorage)
+        {
+            if (n == 0) { sign.Fill(1f); logAbs.Fill(0f); }   // det of a 0×0 matrix is 1, as the CPU loop gives
+            else if (batch > 0) GpuOps.Lu(a, batch, n, null, sign, logAbs);
+            var xd = this;
+            Autograd.Record(op, logAbs, [xd], g => [g.Reshape([.. batchShape, 1, 1]) * xd.Inverse().T]);
+            return (sign, logAbs);
+        }
         var work = ArrayPool<double>.Shared.Rent(Math.Max(n * n, 1));
         var perm = ArrayPool<int>.Shared.Rent(Math.Max(n, 1));
         try

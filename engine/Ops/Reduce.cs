@@ -191,6 +191,11 @@ public sealed partial class Tensor
         int d = Dim(dim, op);
         var (rows, count, length, keptShape) = ReduceRows([d], op);
         var y = Empty(keptShape, DType.Int32, Device);
+        if (y.Storage is GpuStorage)
+        {
+            if (count > 0) GpuOps.ArgExtreme(rows, y, count, length, max);
+            return keepDim ? y : y.Squeeze(d);
+        }
         var ys = y.IntSpan; var rs = rows.Span;
         for (int i = 0; i < count; i++)
         {

@@ -14,6 +14,8 @@
 // S_{n−1} = g_{n−1} (Σ_{j≥k} g_j·Π_{k<i≤j} x_i, unrolled one step). Every piece is a recorded op whose
 // backward is again made of recorded ops, so cumprod is differentiable to any order.
 //
+// On a GPU device the three scans are kernels/Gpu/Scan.cs (same operations, same order).
+//
 // Tests: dotnet test tests/Denoise.Tests.csproj -c Release --filter "FullyQualifiedName~ReduceMoreTests"
 using System.Numerics.Tensors;
 
@@ -161,9 +163,20 @@ internal static class ScanKernel
         return (outer, x.shape[d], inner);
     }
 
+    /// <summary>The same scan as one GPU kernel (kernels/Gpu/Scan.cs: one thread per line, the CPU's order of operations).</summary>
+    static Tensor? OnDevice(Tensor x, Tensor? a, int d, Kernels.Gpu.ScanOp op, bool reverse)
+    {
+        if (x.Storage is not GpuStorage) return null;
+        var y = Tensor.Empty(x.shape, DType.Float32, x.Device);
+        var (outer, n, inner) = Layout(x, d);
+        GpuOps.Scan(x.ContiguousNoGrad(), a?.ContiguousNoGrad(), y, new Kernels.Gpu.ScanShape(outer, n, inner, op, reverse));
+        return y;
+    }
+
     /// <summary>y_k = y_{k∓1} + x_k.</summary>
     public static Tensor Sum(Tensor x, int d, bool reverse)
     {
+        if (OnDevice(x, null, d, Kernels.Gpu.ScanOp.Sum, reverse) is { } yd) return yd;
         var y = Tensor.Empty(x.shape, DType.Float32, x.Device);
         var xs = x.ContiguousNoGrad().Span; var ys = y.Span;
         var (outer, n, inner) = Layout(x, d);
@@ -185,6 +198,7 @@ internal static class ScanKernel
     /// <summary>y_k = y_{k−1} · x_k.</summary>
     public static Tensor Prod(Tensor x, int d)
     {
+        if (OnDevice(x, null, d, Kernels.Gpu.ScanOp.Prod, reverse: false) is { } yd) return yd;
         var y = Tensor.Empty(x.shape, DType.Float32, x.Device);
         var xs = x.ContiguousNoGrad().Span; var ys = y.Span;
         var (outer, n, inner) = Layout(x, d);
@@ -201,6 +215,7 @@ internal static class ScanKernel
     /// <summary>y_k = g_k + a_k · y_{k∓1} (the first step of the scan is y = g).</summary>
     public static Tensor Linear(Tensor g, Tensor a, int d, bool reverse)
     {
+        if (OnDevice(g, a, d, Kernels.Gpu.ScanOp.Linear, reverse) is { } yd) return yd;
         var y = Tensor.Empty(g.shape, DType.Float32, g.Device);
         var gs = g.ContiguousNoGrad().Span; var asp = a.ContiguousNoGrad().Span; var ys = y.Span;
         var (outer, n, inner) = Layout(g, d);

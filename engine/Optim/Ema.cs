@@ -15,6 +15,9 @@
 //   … opt.Step(); ema.Update();                      // after each optimizer step
 //   using (ema.Apply()) { Sample(model); }           // evaluate with EMA weights; restored afterwards
 //
+// Devices: the shadow lives on its parameter's device (and follows it); there the update is
+// kernels/Gpu/Optim/EmaKernel.cs and Apply/CopyTo are device copies.
+//
 // State dict: "shadow.{i}" (Float32, parameter i's shape), "num_updates" (Int32 scalar).
 //
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Optim
@@ -47,9 +50,9 @@ public sealed class Ema
         {
             var p = this.parameters[i];
             CheckParam(p, i, "Ema");
-            using (TensorScope.Suspend()) shadow[i] = Tensor.Empty(p.shape);
+            using (TensorScope.Suspend()) shadow[i] = Tensor.Empty(p.shape, DType.Float32, p.Device);
             shadow[i].Name = $"ema.{p.Name ?? "param" + i}";
-            p.Span.CopyTo(shadow[i].Span);
+            Copy(p, shadow[i]);
         }
     }
 
@@ -73,7 +76,12 @@ public sealed class Ema
         if (applied) throw new InvalidOperationException("Ema.Update: the EMA weights are applied to the parameters (inside `using (ema.Apply())`); update after restoring.");
         float w = 1f - CurrentDecay;
         for (int i = 0; i < shadow.Length; i++)
-            TensorPrimitives.Lerp(shadow[i].Span, parameters[i].Span, w, shadow[i].Span);
+        {
+            var p = parameters[i];
+            if (shadow[i].Device != p.Device) shadow[i].MoveStorageTo(p.Device);   // the model moved after the EMA was made
+            if (p.Storage is GpuStorage) GpuOps.EmaLerp(shadow[i], p, w);
+            else TensorPrimitives.Lerp(shadow[i].Span, p.Span, w, shadow[i].Span);
+        }
         NumUpdates++;
     }
 
@@ -81,7 +89,7 @@ public sealed class Ema
     public void CopyTo(IEnumerable<Tensor>? targets = null)
     {
         var ts = Targets(targets, "CopyTo");
-        for (int i = 0; i < ts.Length; i++) shadow[i].Span.CopyTo(ts[i].Span);
+        for (int i = 0; i < ts.Length; i++) Copy(shadow[i], ts[i]);
     }
 
     /// <summary>Loads the EMA weights into <paramref name="targets"/> (default: the tracked parameters) until the
@@ -94,12 +102,13 @@ public sealed class Ema
         {
             backup = new Tensor[shadow.Length];
             using (TensorScope.Suspend())
-                for (int i = 0; i < shadow.Length; i++) backup[i] = Tensor.Empty(shadow[i].shape);
+                for (int i = 0; i < shadow.Length; i++) backup[i] = Tensor.Empty(shadow[i].shape, DType.Float32, ts[i].Device);
         }
         for (int i = 0; i < ts.Length; i++)
         {
-            ts[i].Span.CopyTo(backup[i].Span);
-            shadow[i].Span.CopyTo(ts[i].Span);
+            if (backup[i].Device != ts[i].Device) backup[i].MoveStorageTo(ts[i].Device);
+            Copy(ts[i], backup[i]);
+            Copy(shadow[i], ts[i]);
         }
         applied = true;
         return new Restore(this, ts);
@@ -112,7 +121,7 @@ public sealed class Ema
         {
             if (done) return;
             done = true;
-            for (int i = 0; i < targets.Length; i++) ema.backup![i].Span.CopyTo(targets[i].Span);
+            for (int i = 0; i < targets.Length; i++) Copy(ema.backup![i], targets[i]);
             ema.applied = false;
         }
     }
@@ -129,6 +138,17 @@ public sealed class Ema
                 throw new ArgumentException($"Ema.{op}: tensor {i}{ts[i].NameSuffix} has shape {ts[i].ShapeStr}; the EMA of parameter {i} has shape {shadow[i].ShapeStr}.");
         }
         return ts;
+    }
+
+    /// <summary>dst ← src: a span copy on the CPU, a device copy (or transfer) when either lives on a GPU.</summary>
+    static void Copy(Tensor src, Tensor dst)
+    {
+        if (src.Storage is GpuStorage || dst.Storage is GpuStorage)
+        {
+            using (Autograd.NoGrad()) dst.CopyFrom(src);
+            return;
+        }
+        src.ContiguousNoGrad().Span.CopyTo(dst.Span);
     }
 
     static void CheckParam(Tensor p, int i, string op)
@@ -148,9 +168,7 @@ public sealed class Ema
             d["num_updates"] = Tensor.FromArray([(int)NumUpdates], []);
             for (int i = 0; i < shadow.Length; i++)
             {
-                var c = Tensor.Empty(shadow[i].shape);
-                shadow[i].Span.CopyTo(c.Span);
-                d[$"shadow.{i}"] = c;
+                d[$"shadow.{i}"] = shadow[i].To(Device.Cpu).Clone();
             }
         }
         return d;
@@ -176,7 +194,7 @@ public sealed class Ema
                 throw new ArgumentException($"{who}: 'shadow.{i}' has shape {t.ShapeStr} ({t.DType}); expected {shadow[i].ShapeStr} (Float32).");
             src[i] = t;
         }
-        for (int i = 0; i < shadow.Length; i++) src[i].ContiguousNoGrad().Span.CopyTo(shadow[i].Span);
+        for (int i = 0; i < shadow.Length; i++) Copy(src[i], shadow[i]);
         NumUpdates = nu.IntData[nu.offset];
     }
 }

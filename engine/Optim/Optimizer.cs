@@ -8,8 +8,8 @@
 // first update, under TensorScope.Suspend(), and updated in place by the fused span kernels in
 // kernels/Cpu/Optim/. A Step() therefore allocates no managed memory (tests/Optim checks it).
 // Devices: state lives on its parameter's device and follows it (module.To(device) after some steps
-// moves the state at the next Step). On a GPU device, Adam/AdamW and SGD override UpdateOnDevice
-// with the fused kernels of kernels/Gpu/Optim; other optimizers run Update on the host mirrors
+// moves the state at the next Step). On a GPU device, Adam/AdamW, SGD and RMSprop override UpdateOnDevice
+// with the fused kernels of kernels/Gpu/Optim; an optimizer without one runs Update on the host mirrors
 // (correct, counted in DeviceFallbacks).
 //
 // State dict keys (stable; i is the parameter's position in the list given to the constructor):

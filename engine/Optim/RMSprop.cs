@@ -1,6 +1,6 @@
 // RMSprop.cs — RMSprop (Hinton, 2012) with optional centering (Graves, 2013), momentum and L2 weight
 // decay, as torch.optim.RMSprop: square_avg, grad_avg (centered) and momentum_buffer all start at zero.
-// The element loop is kernels/Cpu/Optim/RmspropKernel.cs.
+// The element loop is kernels/Cpu/Optim/RmspropKernel.cs; on a GPU device kernels/Gpu/Optim/RmspropKernel.cs.
 //
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Optim
 using Denoise.Kernels.Cpu;
@@ -43,4 +43,11 @@ public sealed class RMSprop : Optimizer
             gradAvgSlot >= 0 ? State(gradAvgSlot, index) : [],
             momentumSlot >= 0 ? State(momentumSlot, index) : [],
             LearningRate, Alpha, Eps, WeightDecay, Momentum);
+
+    /// <summary>The same step as one GPU kernel (kernels/Gpu/Optim/RmspropKernel.cs).</summary>
+    protected override void UpdateOnDevice(int index, Tensor p, Tensor g, long step) =>
+        GpuOps.Rmsprop(p, g, StateTensor(0, index),
+            gradAvgSlot >= 0 ? StateTensor(gradAvgSlot, index) : null,
+            momentumSlot >= 0 ? StateTensor(momentumSlot, index) : null,
+            new Kernels.Gpu.RmspropStep(LearningRate, Alpha, Eps, WeightDecay, Momentum, Centered));
 }

@@ -65,8 +65,9 @@ public sealed partial class Tensor
         var w2 = Rank == 1 ? Unsqueeze(0) : this;
         int N = w2.shape[0], C = w2.shape[1];
         if (!replacement && numSamples > C) throw new ArgumentException($"multinomial: cannot draw {numSamples} samples without replacement from {C} categories.");
-        var w = w2.ToArray();
         var g = gen ?? Generator.Default;
+        if (Storage is GpuStorage) return MultinomialOnDevice(w2, numSamples, replacement, g);
+        var w = w2.ToArray();
         var result = new int[N * numSamples];
         var row = new double[C];
         for (int n = 0; n < N; n++)
@@ -93,14 +94,44 @@ public sealed partial class Tensor
         return Rank == 1 ? r.Squeeze(0) : r;
     }
 
-    /// <summary>The k largest values along the last dim and their indices (sorted, largest first).</summary>
+    /// <summary>
+    /// Multinomial on a GPU device: kernels/Gpu/Random/Multinomial.cs draws the CPU's samples (same Philox
+    /// blocks, same double arithmetic) and reports a bad row through one status int.
+    /// </summary>
+    Tensor MultinomialOnDevice(Tensor w2, int numSamples, bool replacement, Generator g)
+    {
+        int N = w2.shape[0], C = w2.shape[1];
+        var r = Empty([N, numSamples], DType.Int32, Device);
+        if (N > 0 && numSamples > 0 && GpuOps.Multinomial(w2, r, N, C, numSamples, replacement, g) is int code)
+        {
+            int n = code / 2;
+            if (code % 2 == 1) throw new ArgumentException($"multinomial: row {n} has no positive weight left.");
+            var row = w2.Select(0, n).ToArray();
+            float v = row.First(x => !(x >= 0) || float.IsInfinity(x));
+            throw new ArgumentException($"multinomial: weights must be finite and ≥ 0; row {n} has {v}.");
+        }
+        return Rank == 1 ? r.Squeeze(0) : r;
+    }
+
+    /// <summary>
+    /// The k largest values along the last dim and their indices (sorted, largest first; ties by lower
+    /// index, NaN smallest). The values are a gather of the indices, so their gradient scatters back.
+    /// On a GPU device the indices come from kernels/Gpu/TopK.cs (one group per row).
+    /// </summary>
     public (Tensor values, Tensor indices) TopK(int k)
     {
         CheckFloat("topk");
         int C = shape[^1];
         if (k < 1 || k > C) throw new ArgumentException($"topk: k = {k} is out of range for last dimension {C} of shape {ShapeStr}.");
-        var x = ContiguousNoGrad().ToArray();
+        var outShape = shape[..^1].Append(k).ToArray();
         int rows = Numel / Math.Max(1, C);
+        if (Storage is GpuStorage)
+        {
+            var ind = Empty(outShape, DType.Int32, Device);
+            if (rows > 0) GpuOps.TopKIndices(ContiguousNoGrad(), ind, rows, C, k);
+            return (Gather(-1, ind), ind);
+        }
+        var x = ContiguousNoGrad().ToArray();
         var idx = new int[rows * k];
         var order = new int[C];
         for (int r = 0; r < rows; r++)
@@ -110,15 +141,8 @@ public sealed partial class Tensor
             Array.Sort(order, (a, b) => x[off + b].CompareTo(x[off + a]) is var cmp && cmp != 0 ? cmp : a.CompareTo(b));
             Array.Copy(order, 0, idx, r * k, k);
         }
-        var outShape = shape[..^1].Append(k).ToArray();
-        var indices = FromArray(idx, outShape).To(Device);
-        // Values via a differentiable gather-like selection: one-hot weights over the last dim.
-        var oneHot = Zeros([.. outShape, C]);
-        var oh = oneHot.Span;
-        for (int i = 0; i < idx.Length; i++) oh[i * C + idx[i]] = 1f;
-        oneHot = oneHot.To(Device);
-        var values = (Unsqueeze(-2) * oneHot).Sum(-1);
-        return (values, indices);
+        var indices = FromArray(idx, outShape);
+        return (Gather(-1, indices), indices);
     }
 
     /// <summary>

@@ -4,6 +4,7 @@
 //   dotnet run -c Release --project examples/Diffusion                         the speed preset below
 //   dotnet run -c Release --project examples/Diffusion -- --method ddim --guidance 2 --out runs/ddim
 //   dotnet run -c Release --project examples/Diffusion -- --resume             continue runs/diffusion
+//   dotnet run -c Release --project examples/Diffusion -- --device cuda       the same on a GPU (any Device.Parse name)
 //   dotnet run -c Release --project examples/Diffusion -- --help
 //
 // Speed preset (the defaults): flow matching, UNet with --base-channels 16 (662 k parameters),
@@ -138,16 +139,20 @@ public static class DiffusionApp
             Groups: Gcd(baseChannels, 8),                       // GroupNorm needs groups | channels; M1 uses 8
             TimeScale: isFlow ? 1000f : 1f);                    // flows pass t ∈ [0, 1]; DDPM passes 0…T−1
         var net = new UNet(unetConfig, gen);
+        // --device: the UNet, its EMA and Adam state and every batch live there; samplers draw noise there;
+        // images are read back to the host only to be written.
+        var device = Device.Parse(common.Device.Value);
+        net.To(device);
         var ema = new Ema(net.Parameters(), decay: emaDecayOpt.Value);
         var optimizer = new Adam(net.Parameters(), lr: lr);
         var state = new TrainingState(ModelName, net, optimizer, ema, gen, identity);
         var ddpm = new Ddpm(net, new DdpmConfig(Timesteps: timestepsOpt.Value,
             Schedule: scheduleOpt.Value == "cosine" ? ScheduleKind.Cosine : ScheduleKind.Linear,
             Prediction: predictionOpt.Value switch { "x0" => Prediction.X0, "v" => Prediction.V, _ => Prediction.Epsilon },
-            NumClasses: NumClasses, LabelDropout: labelDropoutOpt.Value, ClipX0: 1f), ema);
+            NumClasses: NumClasses, LabelDropout: labelDropoutOpt.Value, ClipX0: 1f), ema) { Device = device };
         var ddim = new Ddim(ddpm, new DdimConfig(Steps: Math.Min(samplingSteps, timestepsOpt.Value)));
-        var flow = new RectifiedFlow(net, new FlowConfig(NumClasses, labelDropoutOpt.Value, heunOpt.Value ? OdeSolver.Heun : OdeSolver.Euler), ema);
-        var sampler = new Sampler(method, ddpm, ddim, flow, samplingSteps, guidance);
+        var flow = new RectifiedFlow(net, new FlowConfig(NumClasses, labelDropoutOpt.Value, heunOpt.Value ? OdeSolver.Heun : OdeSolver.Euler), ema) { Device = device };
+        var sampler = new Sampler(method, ddpm, ddim, flow, samplingSteps, guidance, device);
 
         if (run.Resuming)
         {
@@ -220,20 +225,21 @@ public static class DiffusionApp
         var result = Loop(start, steps, _ =>
         {
             var (x01, labels) = loader.Next();
-            var x = Pixels.ToSigned(x01);                                            // [0, 1] → [−1, 1]
+            var x = Pixels.ToSigned(x01.To(device));                                 // [0, 1] → [−1, 1]
+            labels = labels?.To(device);
             return Update(isFlow ? flow.Loss(x, gen, labels) : ddpm.Loss(x, gen, labels));
         });
 
         // Phase 2 (reflow): couplings from the trained flow, then flow matching on them.
         if (method == "reflow" && result.Outcome == LoopOutcome.Completed)
         {
-            var (noise, targets, pairLabels) = ReflowCouplings(run, flow, start, steps, reflowPairs, seed, output, progress);
+            var (noise, targets, pairLabels) = ReflowCouplings(run, flow, start, steps, reflowPairs, seed, output, progress, device);
             int[] pairIds = pairLabels.ToIntArray();
             result = Loop(Math.Max(start, steps), totalSteps, _ =>
             {
                 var idx = Tensor.Randint(0, reflowPairs, [batchSize], gen);
-                var labels = Tensor.FromArray(idx.ToIntArray().Select(i => pairIds[i]).ToArray(), batchSize);   // IndexSelect is float-only
-                return Update(flow.CouplingLoss(noise.IndexSelect(0, idx), targets.IndexSelect(0, idx), gen, labels));
+                var labels = Tensor.FromArray(idx.ToIntArray().Select(i => pairIds[i]).ToArray(), batchSize).To(device);   // IndexSelect is float-only
+                return Update(flow.CouplingLoss(noise.IndexSelect(0, idx).To(device), targets.IndexSelect(0, idx).To(device), gen, labels));
             });
         }
 
@@ -265,7 +271,7 @@ public static class DiffusionApp
 
     /// <summary>Reflow's couplings: made once from the flow phase's EMA model and saved, or read back when resuming inside phase 2.</summary>
     static (Tensor Noise, Tensor Samples, Tensor Labels) ReflowCouplings(RunDirectory run, RectifiedFlow flow, int start, int flowSteps, int n, int seed,
-                                                                          TextWriter output, Progress progress)
+                                                                          TextWriter output, Progress progress, Device device)
     {
         string path = run.File(ReflowPairsFile);
         if (start > flowSteps)
@@ -277,13 +283,13 @@ public static class DiffusionApp
         var sw = Stopwatch.StartNew();
         var labels = Tensor.FromArray(Enumerable.Range(0, n).Select(i => i % NumClasses).ToArray(), n);
         var noise = Tensor.Randn([n, 1, Side, Side], new Generator((ulong)seed + 3));
-        double before = flow.Straightness(noise.Narrow(0, 0, Math.Min(n, 64)).Contiguous(), 20, labels.Narrow(0, 0, Math.Min(n, 64)).Contiguous());
+        double before = flow.Straightness(noise.Narrow(0, 0, Math.Min(n, 64)).Contiguous().To(device), 20, labels.Narrow(0, 0, Math.Min(n, 64)).Contiguous().To(device));
         // Chunks keep the activations of one forward small; guidance 1: the pairs are the conditional flow's own map.
         var chunks = new List<Tensor>();
         for (int i = 0; i < n; i += 256)
         {
             int m = Math.Min(256, n - i);
-            chunks.Add(flow.SampleFrom(noise.Narrow(0, i, m).Contiguous(), ReflowPairSteps, null, labels.Narrow(0, i, m).Contiguous()));
+            chunks.Add(flow.SampleFrom(noise.Narrow(0, i, m).Contiguous().To(device), ReflowPairSteps, null, labels.Narrow(0, i, m).Contiguous().To(device)).To(Device.Cpu));
         }
         var samples = Tensor.Cat(chunks.ToArray(), 0);
         TensorFile.Save(path, new Dictionary<string, Tensor> { ["noise"] = noise, ["samples"] = samples, ["labels"] = labels });
@@ -302,7 +308,7 @@ public static class DiffusionApp
         WriteGrid(run.File("samples.png"), samples, perClass, $"{sampler.Method}: {sampler.Describe()}");
         TensorFile.Save(run.File("samples.safetensors"), new Dictionary<string, Tensor> { ["samples"] = Pixels.ToUnit(samples), ["labels"] = labels });
         if (sampler.Method == "reflow")
-            output.WriteLine($"Straightness of the 2-flow: {sampler.Flow.Straightness(Tensor.Randn([Math.Min(64, labels.Numel), 1, Side, Side], new Generator((ulong)seed + 3)), 20, labels.Narrow(0, 0, Math.Min(64, labels.Numel)).Contiguous()):F4}");
+            output.WriteLine($"Straightness of the 2-flow: {sampler.Flow.Straightness(Tensor.Randn([Math.Min(64, labels.Numel), 1, Side, Side], new Generator((ulong)seed + 3), sampler.Device), 20, labels.Narrow(0, 0, Math.Min(64, labels.Numel)).Contiguous().To(sampler.Device)):F4}");
 
         // Trajectory: x_T … x_0 of the first sample of every digit (≤ 10 columns), and the whole grid as a GIF.
         var firstOfEach = Tensor.FromArray(Enumerable.Range(0, NumClasses).Select(c => c * perClass).ToArray(), NumClasses);
@@ -375,9 +381,11 @@ public static class DiffusionApp
     static int Gcd(int a, int b) => b == 0 ? a : Gcd(b, a % b);
 
     /// <summary>One method's sampler behind three calls: Generate (with snapshots), Decode (deterministic, from given noise), Inpaint.</summary>
-    sealed class Sampler(string method, Ddpm ddpm, Ddim ddim, RectifiedFlow flow, int steps, float guidance)
+    sealed class Sampler(string method, Ddpm ddpm, Ddim ddim, RectifiedFlow flow, int steps, float guidance, Device device)
     {
         public string Method => method;
+        /// <summary>Where the network runs; every sample handed back is on the host (for files and figures).</summary>
+        public Device Device => device;
         public RectifiedFlow Flow => flow;
         int TotalSteps => method == "ddpm" ? ddpm.Schedule.T : steps;
 
@@ -397,26 +405,29 @@ public static class DiffusionApp
             void OnStep(int k, Tensor x)
             {
                 if (snapshots == 0 || (k % every != 0 && k != total)) return;
-                using (TensorScope.Suspend()) path.Add((k, x.Clone()));              // outlives the sampler's step scope
+                using (TensorScope.Suspend()) path.Add((k, x.To(Device.Cpu).Clone()));   // outlives the sampler's step scope
             }
             // Ddpm.Sample draws x_T itself: the same draw from a copy of the generator gives the strip its first column.
-            var xT = Tensor.Randn([n, 1, Side, Side], method == "ddpm" ? Copy(g) : g);
-            if (snapshots > 0) path.Add((0, xT));
+            var xT = Tensor.Randn([n, 1, Side, Side], method == "ddpm" ? Copy(g) : g, device);
+            labels = labels.To(device);
+            if (snapshots > 0) path.Add((0, xT.To(Device.Cpu)));
             var samples = method switch
             {
                 "ddpm" => ddpm.Sample([n, 1, Side, Side], g, labels, guidance, OnStep),
                 "ddim" => ddim.SampleFrom(xT, g, labels, guidance, OnStep),
                 _ => flow.SampleFrom(xT, steps, OnStep, labels, guidance),
             };
-            return (samples, path);
+            return (samples.To(Device.Cpu), path);
         }
 
         /// <summary>The deterministic map from noise to image: DDIM (η = 0) for diffusion models, the ODE for flows.</summary>
         public Tensor Decode(Tensor xT, Tensor labels) =>
-            method is "ddpm" or "ddim" ? ddim.SampleFrom(xT, null, labels, guidance) : flow.SampleFrom(xT, steps, null, labels, guidance);
+            (method is "ddpm" or "ddim" ? ddim.SampleFrom(xT.To(device), null, labels.To(device), guidance) : flow.SampleFrom(xT.To(device), steps, null, labels.To(device), guidance))
+            .To(Device.Cpu);
 
         public Tensor Inpaint(Tensor known, Tensor mask, Tensor labels, Generator g) =>
-            method == "ddpm" ? ddpm.Inpaint(known, mask, g, labels, guidance) : ddim.Inpaint(known, mask, g, labels, guidance);
+            (method == "ddpm" ? ddpm.Inpaint(known.To(device), mask.To(device), g, labels.To(device), guidance)
+                               : ddim.Inpaint(known.To(device), mask.To(device), g, labels.To(device), guidance)).To(Device.Cpu);
 
         static Generator Copy(Generator g)
         {

@@ -3,6 +3,7 @@
 //   dotnet run -c Release --project examples/Gan                                  DCGAN-S, non-saturating loss, 2,000 steps
 //   dotnet run -c Release --project examples/Gan -- --model dcgan --loss hinge
 //   dotnet run -c Release --project examples/Gan -- --model wgan-gp --n-critic 5 --gp-lambda 10
+//   dotnet run -c Release --project examples/Gan -- --device cuda                 train on a GPU (any Device.Parse name)
 //   dotnet run -c Release --project examples/Gan -- --model cgan [--cgan-disc concat]   one row per digit
 //   dotnet run -c Release --project examples/Gan -- --resume | --help
 //
@@ -94,12 +95,17 @@ public static class GanApp
         catch (UsageException e) { errors.WriteLine(cli.ErrorLine(e.Message)); return UsageException.ExitCode; }
         var state = new TrainingState(name, gan, gan.OptG, gan.Ema, gen, identity, new Dictionary<string, Optimizer> { ["d"] = gan.OptD });
 
+        // --device: G, D, their EMA and Adam state, real batches and z live there; images come back to the host
+        // to be written, and the FID/KID evaluation at the end runs on the host.
+        var device = Device.Parse(common.Device.Value);
+        gan.To(device);
+
         // Every real batch — D may take several per step (wgan-gp) — comes from one loader, in [−1, 1].
         using var loader = new DataLoader(mnist.Train.Images, mnist.Train.Labels, batchSize, seed: (ulong)seed, dropLast: true);
         int batchesPerStep = model == "wgan-gp" ? nCriticOpt.Value : 1;
         long startBatch = (long)start * batchesPerStep;
         loader.Restore(new DataLoaderState((ulong)seed, (int)(startBatch / loader.BatchesPerEpoch), (int)(startBatch % loader.BatchesPerEpoch)));
-        (Tensor, Tensor?) NextReal() { var b = loader.Next(); return (Pixels.ToSigned(b.Inputs), gan.NumClasses > 0 ? b.Labels : null); }
+        (Tensor, Tensor?) NextReal() { var b = loader.Next(); return (Pixels.ToSigned(b.Inputs.To(device)), gan.NumClasses > 0 ? b.Labels?.To(device) : null); }
 
         output.WriteLine($"{Describe(gan)} on {mnist.Train.Count:N0} MNIST digits: G {gan.G.ParameterCount():N0} + D {gan.D.ParameterCount():N0} = " +
                          $"{gan.ParameterCount():N0} parameters, batch {batchSize}, Adam lr {lr}, {steps} steps.");
@@ -111,7 +117,7 @@ public static class GanApp
         var monitor = new GanMonitor(patienceOpt.Value);
         var progress = new Progress(output, steps, start, batchSize * batchesPerStep, "images", common.LogEvery.Value);
         var sampleZ = gan.SampleZ(gan.NumClasses > 0 ? 80 : 64, new Generator((ulong)seed + 1));   // the same z at every snapshot
-        var sampleLabels = gan.NumClasses > 0 ? Tensor.FromArray(Enumerable.Range(0, 80).Select(i => i / 8).ToArray(), 80) : null;
+        var sampleLabels = gan.NumClasses > 0 ? Tensor.FromArray(Enumerable.Range(0, 80).Select(i => i / 8).ToArray(), 80).To(device) : null;
         var clock = Stopwatch.StartNew();
         var result = new TrainingLoop
         {
@@ -171,6 +177,7 @@ public static class GanApp
         if (history.Count > 0) WriteCurves(run, history, start, Describe(gan));
         TensorFile.Save(run.File("samples.safetensors"), new Dictionary<string, Tensor> { ["samples"] = samples });
         output.WriteLine($"Wrote {run.File("samples.png")}, samples-raw.png, losses.png, monitors.png, samples.safetensors");
+        gan.To(Device.Cpu);
         if (evalOpt.Value > 0) Evaluate(gan, run, mnist, evalOpt.Value, seed, output);
         return 0;
     }
@@ -226,8 +233,8 @@ public static class GanApp
     static Tensor WriteSamples(Gan gan, RunDirectory run, Tensor z, Tensor? labels, string when)
     {
         var rows = labels == null ? null : Enumerable.Range(0, 10).Select(d => d.ToString()).ToArray();
-        var ema = Pixels.ToUnit(gan.Sample(z, labels, useEma: true));
-        var raw = Pixels.ToUnit(gan.Sample(z, labels, useEma: false));
+        var ema = Pixels.ToUnit(gan.Sample(z, labels, useEma: true)).To(Device.Cpu);
+        var raw = Pixels.ToUnit(gan.Sample(z, labels, useEma: false)).To(Device.Cpu);
         string what = labels == null ? "samples" : "samples, one row per requested digit";
         ImageGrid.Write(run.File("samples.png"), ema, new GridStyle(Columns: 8, RowLabels: rows, Title: $"{Describe(gan)}: EMA {what}{when}"));
         ImageGrid.Write(run.File("samples-raw.png"), raw, new GridStyle(Columns: 8, RowLabels: rows, Title: $"Raw generator {what}{when}"));

@@ -6,6 +6,7 @@
 //   dotnet run -c Release --project examples/Toy2D -- --method reflow    flow for --steps, then a 2-rectified flow on its
 //                                                                        (noise, sample) pairs for --reflow-steps
 //   dotnet run -c Release --project examples/Toy2D -- --data 8gaussians --steps 5000 --out runs/8g
+//   dotnet run -c Release --project examples/Toy2D -- --device cuda   the same on a GPU (any Device.Parse name)
 //   dotnet run -c Release --project examples/Toy2D -- --resume           continue from runs/toy2d/checkpoint.safetensors
 //   dotnet run -c Release --project examples/Toy2D -- --help
 //
@@ -82,11 +83,15 @@ public static class Toy2DApp
                                                        ReflowSteps = reflow ? reflowSteps : (int?)null, ReflowPairs = reflow ? nPairs : (int?)null });
 
         // Model, optimizer and the one generator that drives data, noise and times.
+        // --device: the network, its optimizer state and every batch live there; noise is drawn there (the
+        // same Philox stream on every device); metrics and figures read samples back to the host.
+        var device = Device.Parse(common.Device.Value);
         var gen = new Generator((ulong)seed);
         var net = new Mlp2D(gen: gen);
-        var flow = new RectifiedFlow(net.Forward);
+        net.To(device);
+        var flow = new RectifiedFlow(net.Forward) { Device = device };
         const int T = 1000;
-        var ddpm = new Ddpm(Denoiser.From((x, t, labels) => net.Forward(x, t * (1f / T), labels)), new DdpmConfig(Timesteps: T));
+        var ddpm = new Ddpm(Denoiser.From((x, t, labels) => net.Forward(x, t * (1f / T), labels)), new DdpmConfig(Timesteps: T)) { Device = device };
         var optimizer = new Adam(net.Parameters(), lr: lr);
         var state = new TrainingState(ModelName, net, optimizer, Rng: gen, ConfigJson: identity);
 
@@ -164,7 +169,7 @@ public static class Toy2DApp
         // Algorithm 1 of flow matching or of DDPM, repeated; for reflow, the first flow.
         var result = Train(Math.Min(start, steps), steps, () =>
         {
-            var batch = ToyData.ByName(dataName, batchSize, gen);
+            var batch = ToyData.ByName(dataName, batchSize, gen).To(device);
             return diffusion ? ddpm.Loss(batch, gen) : flow.Loss(batch, gen);
         });
         if (reflow && result.Outcome == LoopOutcome.Completed)
@@ -173,10 +178,11 @@ public static class Toy2DApp
             // network on those couplings (the 2-rectified flow starts from the 1-rectified one's weights).
             if (pairs == null)
             {
-                var (noise, samplesOfFlow1) = flow.ReflowPairs([nPairs, 2], samplingSteps, new Generator((ulong)seed + 4));
-                double s1 = flow.Straightness(StraightnessNoise(nSamples, seed), samplingSteps);
-                double w1 = Swd(MakeSampler(flow, 1).Draw(new Generator((ulong)seed + 1), null), dataName, seed);
-                double w2 = Swd(MakeSampler(flow, 2).Draw(new Generator((ulong)seed + 1), null), dataName, seed);
+                var (noiseD, samplesD) = flow.ReflowPairs([nPairs, 2], samplingSteps, new Generator((ulong)seed + 4));
+                var (noise, samplesOfFlow1) = (noiseD.To(Device.Cpu), samplesD.To(Device.Cpu));   // kept on the host, saved below
+                double s1 = flow.Straightness(StraightnessNoise(nSamples, seed).To(device), samplingSteps);
+                double w1 = Swd(MakeSampler(flow, 1).Draw(new Generator((ulong)seed + 1), null).To(Device.Cpu), dataName, seed);
+                double w2 = Swd(MakeSampler(flow, 2).Draw(new Generator((ulong)seed + 1), null).To(Device.Cpu), dataName, seed);
                 pairs = new Dictionary<string, Tensor>
                 {
                     ["noise"] = noise, ["samples"] = samplesOfFlow1,
@@ -191,7 +197,7 @@ public static class Toy2DApp
             result = Train(Math.Max(start, steps), totalSteps, () =>
             {
                 var idx = Tensor.Randint(0, x0s.Shape[0], [batchSize], gen);
-                return flow.CouplingLoss(x0s.IndexSelect(0, idx), x1s.IndexSelect(0, idx), gen);
+                return flow.CouplingLoss(x0s.IndexSelect(0, idx).To(device), x1s.IndexSelect(0, idx).To(device), gen);
             });
         }
 
@@ -202,9 +208,9 @@ public static class Toy2DApp
         object? reflowFigures = null;
         if (reflow)
         {
-            double s2 = flow.Straightness(StraightnessNoise(nSamples, seed), samplingSteps);
-            double w1 = Swd(MakeSampler(flow, 1).Draw(new Generator((ulong)seed + 1), null), dataName, seed);
-            double w2 = Swd(MakeSampler(flow, 2).Draw(new Generator((ulong)seed + 1), null), dataName, seed);
+            double s2 = flow.Straightness(StraightnessNoise(nSamples, seed).To(device), samplingSteps);
+            double w1 = Swd(MakeSampler(flow, 1).Draw(new Generator((ulong)seed + 1), null).To(Device.Cpu), dataName, seed);
+            double w2 = Swd(MakeSampler(flow, 2).Draw(new Generator((ulong)seed + 1), null).To(Device.Cpu), dataName, seed);
             float F(string k) => pairs![k].ToArray()[0];
             reflowFigures = new
             {
@@ -253,7 +259,7 @@ public static class Toy2DApp
         var sampleGen = new Generator((ulong)seed + 1);
         var paths = new List<float[]>();   // x after each step, (n, 2) flattened
         var sw = Stopwatch.StartNew();
-        var samples = sampler.Draw(sampleGen, (i, x) => { if (trajectories) paths.Add(x.ToArray()); });
+        var samples = sampler.Draw(sampleGen, (i, x) => { if (trajectories) paths.Add(x.ToArray()); }).To(Device.Cpu);
         int n = samples.Shape[0];
         output?.WriteLine($"Sampled {n} points with {sampler.How} in {sw.Elapsed.TotalMilliseconds:F0} ms.");
 

@@ -6,6 +6,7 @@
 //   dotnet run -c Release --project examples/Vae -- --model cvae                  conditional: one row per digit
 //   dotnet run -c Release --project examples/Vae -- --latent 2                    adds latent-map.png
 //   dotnet run -c Release --project examples/Vae -- --unseen 0,7                  train without 0s and 7s, report AUROC
+//   dotnet run -c Release --project examples/Vae -- --device cuda                 train on a GPU (any Device.Parse name)
 //   dotnet run -c Release --project examples/Vae -- --resume | --help
 //
 // Writes into --out: config.json, metrics.jsonl (loss per logged step), loss.png, samples.png (class
@@ -97,6 +98,11 @@ public static class VaeApp
         }
         catch (UsageException e) { errors.WriteLine(cli.ErrorLine(e.Message)); return UsageException.ExitCode; }
         var state = new TrainingState("ae-vae-" + model, net, optimizer, Rng: gen, ConfigJson: identity);
+        // --device: training (model, Adam state, batches, the reparameterisation noise) runs there. Held-out
+        // metrics and figures run on the host (Anomaly/LatentSpace build host tensors), so the model visits the
+        // CPU for them; its optimizer state follows it back at the next step.
+        var device = Device.Parse(common.Device.Value);
+        net.To(device);
 
         // Training digits (all, or without the --unseen classes).
         var (trainImages, trainLabels) = WithoutDigits(mnist.Train.Images, mnist.Train.Labels!, unseen);
@@ -117,6 +123,7 @@ public static class VaeApp
             Step = _ =>
             {
                 var (x, y) = loader.Next();
+                (x, y) = (x.To(device), y?.To(device));
                 var loss = net is Vae vae ? vae.Loss(x, conditional ? y : null, gen) : ((ConvAutoencoder)net).Loss(x, gen);
                 optimizer.ZeroGrad();
                 loss.Backward();
@@ -131,7 +138,7 @@ public static class VaeApp
             CheckpointEvery = common.CheckpointEvery.Value,
             SampleEvery = common.SampleEvery.Value,
             Log = (done, loss, rate) => run.AppendMetrics(new { step = done, loss_nats = loss, steps_per_s = Math.Round(rate, 1) }),
-            Sample = done => WriteFigures(net, run, mnist.Test, conditional, seed, $" (step {done})"),
+            Sample = done => { net.To(Device.Cpu); WriteFigures(net, run, mnist.Test, conditional, seed, $" (step {done})"); net.To(device); },
             Cancel = cancel,
         }.Run();
 
@@ -139,6 +146,7 @@ public static class VaeApp
         double trainSeconds = clock.Elapsed.TotalSeconds;
         output.WriteLine($"Trained in {trainSeconds:F1} s; checkpoint {run.CheckpointPath}");
 
+        net.To(Device.Cpu);
         net.Eval();
         var test = evalImagesOpt.Value >= mnist.Test.Count ? mnist.Test
             : new TensorDataset(mnist.Test.Images.Narrow(0, 0, evalImagesOpt.Value).Contiguous(), mnist.Test.Labels!.Narrow(0, 0, evalImagesOpt.Value).Contiguous());

@@ -68,6 +68,18 @@ public static class KernelCatalog
         yield return ("Philox.Normal", Plain(typeof(PhiloxKernel), nameof(PhiloxKernel.NormalKernel)));
         yield return ("Adam.Step", Plain(typeof(AdamKernel), nameof(AdamKernel.StepKernel)));
         yield return ("Sgd.Step", Plain(typeof(SgdKernel), nameof(SgdKernel.StepKernel)));
+        // gpu-cover: the ops that used to fall back to the host
+        yield return ("Rmsprop.Step", Plain(typeof(RmspropKernel), nameof(RmspropKernel.StepKernel)));
+        yield return ("Ema.Lerp", Plain(typeof(EmaKernel), nameof(EmaKernel.LerpKernel)));
+        yield return ("GatherScatter.Gather", Plain(typeof(GatherScatter), nameof(GatherScatter.GatherKernel)));
+        yield return ("GatherScatter.ScatterAdd", Plain(typeof(GatherScatter), nameof(GatherScatter.ScatterAddKernel)));
+        yield return ("GatherScatter.RangeCheck", Plain(typeof(GatherScatter), nameof(GatherScatter.RangeCheckKernel)));
+        yield return ("Scan.Line", Plain(typeof(Scan), nameof(Scan.LineKernel)));
+        yield return ("TopK.Rows", Plain(typeof(TopK), nameof(TopK.RowsKernel)));
+        yield return ("TopK.ArgExtreme", Plain(typeof(TopK), nameof(TopK.ArgExtremeKernel)));
+        yield return ("Multinomial.Rows", Plain(typeof(MultinomialKernel), nameof(MultinomialKernel.RowsKernel)));
+        yield return ("Linalg.Lu", Plain(typeof(Linalg), nameof(Linalg.LuKernel)));
+        yield return ("IntOps.AddScalar", Plain(typeof(IntOps), nameof(IntOps.AddScalarKernel)));
     }
 
     static readonly (GpuGemmVersion, string)[] GemmKernels =

@@ -129,7 +129,7 @@ public sealed class Vae : Module
 
     /// <summary>ELBO terms with ε ~ N(0, I) drawn from <paramref name="gen"/>.</summary>
     public ElboTerms Terms(Tensor x, Tensor? labels, Generator? gen) =>
-        Terms(x, labels, Tensor.Randn([x.Shape[0], Config.LatentDim], gen));
+        Terms(x, labels, Tensor.Randn([x.Shape[0], Config.LatentDim], gen, x.Device));
 
     /// <summary>The training loss (step 3): mean over the batch of −log p(x|z) + β·KL, nats per image.</summary>
     public Tensor Loss(Tensor x, Tensor? labels, Generator? gen)
@@ -161,7 +161,7 @@ public sealed class Vae : Module
     }
 
     public Tensor ImportanceWeightedLogLikelihood(Tensor x, Tensor? labels, int k, Generator? gen) =>
-        ImportanceWeightedLogLikelihood(x, labels, Tensor.Randn([k, x.Shape[0], Config.LatentDim], gen));
+        ImportanceWeightedLogLikelihood(x, labels, Tensor.Randn([k, x.Shape[0], Config.LatentDim], gen, x.Device));
 
     // ───────────────────── generation ─────────────────────
 
@@ -169,7 +169,8 @@ public sealed class Vae : Module
     public Tensor Sample(int n, Generator? gen, Tensor? labels = null)
     {
         using var _ = Autograd.NoGrad();
-        return DecodeMean(Tensor.Randn([n, Config.LatentDim], gen), labels);
+        var device = Parameters().First().Device;   // z on the model's device
+        return DecodeMean(Tensor.Randn([n, Config.LatentDim], gen, device), labels?.To(device));
     }
 
     /// <summary>E[x | z = μ(x)]: the reconstruction through the posterior mean.</summary>

@@ -20,9 +20,9 @@ public static class ClassifierFreeGuidance
     {
         if (labels == null || p <= 0f) return labels;
         var ids = labels.ToIntArray();
-        var u = Tensor.Rand([ids.Length], gen).ToArray();
+        var u = Tensor.Rand([ids.Length], gen).ToArray();   // host draws: the same stream on every device
         for (int i = 0; i < ids.Length; i++) if (u[i] < p) ids[i] = nullLabel;
-        return Tensor.FromArray(ids, ids.Length);
+        return Tensor.FromArray(ids, ids.Length).To(labels.Device);
     }
 
     /// <summary>Sampling: uncond + w·(cond − uncond) from one forward of the 2B batch [x | x] with labels [c | ∅].
@@ -30,11 +30,12 @@ public static class ClassifierFreeGuidance
     public static Tensor Predict(IDenoiser net, Tensor x, Tensor t, Tensor? labels, float w, int nullLabel)
     {
         if (labels == null) return net.Forward(x, t, null);
+        if (labels.Device != x.Device) labels = labels.To(x.Device);   // host class ids for a model on a device
         if (w == 1f) return net.Forward(x, t, labels);
         int B = x.Shape[0];
         var ids = labels.ToIntArray();
         if (ids.Length != B) throw new ArgumentException($"ClassifierFreeGuidance: {ids.Length} labels for a batch x of shape {x.ShapeStr}.");
-        var both = Tensor.FromArray([.. ids, .. Enumerable.Repeat(nullLabel, B)], 2 * B);   // [c | ∅]
+        var both = Tensor.FromArray([.. ids, .. Enumerable.Repeat(nullLabel, B)], 2 * B).To(x.Device);   // [c | ∅]
         var output = net.Forward(Tensor.Cat([x, x], 0), Tensor.Cat([t, t], 0), both);       // (2B, …)
         var cond = output.Narrow(0, 0, B);
         var uncond = output.Narrow(0, B, B);

@@ -38,7 +38,7 @@ public sealed class Mlp2D : Module, IDenoiser
             return Net.Forward(input);
         }
         int B = x.Shape[0];
-        labels ??= Tensor.FromArray(Enumerable.Repeat(numClasses, B).ToArray(), B);
+        labels ??= Tensor.FromArray(Enumerable.Repeat(numClasses, B).ToArray(), B).To(x.Device);
         var layers = Net.Children().Cast<Layer>().ToArray();
         var h = layers[0].Forward(input) + labelEmbedding.Forward(labels); // (B, hidden)
         for (int i = 1; i < layers.Length; i++) h = layers[i].Forward(h);

@@ -129,7 +129,7 @@ public sealed class UNet : Module, IDenoiser
         var temb = time2.Forward(time1.Forward(SinusoidalEmbedding(t * cfg.TimeScale, cfg.TimeEmbedDim)).SiLU());   // (B, E)
         if (labelEmbedding != null)
             // A conditional UNet called without labels sees the null label: the unconditional model.
-            temb = temb + labelEmbedding.Forward(labels ?? Tensor.FromArray(Enumerable.Repeat(cfg.NumClasses, B).ToArray(), B));
+            temb = temb + labelEmbedding.Forward(labels ?? Tensor.FromArray(Enumerable.Repeat(cfg.NumClasses, B).ToArray(), B).To(x.Device));
         var e = temb.SiLU();                                           // computed once, read by every ResBlock
 
         var h = stem.Forward(x);

@@ -46,7 +46,7 @@ public sealed class Ddim
     /// <summary>x_T ~ N(0, I) of <paramref name="shape"/> from <paramref name="gen"/>, then <see cref="SampleFrom"/>.</summary>
     public Tensor Sample(int[] shape, Generator gen, Tensor? labels = null, float guidance = 1f, Action<int, Tensor>? onStep = null)
     {
-        var xT = Tensor.Randn(shape, gen);
+        var xT = Tensor.Randn(shape, gen, Model.Device);   // on the network's device (Ddpm.Device)
         return SampleFrom(xT, gen, labels, guidance, onStep);
     }
 
@@ -85,7 +85,7 @@ public sealed class Ddim
 
     /// <summary>Fills the pixels where <paramref name="mask"/> = 0 in S steps (Ddpm.Inpaint's RePaint rule on DDIM's subsequence).</summary>
     public Tensor Inpaint(Tensor known, Tensor mask, Generator gen, Tensor? labels = null, float guidance = 1f) =>
-        SampleFrom(Tensor.Randn(known.Shape.ToArray(), gen), gen, labels, guidance, null, known, mask);
+        SampleFrom(Tensor.Randn(known.Shape.ToArray(), gen, known.Device), gen, labels, guidance, null, known, mask);
 
     /// <summary>
     /// Song et al. §5.3: decodes slerp(a, b, λ) for λ = 0, 1/(n−1), … 1 — spherical, because Gaussian
@@ -99,7 +99,7 @@ public sealed class Ddim
             throw new ArgumentException($"Ddim.Interpolate: expected two x_T of the same shape (1, …), got {a.ShapeStr} and {b.ShapeStr}.");
         if (n < 2) throw new ArgumentException($"Ddim.Interpolate: need n ≥ 2 points, got {n}.");
         var path = Tensor.Cat(Enumerable.Range(0, n).Select(k => Slerp(a, b, k / (float)(n - 1))).ToArray(), 0);   // (n, …)
-        var labels = label == null ? null : Tensor.FromArray(Enumerable.Repeat(label.ToIntArray()[0], n).ToArray(), n);
+        var labels = label == null ? null : Tensor.FromArray(Enumerable.Repeat(label.ToIntArray()[0], n).ToArray(), n).To(a.Device);
         var deterministic = new Ddim(Model, Config with { Eta = 0f });
         return deterministic.SampleFrom(path, null, labels, guidance);
     }

@@ -59,6 +59,12 @@ public sealed class Ddpm
         Ema = ema;
     }
 
+    /// <summary>
+    /// Where Sample draws x_T and its noise: the network's device (set it after moving the network, e.g.
+    /// `net.To(device); ddpm.Device = device;`). Training follows the batch's device by itself.
+    /// </summary>
+    public Device Device { get; set; } = Device.Cpu;
+
     /// <summary>The null label (classifier-free guidance's ∅).</summary>
     public int NullLabel => Config.NumClasses;
 
@@ -72,7 +78,7 @@ public sealed class Ddpm
         var noise = Tensor.RandnLike(x0, gen);                                      // ε ~ N(0, I)
         var xt = Schedule.AddNoise(x0, noise, t);                                   // √ᾱ_t·x₀ + √(1−ᾱ_t)·ε
         labels = ClassifierFreeGuidance.DropLabels(labels, Config.LabelDropout, NullLabel, gen);
-        var output = Network.Forward(xt, ToFloat(t), labels);
+        var output = Network.Forward(xt, ToFloat(t, x0.Device), labels);
         var target = Schedule.Target(Config.Prediction, x0, noise, t);              // ε, x₀ or v
         return (output - target).Square().Mean();
     }
@@ -91,7 +97,7 @@ public sealed class Ddpm
         if ((known == null) != (mask == null)) throw new ArgumentException("Ddpm.Sample: inpainting needs both the known image and its mask.");
         using var noGrad = Autograd.NoGrad();
         using var emaWeights = Ema?.Apply();
-        var x = Tensor.Randn(shape, gen);                                           // x_T ~ N(0, I)
+        var x = Tensor.Randn(shape, gen, Device);                                   // x_T ~ N(0, I), on the network's device
         for (int t = Schedule.T - 1; t >= 0; t--)
         {
             using var scope = TensorScope.Begin();                                 // this step's temporaries go back to the pool
@@ -127,7 +133,7 @@ public sealed class Ddpm
     {
         int B = xt.Shape[0];
         var steps = NoiseSchedule.Steps(B, t);
-        var output = ClassifierFreeGuidance.Predict(Network, xt, ToFloat(steps), labels, guidance, NullLabel);
+        var output = ClassifierFreeGuidance.Predict(Network, xt, ToFloat(steps, xt.Device), labels, guidance, NullLabel);
         var (eps, x0) = Schedule.ToEpsX0(Config.Prediction, output, xt, steps);
         if (Config.ClipX0 is float c)
         {
@@ -139,5 +145,5 @@ public sealed class Ddpm
     }
 
     /// <summary>Int32 steps (B) → the float times the network reads.</summary>
-    static Tensor ToFloat(Tensor steps) => Tensor.FromArray(steps.ToIntArray().Select(s => (float)s).ToArray(), steps.Shape[0]);
+    static Tensor ToFloat(Tensor steps, Device device) => Tensor.FromArray(steps.ToIntArray().Select(s => (float)s).ToArray(), steps.Shape[0]).To(device);
 }

@@ -83,14 +83,14 @@ public sealed class NoiseSchedule
     /// <summary>q(x_t | x₀): x_t = √ᾱ_t·x₀ + √(1 − ᾱ_t)·ε, each sample at its own step t (B) (Int32).</summary>
     public Tensor AddNoise(Tensor x0, Tensor noise, Tensor t)
     {
-        var (a, s) = (Coef(t, x0.Rank, tt => Math.Sqrt(AlphaBar(tt))), Coef(t, x0.Rank, tt => Math.Sqrt(1 - AlphaBar(tt))));
+        var (a, s) = (Coef(t, x0.Rank, tt => Math.Sqrt(AlphaBar(tt)), x0.Device), Coef(t, x0.Rank, tt => Math.Sqrt(1 - AlphaBar(tt)), x0.Device));
         return a * x0 + s * noise;
     }
 
     /// <summary>v = √ᾱ_t·ε − √(1 − ᾱ_t)·x₀, the v-prediction target.</summary>
     public Tensor Velocity(Tensor x0, Tensor noise, Tensor t)
     {
-        var (a, s) = (Coef(t, x0.Rank, tt => Math.Sqrt(AlphaBar(tt))), Coef(t, x0.Rank, tt => Math.Sqrt(1 - AlphaBar(tt))));
+        var (a, s) = (Coef(t, x0.Rank, tt => Math.Sqrt(AlphaBar(tt)), x0.Device), Coef(t, x0.Rank, tt => Math.Sqrt(1 - AlphaBar(tt)), x0.Device));
         return a * noise - s * x0;
     }
 
@@ -110,8 +110,8 @@ public sealed class NoiseSchedule
     /// </summary>
     public (Tensor Eps, Tensor X0) ToEpsX0(Prediction prediction, Tensor output, Tensor xt, Tensor t)
     {
-        var a = Coef(t, xt.Rank, tt => Math.Sqrt(AlphaBar(tt)));
-        var s = Coef(t, xt.Rank, tt => Math.Sqrt(1 - AlphaBar(tt)));
+        var a = Coef(t, xt.Rank, tt => Math.Sqrt(AlphaBar(tt)), xt.Device);
+        var s = Coef(t, xt.Rank, tt => Math.Sqrt(1 - AlphaBar(tt)), xt.Device);
         return prediction switch
         {
             Prediction.Epsilon => (output, (xt - s * output) / a),
@@ -120,8 +120,9 @@ public sealed class NoiseSchedule
         };
     }
 
-    /// <summary>A per-sample coefficient f(t_b) as a (B, 1, …, 1) tensor of the given rank, to scale whole samples.</summary>
-    public Tensor Coef(Tensor t, int rank, Func<int, double> f)
+    /// <summary>A per-sample coefficient f(t_b) as a (B, 1, …, 1) tensor of the given rank, to scale whole samples,
+    /// on <paramref name="device"/> (the data's; CPU when null). The steps t are host bookkeeping (read on the CPU).</summary>
+    public Tensor Coef(Tensor t, int rank, Func<int, double> f, Device? device = null)
     {
         if (t.DType != DType.Int32 || t.Rank != 1)
             throw new ArgumentException($"NoiseSchedule: timesteps must be Int32 (B), got {t.DType} {t.ShapeStr}.");
@@ -134,7 +135,8 @@ public sealed class NoiseSchedule
         }
         var shape = Enumerable.Repeat(1, rank).ToArray();
         shape[0] = steps.Length;
-        return Tensor.FromArray(c, shape);
+        var coef = Tensor.FromArray(c, shape);
+        return device == null ? coef : coef.To(device);
     }
 
     /// <summary>A (B) Int32 tensor holding step t for every sample.</summary>

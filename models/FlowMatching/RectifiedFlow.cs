@@ -55,6 +55,12 @@ public sealed class RectifiedFlow
 
     public int NullLabel => Config.NumClasses;
 
+    /// <summary>
+    /// Where Sample and ReflowPairs draw noise: the network's device (set it after moving the network, e.g.
+    /// `net.To(device); flow.Device = device;`). Training follows the batch's device by itself.
+    /// </summary>
+    public Device Device { get; set; } = Device.Cpu;
+
     // ───────────────────── Algorithm 1: training ─────────────────────
 
     /// <summary>The flow-matching loss on a batch of data x₁ (B, …), with independent noise x₀ ~ N(0, I).</summary>
@@ -81,7 +87,7 @@ public sealed class RectifiedFlow
     /// <param name="labels">Class ids (B) for a conditional model, or null.</param>
     /// <param name="guidance">Classifier-free guidance scale w (1 = plain conditional; 0 = unconditional).</param>
     public Tensor Sample(int[] shape, int steps, Generator gen, Action<int, Tensor>? onStep = null, Tensor? labels = null, float guidance = 1f) =>
-        SampleFrom(Tensor.Randn(shape, gen), steps, onStep, labels, guidance);
+        SampleFrom(Tensor.Randn(shape, gen, Device), steps, onStep, labels, guidance);
 
     /// <summary>The ODE solve from a given x₀ (deterministic: the same x₀ gives the same sample).</summary>
     public Tensor SampleFrom(Tensor x0, int steps, Action<int, Tensor>? onStep = null, Tensor? labels = null, float guidance = 1f)
@@ -121,7 +127,7 @@ public sealed class RectifiedFlow
     /// </summary>
     public (Tensor Noise, Tensor Samples) ReflowPairs(int[] shape, int steps, Generator gen, Tensor? labels = null, float guidance = 1f)
     {
-        var x0 = Tensor.Randn(shape, gen);
+        var x0 = Tensor.Randn(shape, gen, Device);
         var x1 = SampleFrom(x0, steps, null, labels, guidance);
         return (x0, x1);
     }

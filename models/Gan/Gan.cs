@@ -56,9 +56,19 @@ public static class GanLosses
     public static float GradNorm(IEnumerable<Tensor> parameters)
     {
         double sum = 0;
+        Tensor? onDevice = null;   // device gradients: Σg² summed on the device (float), read back once
         foreach (var p in parameters)
             if (p.Grad is { } g)
-                foreach (var v in g.Contiguous().Span) sum += (double)v * v;
+            {
+                if (g.Device != Device.Cpu)
+                    using (Autograd.NoGrad())
+                    {
+                        var part = (g.Detach() * g.Detach()).Sum();
+                        onDevice = onDevice == null ? part : onDevice + part.To(onDevice.Device);
+                    }
+                else foreach (var v in g.Contiguous().Span) sum += (double)v * v;
+            }
+        if (onDevice != null) sum += onDevice.Item();
         return (float)Math.Sqrt(sum);
     }
 }
@@ -125,7 +135,8 @@ public abstract class Gan : Module
     /// <summary>One training step; <paramref name="nextReal"/> hands out real batches (images in [−1, 1], labels).</summary>
     public abstract GanStepStats TrainStep(Func<(Tensor Images, Tensor? Labels)> nextReal, Generator gen);
 
-    public Tensor SampleZ(int n, Generator? gen) => Tensor.Randn([n, ZDim], gen);
+    /// <summary>z ~ N(0, I) of shape (n, ZDim) on the model's device.</summary>
+    public Tensor SampleZ(int n, Generator? gen) => Tensor.Randn([n, ZDim], gen, Parameters().First().Device);
 
     /// <summary>
     /// One discriminator update on real vs fake (fake detached: no gradient reaches G).

@@ -77,7 +77,7 @@ public sealed class WganGp : Gan
             using (Autograd.NoGrad()) fake = G.Forward(SampleZ(B, gen));                      // x̃ (no graph to G)
             var dReal = Critic.Forward(real);
             var dFake = Critic.Forward(fake);
-            var (penalty, _) = GradientPenalty(Critic.Forward, real, fake, Tensor.Rand([B], gen), Config.Lambda);
+            var (penalty, _) = GradientPenalty(Critic.Forward, real, fake, Tensor.Rand([B], gen, real.Device), Config.Lambda);
             var loss = GanLosses.Discriminator(dReal, dFake, GanLoss.Wasserstein) + penalty;
             OptD.ZeroGrad();
             loss.Backward();
