@@ -10,10 +10,15 @@
 // (im2col + GEMM), GroupNorm(+SiLU), index_select / index_add (embedding, nearest upsampling,
 // reflect/replicate padding), average and max pooling, gather / scatter_add along the last axis, one-hot
 // targets (cross-entropy), in-place Add/Mul/Copy,
-// the Adam/AdamW and SGD updates, and Philox uniform/normal fills (the CPU's stream). Ops composed of
-// these (softmax, log-softmax, layer norm, attention, losses) need nothing more.
+// the Adam/AdamW and SGD updates, and Philox uniform/normal fills (the CPU's stream). Losses are
+// compositions of these and need nothing more.
 //
-// gpu-cover region (the end of this file): gather / scatter_add along any axis (owner-computes scatter,
+// Fused kernels (GpuOps.Fused.cs): row softmax / log-softmax and LayerNorm forward and backward
+// (kernels/Gpu/Norm), and flash attention forward + FA-2 backward (kernels/Gpu/Attention), taken by
+// F.ScaledDotProductAttention / F.LayerNorm / Softmax for GPU tensors in the same cases as the CPU's fused
+// kernels (under create-graph they compose, so second order still works).
+//
+// The coverage region (the end of this file): gather / scatter_add along any axis (owner-computes scatter,
 // no float atomics: same bits every run), cumsum / cumprod and cumprod's linear-scan gradient (a scan per
 // line), argmax / argmin, top-k (one group per row), multinomial (the CPU's Philox draws, bit-identical
 // picks), one_hot, the RMSprop and EMA updates, batched LU (inverse, slogdet, det), BatchNorm's num_batches_tracked counter, and the
@@ -23,9 +28,10 @@
 // float. tests/Gpu/CoverageAuditTests.cs runs (nearly) every public op on a device and fails on any
 // fallback not listed here.
 //
+// inverse / slogdet / det run kernels/Gpu/Linalg.cs: one thread per matrix, the CPU's partial-pivot LU in
+// double (PyTorch calls cuSOLVER/MAGMA here; a blocked group-per-matrix LU is the next step for n > 64).
+//
 // Still on the host (through the host accessors of GpuStorage: correct, counted in DeviceFallbacks):
-//   (inverse / slogdet / det now run kernels/Gpu/Linalg.cs: one thread per matrix, the CPU's partial-pivot
-//   LU in double. PyTorch calls cuSOLVER/MAGMA here; a blocked group-per-matrix LU is the next step for n > 64.)
 //   • gather / scatter_add on tensors of rank > 6 (StridedLayout's limit) and CPU-side index tensors.
 //   • Explicit host reads that are not fallbacks: one_hot with numClasses = −1 (needs max(labels)), the
 //     error paths of the index/multinomial checks, Randint / Randperm (they create CPU tensors by design).
