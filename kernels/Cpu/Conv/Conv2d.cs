@@ -45,7 +45,7 @@ using System.Buffers;
 namespace Denoise.Kernels.Cpu;
 
 /// <summary>The convolution versions kept in the project, slowest to fastest.</summary>
-public enum Conv2dVersion { V0PerImage, V1Chunked, V2Batched, V3Implicit, V4Shaped }
+public enum Conv2dVersion { V0PerImage, V1Chunked, V2Batched, V3Implicit, V4Shaped, V5Pixels }
 
 /// <summary>A batched 2-D convolution: N images of geometry <paramref name="Geo"/>, Cout filters, Groups groups.</summary>
 public readonly record struct Conv2dProblem(int N, Conv2dGeometry Geo, int Cout, int Groups = 1)
@@ -100,7 +100,8 @@ public static unsafe partial class Conv2d
         {
             Check(p, x.Length, p.InputLength, "x"); Check(p, w.Length, p.WeightLength, "w"); Check(p, y.Length, p.OutputLength, "y");
             fixed (float* px = x, pw = w, pb = bias, py = y)
-                if (v == Conv2dVersion.V4Shaped) V4Forward(px, pw, pb, py, p); else V3Forward(px, pw, pb, py, p);
+                if (v == Conv2dVersion.V5Pixels) V5Forward(px, pw, pb, py, p);
+                else if (v == Conv2dVersion.V4Shaped) V4Forward(px, pw, pb, py, p); else V3Forward(px, pw, pb, py, p);
             return;
         }
         Forward(v, x, w, y, p);
@@ -117,7 +118,8 @@ public static unsafe partial class Conv2d
         {
             Check(p, gy.Length, p.OutputLength, "gy"); Check(p, w.Length, p.WeightLength, "w"); Check(p, dx.Length, p.InputLength, "dx");
             fixed (float* pg = gy, pw = w, pb = bias, pd = dx)
-                if (v == Conv2dVersion.V4Shaped) V4InputGrad(pg, pw, pb, pd, p); else V3InputGrad(pg, pw, pb, pd, p);
+                if (v == Conv2dVersion.V5Pixels) V5InputGrad(pg, pw, pb, pd, p);
+                else if (v == Conv2dVersion.V4Shaped) V4InputGrad(pg, pw, pb, pd, p); else V3InputGrad(pg, pw, pb, pd, p);
             return;
         }
         InputGrad(v, gy, w, dx, p);
@@ -145,6 +147,7 @@ public static unsafe partial class Conv2d
                 case Conv2dVersion.V2Batched: V2Forward(px, pw, py, p); return;
                 case Conv2dVersion.V3Implicit: V3Forward(px, pw, null, py, p); return;
                 case Conv2dVersion.V4Shaped: V4Forward(px, pw, null, py, p); return;
+                case Conv2dVersion.V5Pixels: V5Forward(px, pw, null, py, p); return;
             }
             var job = new Job(JobKind.Forward, p, px, pw, py, ImageParts(p));
             RunJob(job);
@@ -162,6 +165,7 @@ public static unsafe partial class Conv2d
                 case Conv2dVersion.V2Batched: V2InputGrad(pg, pw, pd, p); return;
                 case Conv2dVersion.V3Implicit: V3InputGrad(pg, pw, null, pd, p); return;
                 case Conv2dVersion.V4Shaped: V4InputGrad(pg, pw, null, pd, p); return;
+                case Conv2dVersion.V5Pixels: V5InputGrad(pg, pw, null, pd, p); return;
             }
             var job = new Job(JobKind.InputGrad, p, pg, pw, pd, ImageParts(p));
             RunJob(job);
@@ -182,11 +186,13 @@ public static unsafe partial class Conv2d
             {
                 Conv2dVersion.V2Batched => V2WeightGradParts(p, out nb),
                 Conv2dVersion.V3Implicit => V3WeightGradParts(p, out nb),
+                Conv2dVersion.V5Pixels => V5WeightGradParts(p),
                 _ => ImageParts(p),
             };
             if (parts == 1)
             {
-                if (v == Conv2dVersion.V3Implicit) V3WeightGrad(px, pg, pd, p, nb, 1);
+                if (v == Conv2dVersion.V5Pixels) V5WeightGrad(px, pg, pd, p, 1);
+                else if (v == Conv2dVersion.V3Implicit) V3WeightGrad(px, pg, pd, p, nb, 1);
                 else if (v == Conv2dVersion.V2Batched) V2WeightGrad(px, pg, pd, p, nb, 1);
                 else RunJob(new Job(JobKind.WeightGrad, p, px, pg, pd, 1));
                 return;
@@ -197,7 +203,8 @@ public static unsafe partial class Conv2d
             {
                 fixed (float* pp = partial)
                 {
-                    if (v == Conv2dVersion.V3Implicit) V3WeightGrad(px, pg, pp, p, nb, parts);
+                    if (v == Conv2dVersion.V5Pixels) V5WeightGrad(px, pg, pp, p, parts);
+                    else if (v == Conv2dVersion.V3Implicit) V3WeightGrad(px, pg, pp, p, nb, parts);
                     else if (v == Conv2dVersion.V2Batched) V2WeightGrad(px, pg, pp, p, nb, parts);
                     else RunJob(new Job(JobKind.WeightGrad, p, px, pg, pp, parts));
                     var sum = new Span<float>(pd, len);
