@@ -67,28 +67,46 @@ public readonly record struct Conv2dProblem(int N, Conv2dGeometry Geo, int Cout,
 
 public static unsafe partial class Conv2d
 {
-    /// <summary>The version <see cref="Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> and the other two maps run.</summary>
+    /// <summary>The version every map falls back to where V5Pixels is not chosen (see <see cref="BestForward"/>).</summary>
     public static Conv2dVersion Best => V3Supported ? Conv2dVersion.V4Shaped : Conv2dVersion.V2Batched;
 
-    /// <summary>V3 and V4 need AVX-512; elsewhere they run V2Batched.</summary>
+    /// <summary>V5's 64-filter panels are full when the map's GEMM rows are a multiple of 64; below that V4's 8-row
+    /// tile wastes less. On maps above 256 pixels V3's grid wastes little (7% at 28 × 28) and V5 only ties
+    /// (bench m1conv, bench/results/cpu-2026-11-23-conv2.md).</summary>
+    static bool V5Fits(int rows, in Conv2dProblem p) => V3Supported && rows % PxRows == 0 && p.P <= V5MaxPixels;
+    const int V5MaxPixels = 256;
+
+    /// <summary>V3–V5 need AVX-512; elsewhere they run V2Batched.</summary>
     static Conv2dVersion Supported(Conv2dVersion v) => v >= Conv2dVersion.V3Implicit && !V3Supported ? Conv2dVersion.V2Batched : v;
 
+    /// <summary>The version <see cref="Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs for p.</summary>
+    public static Conv2dVersion BestForward(in Conv2dProblem p) => V5Fits(p.CoutG, p) ? Conv2dVersion.V5Pixels : Best;
+
+    /// <summary>The version <see cref="InputGrad(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs for p.</summary>
+    public static Conv2dVersion BestInputGrad(in Conv2dProblem p) => V5Fits(p.CinG, p) ? Conv2dVersion.V5Pixels : Best;
+
+    /// <summary>The version <see cref="WeightGrad(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs
+    /// for p: V5's outer-product tile wins at every map size where its filter panels are full (no horizontal
+    /// sums, no padding columns; 28 × 28 (64 → 64) 105 → 133 GFLOP/s).</summary>
+    public static Conv2dVersion BestWeightGrad(in Conv2dProblem p) =>
+        V3Supported && p.CoutG % PxRows == 0 ? Conv2dVersion.V5Pixels : Best;
+
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, in Conv2dProblem p)
-        => Forward(Best, x, w, y, p);
+        => Forward(BestForward(p), x, w, y, p);
 
     /// <summary>y = x ⋆ w + bias (bias: Cout values, added per output channel; fused into the store in V3).</summary>
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, in Conv2dProblem p)
-        => Forward(Best, x, w, bias, y, p);
+        => Forward(BestForward(p), x, w, bias, y, p);
 
     public static void InputGrad(ReadOnlySpan<float> gy, ReadOnlySpan<float> w, Span<float> dx, in Conv2dProblem p)
-        => InputGrad(Best, gy, w, dx, p);
+        => InputGrad(BestInputGrad(p), gy, w, dx, p);
 
     /// <summary>dx = convᵀ(gy, w) + bias (bias: Cin values, per dx channel): the transposed convolution with its bias.</summary>
     public static void InputGrad(ReadOnlySpan<float> gy, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> dx, in Conv2dProblem p)
-        => InputGrad(Best, gy, w, bias, dx, p);
+        => InputGrad(BestInputGrad(p), gy, w, bias, dx, p);
 
     public static void WeightGrad(ReadOnlySpan<float> x, ReadOnlySpan<float> gy, Span<float> dw, in Conv2dProblem p)
-        => WeightGrad(Best, x, gy, dw, p);
+        => WeightGrad(BestWeightGrad(p), x, gy, dw, p);
 
     /// <summary>Forward with a per-channel bias; versions before V3 add it in a second pass.</summary>
     public static void Forward(Conv2dVersion v, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, in Conv2dProblem p)
