@@ -41,6 +41,7 @@ public static unsafe partial class Conv2d
     // Zeros after the lowered input: the last tile of either shape reads up to a grid plane plus two tile widths past it.
     const int Slack = 2 * ThinN + 16;
     const int DotM = 4, DotK = 6;             // weight-grad tile: 4 filters × 6 taps (24 zmm)
+    const int OffsetPad = 24;                 // tap tables are padded for whole tiles of 6 (V3, V5) and 8 taps (V5's 32-filter tile)
     // Lowered input per image batch: ~384 KiB, so it and the tile's working set stay in L2 (1 MiB).
     const int LoweredBudgetFloats = 96 * 1024;
 
@@ -145,10 +146,10 @@ public static unsafe partial class Conv2d
         return L + q.Lead;
     }
 
-    /// <summary>off[k] = plane_k·nb·Plane + delta_k for one group's K taps, padded to a multiple of DotK with the last entry.</summary>
+    /// <summary>off[k] = plane_k·nb·Plane + delta_k for one group's K taps, padded to a multiple of OffsetPad with the last entry.</summary>
     static int* Offsets(int* plane, int* delta, int K, in Grid q, int nb)
     {
-        int Kpad = (K + DotK - 1) / DotK * DotK;
+        int Kpad = (K + OffsetPad - 1) / OffsetPad * OffsetPad;
         if (t_offsets == null || t_offsets.Length < Kpad) t_offsets = GC.AllocateUninitializedArray<int>(Kpad, pinned: true);
         int* off = (int*)Unsafe.AsPointer(ref t_offsets[0]);
         long stride = (long)nb * q.Plane;

@@ -14,7 +14,8 @@
 //                        6-tap outer-product tile (4 loads of gyᵀ, 6 broadcasts of L) accumulated over
 //                        all pixels of a part: no horizontal sums, no padding columns. gy is
 //                        transposed per image batch (O(Cout·P) against O(Cout·K·P) multiply-adds).
-// GEMM rows below 4 keep V4's thin 1 × 128 tile; weight-grad tiles pad filters to 64 with zeros.
+//                        Where 64-filter tiles would pad half of them (Cout = 32), a 32-filter × 8-tap tile.
+// GEMM rows below 4 keep V4's thin 1 × 128 tile; weight-grad tiles pad filters to 32 or 64 with zeros.
 // Partition: image ranges of near-equal size, their count a multiple of 4 (V3's fixed-size batches
 // left 11 parts of 6 images at 14 × 14: 6 against 5 parts on 2 threads). A function of the problem.
 // Bits: forward and input-grad outputs are one dot product each in k order (independent of the
@@ -31,7 +32,7 @@ namespace Denoise.Kernels.Cpu;
 public static unsafe partial class Conv2d
 {
     const int PxRows = 64;      // filters per pixel tile: 4 zmm of 16
-    const int PxCols = 6;       // pixels (forward) or taps (weight-grad) per register tile; = DotK, the tap padding of Offsets
+    const int PxCols = 6;       // pixels (forward) or taps (weight-grad) per register tile; Offsets pads taps to whole tiles
     const int PxGroup = 48;     // pixels per transposed store: 8 register tiles, three 16-pixel vectors
     const int PxChunk = 96;     // weight-grad pixels per pass: 96 × 64 floats of gyᵀ (24 KiB) stay in L1
 
@@ -231,14 +232,19 @@ public static unsafe partial class Conv2d
         if (t_gt == null || t_gt.Length < need) t_gt = GC.AllocateUninitializedArray<float>((int)need, pinned: true);
         float* G = (float*)Unsafe.AsPointer(ref t_gt[0]);
         if (Fpad != Fg) new Span<float>(G, (int)need).Clear();
+        int F16 = Fg & ~15, P16 = P & ~15;
         for (int i = 0; i < nb; i++)
             for (int g = 0; g < p.Groups; g++)
+            {
+                float* s = gy + ((long)(n0 + i) * p.Cout + g * Fg) * P, d = G + (long)i * P * ldg + g * Fpad;
+                // 16 × 16 register transposes; a scalar loop for the filter and pixel tails (a strided scalar
+                // copy of the whole gy cost 10–20% of a 32-channel 28 × 28 weight-grad).
+                for (int f0 = 0; f0 < F16; f0 += 16)
+                    for (int p0 = 0; p0 < P16; p0 += 16)
+                        Transpose16x16(s + (long)f0 * P + p0, P, d + (long)p0 * ldg + f0, ldg);
                 for (int f = 0; f < Fg; f++)
-                {
-                    float* s = gy + ((long)(n0 + i) * p.Cout + g * Fg + f) * P;
-                    float* d = G + (long)i * P * ldg + g * Fpad + f;
-                    for (int pp = 0; pp < P; pp++) d[(long)pp * ldg] = s[pp];
-                }
+                    for (int pp = f < F16 ? P16 : 0; pp < P; pp++) d[(long)pp * ldg + f] = s[(long)f * P + pp];
+            }
         return G;
     }
 
@@ -248,8 +254,9 @@ public static unsafe partial class Conv2d
         {
             var q = Grid.Forward(p.Geo);
             var (n0, count) = WorkerPool.Range(p.N, parts, part);
-            int K = p.KG, Fg = p.CoutG, Kpad = (K + PxCols - 1) / PxCols * PxCols;
-            int Fpad = (Fg + PxRows - 1) / PxRows * PxRows, ldg = p.Groups * Fpad, nbMax = V3BatchImages(p.N, q);
+            int K = p.KG, Fg = p.CoutG, ft = WeightGradTileFilters(Fg), kt = ft == PxRows ? PxCols : 8;
+            int Kpad = (K + kt - 1) / kt * kt;
+            int Fpad = (Fg + ft - 1) / ft * ft, ldg = p.Groups * Fpad, nbMax = V3BatchImages(p.N, q);
             // dWᵀ of this part, (g, k, f) with row stride Fpad; taps K … Kpad−1 repeat the last one and are dropped.
             long dwtLen = (long)p.Groups * Kpad * Fpad;
             if (t_dwt == null || t_dwt.Length < dwtLen + 16) t_dwt = GC.AllocateUninitializedArray<float>((int)dwtLen + 16, pinned: true);
@@ -269,10 +276,13 @@ public static unsafe partial class Conv2d
                     for (int j0 = 0; j0 < npx; j0 += PxChunk)
                     {
                         int cnt = Math.Min(PxChunk, npx - j0);
-                        for (int f0 = 0; f0 < Fpad; f0 += PxRows)
-                            for (int k0 = 0; k0 < Kpad; k0 += PxCols)
-                                Dw64x6(cnt, G + (long)j0 * ldg + g * Fpad + f0, ldg, Q + j0, L, off + k0,
-                                    dwt + ((long)g * Kpad + k0) * Fpad + f0, Fpad);
+                        for (int f0 = 0; f0 < Fpad; f0 += ft)
+                            for (int k0 = 0; k0 < Kpad; k0 += kt)
+                            {
+                                float* gt = G + (long)j0 * ldg + g * Fpad + f0, acc = dwt + ((long)g * Kpad + k0) * Fpad + f0;
+                                if (ft == PxRows) Dw64x6(cnt, gt, ldg, Q + j0, L, off + k0, acc, Fpad);
+                                else Dw32x8(cnt, gt, ldg, Q + j0, L, off + k0, acc, Fpad);
+                            }
                     }
                 }
             }
@@ -321,6 +331,48 @@ public static unsafe partial class Conv2d
         a30.Store(r3); a31.Store(r3 + 16); a32.Store(r3 + 32); a33.Store(r3 + 48);
         a40.Store(r4); a41.Store(r4 + 16); a42.Store(r4 + 32); a43.Store(r4 + 48);
         a50.Store(r5); a51.Store(r5 + 16); a52.Store(r5 + 32); a53.Store(r5 + 48);
+    }
+
+    /// <summary>Filters per weight-grad tile: 64 (4 zmm × 6 taps), or 32 (2 zmm × 8 taps) where that pads less
+    /// (Cout = 32 would waste half of a 64-filter tile).</summary>
+    static int WeightGradTileFilters(int Fg) => (Fg + 63) / 64 * 64 == (Fg + 31) / 32 * 32 ? PxRows : 32;
+
+    /// <summary>acc[t·lda + f] += Σ_{j &lt; n} gt[j·ldg + f] · src[off[t] + Q[j]] for 8 taps t and 32 filters f
+    /// (16 zmm accumulators: still two per FMA pipe and cycle of latency).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Dw32x8(int n, float* gt, int ldg, int* Q, float* src, int* off, float* acc, int lda)
+    {
+        float* s0 = src + off[0], s1 = src + off[1], s2 = src + off[2], s3 = src + off[3];
+        float* s4 = src + off[4], s5 = src + off[5], s6 = src + off[6], s7 = src + off[7];
+        var a00 = Vector512.Load(acc); var a01 = Vector512.Load(acc + 16);
+        var a10 = Vector512.Load(acc + lda); var a11 = Vector512.Load(acc + lda + 16);
+        var a20 = Vector512.Load(acc + 2 * lda); var a21 = Vector512.Load(acc + 2 * lda + 16);
+        var a30 = Vector512.Load(acc + 3 * lda); var a31 = Vector512.Load(acc + 3 * lda + 16);
+        var a40 = Vector512.Load(acc + 4 * lda); var a41 = Vector512.Load(acc + 4 * lda + 16);
+        var a50 = Vector512.Load(acc + 5 * lda); var a51 = Vector512.Load(acc + 5 * lda + 16);
+        var a60 = Vector512.Load(acc + 6 * lda); var a61 = Vector512.Load(acc + 6 * lda + 16);
+        var a70 = Vector512.Load(acc + 7 * lda); var a71 = Vector512.Load(acc + 7 * lda + 16);
+        for (int j = 0; j < n; j++, gt += ldg)
+        {
+            nint qj = Q[j];
+            var g0 = Vector512.Load(gt); var g1 = Vector512.Load(gt + 16);
+            var x = Vector512.Create(s0[qj]); a00 = Vector512.FusedMultiplyAdd(g0, x, a00); a01 = Vector512.FusedMultiplyAdd(g1, x, a01);
+            x = Vector512.Create(s1[qj]); a10 = Vector512.FusedMultiplyAdd(g0, x, a10); a11 = Vector512.FusedMultiplyAdd(g1, x, a11);
+            x = Vector512.Create(s2[qj]); a20 = Vector512.FusedMultiplyAdd(g0, x, a20); a21 = Vector512.FusedMultiplyAdd(g1, x, a21);
+            x = Vector512.Create(s3[qj]); a30 = Vector512.FusedMultiplyAdd(g0, x, a30); a31 = Vector512.FusedMultiplyAdd(g1, x, a31);
+            x = Vector512.Create(s4[qj]); a40 = Vector512.FusedMultiplyAdd(g0, x, a40); a41 = Vector512.FusedMultiplyAdd(g1, x, a41);
+            x = Vector512.Create(s5[qj]); a50 = Vector512.FusedMultiplyAdd(g0, x, a50); a51 = Vector512.FusedMultiplyAdd(g1, x, a51);
+            x = Vector512.Create(s6[qj]); a60 = Vector512.FusedMultiplyAdd(g0, x, a60); a61 = Vector512.FusedMultiplyAdd(g1, x, a61);
+            x = Vector512.Create(s7[qj]); a70 = Vector512.FusedMultiplyAdd(g0, x, a70); a71 = Vector512.FusedMultiplyAdd(g1, x, a71);
+        }
+        a00.Store(acc); a01.Store(acc + 16);
+        a10.Store(acc + lda); a11.Store(acc + lda + 16);
+        a20.Store(acc + 2 * lda); a21.Store(acc + 2 * lda + 16);
+        a30.Store(acc + 3 * lda); a31.Store(acc + 3 * lda + 16);
+        a40.Store(acc + 4 * lda); a41.Store(acc + 4 * lda + 16);
+        a50.Store(acc + 5 * lda); a51.Store(acc + 5 * lda + 16);
+        a60.Store(acc + 6 * lda); a61.Store(acc + 6 * lda + 16);
+        a70.Store(acc + 7 * lda); a71.Store(acc + 7 * lda + 16);
     }
 
     /// <summary>Parts of the V5 weight-grad job (each keeps a partial dW): V5Parts, at most 16.</summary>

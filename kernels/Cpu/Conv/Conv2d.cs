@@ -86,10 +86,12 @@ public static unsafe partial class Conv2d
     public static Conv2dVersion BestInputGrad(in Conv2dProblem p) => V5Fits(p.CinG, p) ? Conv2dVersion.V5Pixels : Best;
 
     /// <summary>The version <see cref="WeightGrad(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs
-    /// for p: V5's outer-product tile wins at every map size where its filter panels are full (no horizontal
-    /// sums, no padding columns; 28 × 28 (64 → 64) 105 → 133 GFLOP/s).</summary>
+    /// for p: V5's outer-product tiles win at every map size where their filter panels (32 or 64) are full (no
+    /// horizontal sums, no padding columns; 28 × 28 (64 → 64) 105 → 133 GFLOP/s, (32 → 32) 83–113 → 137), but not
+    /// on the stem's K = 9 (taps padded to 16).</summary>
     public static Conv2dVersion BestWeightGrad(in Conv2dProblem p) =>
-        V3Supported && p.CoutG % PxRows == 0 ? Conv2dVersion.V5Pixels : Best;
+        V3Supported && p.CoutG % 32 == 0 && p.KG >= V5WeightGradMinK ? Conv2dVersion.V5Pixels : Best;
+    const int V5WeightGradMinK = 64;
 
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, in Conv2dProblem p)
         => Forward(BestForward(p), x, w, y, p);
