@@ -223,12 +223,14 @@ public static unsafe partial class Conv2d
     [ThreadStatic] static float[]? t_gt;
     [ThreadStatic] static float[]? t_dwt;
 
-    /// <summary>gyᵀ of images n0 … n0+nb−1 in pixel order: gt[j·ldg + g·Fpad + f] = gy[n0 + i, g·Fg + f, p] for
-    /// pixel j = i·P + p; filters Fg … Fpad−1 of each group are zero.</summary>
-    static float* TransposeGrad(float* gy, in Conv2dProblem p, int n0, int nb, int Fpad, int ldg)
+    /// <summary>gyᵀ of images n0 … n0+nb−1 in pixel order, in blocks of ft filters: filter F = g·Fpad + f of pixel
+    /// j = i·P + p at G[(F / ft)·NP·ft + j·ft + F mod ft] (NP = nb·P), so a tile's rows are contiguous. (With one
+    /// row of all Cout filters per pixel, a 64-filter tile read 256 B every 512 B at Cout = 128: the tile's 24 KiB
+    /// then used half of L1's sets.) Filters Fg … Fpad−1 of each group are zero.</summary>
+    static float* TransposeGrad(float* gy, in Conv2dProblem p, int n0, int nb, int Fpad, int ft)
     {
         int P = p.P, Fg = p.CoutG;
-        long need = (long)nb * P * ldg + 16;
+        long NP = (long)nb * P, need = NP * p.Groups * Fpad + 16;
         if (t_gt == null || t_gt.Length < need) t_gt = GC.AllocateUninitializedArray<float>((int)need, pinned: true);
         float* G = (float*)Unsafe.AsPointer(ref t_gt[0]);
         if (Fpad != Fg) new Span<float>(G, (int)need).Clear();
@@ -236,14 +238,21 @@ public static unsafe partial class Conv2d
         for (int i = 0; i < nb; i++)
             for (int g = 0; g < p.Groups; g++)
             {
-                float* s = gy + ((long)(n0 + i) * p.Cout + g * Fg) * P, d = G + (long)i * P * ldg + g * Fpad;
+                float* s = gy + ((long)(n0 + i) * p.Cout + g * Fg) * P;
+                float* D(int f) => G + (long)((g * Fpad + f) / ft) * NP * ft + (long)i * P * ft + (g * Fpad + f) % ft;
                 // 16 × 16 register transposes; a scalar loop for the filter and pixel tails (a strided scalar
                 // copy of the whole gy cost 10–20% of a 32-channel 28 × 28 weight-grad).
                 for (int f0 = 0; f0 < F16; f0 += 16)
+                {
+                    float* d = D(f0);
                     for (int p0 = 0; p0 < P16; p0 += 16)
-                        Transpose16x16(s + (long)f0 * P + p0, P, d + (long)p0 * ldg + f0, ldg);
+                        Transpose16x16(s + (long)f0 * P + p0, P, d + (long)p0 * ft, ft);
+                }
                 for (int f = 0; f < Fg; f++)
-                    for (int pp = f < F16 ? P16 : 0; pp < P; pp++) d[(long)pp * ldg + f] = s[(long)f * P + pp];
+                {
+                    float* d = D(f);
+                    for (int pp = f < F16 ? P16 : 0; pp < P; pp++) d[(long)pp * ft] = s[(long)f * P + pp];
+                }
             }
         return G;
     }
@@ -256,7 +265,7 @@ public static unsafe partial class Conv2d
             var (n0, count) = WorkerPool.Range(p.N, parts, part);
             int K = p.KG, Fg = p.CoutG, ft = WeightGradTileFilters(Fg), kt = ft == PxRows ? PxCols : 8;
             int Kpad = (K + kt - 1) / kt * kt;
-            int Fpad = (Fg + ft - 1) / ft * ft, ldg = p.Groups * Fpad, nbMax = V3BatchImages(p.N, q);
+            int Fpad = (Fg + ft - 1) / ft * ft, nbMax = V3BatchImages(p.N, q);
             // dWᵀ of this part, (g, k, f) with row stride Fpad; taps K … Kpad−1 repeat the last one and are dropped.
             long dwtLen = (long)p.Groups * Kpad * Fpad;
             if (t_dwt == null || t_dwt.Length < dwtLen + 16) t_dwt = GC.AllocateUninitializedArray<float>((int)dwtLen + 16, pinned: true);
@@ -269,7 +278,7 @@ public static unsafe partial class Conv2d
                 float* L = LoweredWorkspace(q, q.LoweredLength(nb));
                 Lower(x, L, q, b0, nb);
                 int npx = Pixels(q, nb, 0, 0, 0, out int* Q, out _);
-                float* G = TransposeGrad(gy, p, b0, nb, Fpad, ldg);
+                float* G = TransposeGrad(gy, p, b0, nb, Fpad, ft);
                 for (int g = 0; g < p.Groups; g++)
                 {
                     int* off = Offsets(plane + g * K, delta + g * K, K, q, nb);
@@ -279,9 +288,9 @@ public static unsafe partial class Conv2d
                         for (int f0 = 0; f0 < Fpad; f0 += ft)
                             for (int k0 = 0; k0 < Kpad; k0 += kt)
                             {
-                                float* gt = G + (long)j0 * ldg + g * Fpad + f0, acc = dwt + ((long)g * Kpad + k0) * Fpad + f0;
-                                if (ft == PxRows) Dw64x6(cnt, gt, ldg, Q + j0, L, off + k0, acc, Fpad);
-                                else Dw32x8(cnt, gt, ldg, Q + j0, L, off + k0, acc, Fpad);
+                                float* gt = G + ((long)(g * Fpad + f0) * npx + (long)j0 * ft), acc = dwt + ((long)g * Kpad + k0) * Fpad + f0;
+                                if (ft == PxRows) Dw64x6(cnt, gt, ft, Q + j0, L, off + k0, acc, Fpad);
+                                else Dw32x8(cnt, gt, ft, Q + j0, L, off + k0, acc, Fpad);
                             }
                     }
                 }

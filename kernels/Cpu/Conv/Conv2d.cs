@@ -35,7 +35,17 @@
 //               slower (1 × 1 on 7 × 7; narrow batches with long K). Same lowering (rows now one
 //               masked load/store per 16 columns), bias fused into input-grad too (transposed conv).
 //               Stem (1,28,32) input-grad 2.75 → 1.3 ms, head (32,28,1) forward 1.5–1.7 → 0.8 ms
-//               (1 thread, CPU ms; bench/results/cpu-2026-11-23-conv.md)                  (current)
+//               (1 thread, CPU ms; bench/results/cpu-2026-11-23-conv.md)
+//   V5Pixels    V4 with the implicit GEMM's columns a list of valid output pixels (Conv2d.V5Pixels.cs):
+//               a 64-filter × 6-pixel tile broadcasts the input at six arbitrary grid columns, so the
+//               grid's padding columns (64 per 49 outputs at 7 × 7) are never computed; weight-grad is
+//               an outer product over valid pixels (64 × 6 or 32 × 8 tiles, no horizontal sums); parts
+//               are near-equal image ranges in multiples of 4 (2-thread balance). The version-less entry
+//               points pick V5 or V4 per shape and map (BestForward/BestInputGrad/BestWeightGrad).
+//               M1's conv maps, 1 thread, CPU ms (m1conv --versions V4Shaped,Best, same run):
+//               fwd / input / weight  V4 209 / 207 / 294 = 709 → routed 192 / 192 / 247 = 631
+//               (7 × 7 (128 → 128) 140 / 140 / 102 → 166 / 169 / 123 GFLOP/s;
+//               bench/results/cpu-2026-11-23-conv2.md)                                   (current)
 // A 1×1, stride-1, unpadded convolution skips im2col in V0–V2: the image viewed as (Cin, H·W) is
 // its own col matrix (in V3 its grid is the image itself).
 // Run:   dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Conv2d
@@ -227,13 +237,33 @@ public static unsafe partial class Conv2d
                     else if (v == Conv2dVersion.V3Implicit) V3WeightGrad(px, pg, pp, p, nb, parts);
                     else if (v == Conv2dVersion.V2Batched) V2WeightGrad(px, pg, pp, p, nb, parts);
                     else RunJob(new Job(JobKind.WeightGrad, p, px, pg, pp, parts));
-                    var sum = new Span<float>(pd, len);
-                    new ReadOnlySpan<float>(pp, len).CopyTo(sum);
-                    for (int c = 1; c < parts; c++)
-                        System.Numerics.Tensors.TensorPrimitives.Add(sum, new ReadOnlySpan<float>(pp + (long)c * len, len), sum);
+                    SumPartials(pp, pd, len, parts);
                 }
             }
             finally { ArrayPool<float>.Shared.Return(partial); }
+        }
+    }
+
+    /// <summary>dw = Σ_c partial[c] in part order, by element ranges on the worker pool: each element is summed in
+    /// the same order whatever the range split, so the bits are the serial sum's. (Serial, the sum of 8 partials
+    /// of a 128 → 128 3 × 3 dW, 4.7 MB, kept one core busy while the other waited.)</summary>
+    static void SumPartials(float* partials, float* dw, int len, int parts)
+    {
+        var job = new SumPartialsJob(partials, dw, len, parts, WorkerPool.PartsFor(len, 1 << 14, 8));
+        if (job.Ranges == 1) job.Execute(0); else WorkerPool.Run(job, job.Ranges);
+    }
+
+    readonly struct SumPartialsJob(float* partials, float* dw, int len, int parts, int ranges) : IParallelJob
+    {
+        public int Ranges => ranges;
+
+        public void Execute(int r)
+        {
+            var (i0, n) = WorkerPool.Range(len, ranges, r);
+            var sum = new Span<float>(dw + i0, n);
+            new ReadOnlySpan<float>(partials + i0, n).CopyTo(sum);
+            for (int c = 1; c < parts; c++)
+                System.Numerics.Tensors.TensorPrimitives.Add(sum, new ReadOnlySpan<float>(partials + (long)c * len + i0, n), sum);
         }
     }
 
