@@ -137,7 +137,7 @@ public class Conv2dTests
     /// <summary>V5's extra shapes: GEMM rows of exactly 64 and 128 (whole pixel-tile panels) and 65 (a one-row
     /// panel), 7 × 7 and 14 × 14 maps (pixel groups crossing images), a strided forward on the pixel path,
     /// groups with 64 filters each, pixel counts that are not multiples of 6, 16 or 48, and a one-channel
-    /// input-grad (tap sums) with dilation, uneven padding and rows wider than a vector.</summary>
+    /// input-grad with dilation, uneven padding and rows wider than a vector.</summary>
     static readonly Conv2dProblem[] V5Problems =
     {
         new(5, new Conv2dGeometry(64, 7, 7, 3, 3, PH: 1, PW: 1), 128),             // M1's 7 × 7, fewer images
@@ -145,7 +145,7 @@ public class Conv2dTests
         new(2, new Conv2dGeometry(64, 14, 13, 3, 3, SH: 2, SW: 2, PH: 1, PW: 1), 65),  // strided, 65 filters
         new(3, new Conv2dGeometry(128, 5, 3, 1, 1), 64, Groups: 2),                // pointwise, 64 per group, 15 pixels
         new(7, new Conv2dGeometry(8, 11, 9, 3, 3, PH: 1, PW: 1), 70),              // 693 pixels, few channels
-        new(3, new Conv2dGeometry(1, 9, 20, 3, 5, PH: 2, PW: 1, DH: 2), 5),        // Cin = 1 dx by tap sums: dilated, uneven, 20 wide
+        new(3, new Conv2dGeometry(1, 9, 20, 3, 5, PH: 2, PW: 1, DH: 2), 5),        // Cin = 1 (thin dx): dilated, uneven, 20 wide
     };
 
     static IEnumerable<TestCaseData> V5Cases() => Problems.Concat(V3Problems).Concat(V4Problems).Concat(V5Problems).Select((p, i) =>

@@ -15,9 +15,7 @@
 //                        all pixels of a part: no horizontal sums, no padding columns. gy is
 //                        transposed per image batch (O(Cout·P) against O(Cout·K·P) multiply-adds).
 //                        Where 64-filter tiles would pad half of them (Cout = 32), a 32-filter × 8-tap tile.
-// GEMM rows below 4 keep V4's thin 1 × 128 tile, except a one-channel input-grad at stride 1 (the stem's dx):
-// a 1 × 1 convolution Cout → KH·KW, then a shifted sum of the KH·KW maps (TapSumInputGrad below).
-// Weight-grad tiles pad filters to 32 or 64 with zeros.
+// GEMM rows below 4 keep V4's thin 1 × 128 tile; weight-grad tiles pad filters to 32 or 64 with zeros.
 // Partition: image ranges of near-equal size, their count a multiple of 4 (V3's fixed-size batches
 // left 11 parts of 6 images at 14 × 14: 6 against 5 parts on 2 threads). A function of the problem.
 // Bits: forward and input-grad outputs are one dot product each in k order (independent of the
@@ -44,85 +42,7 @@ public static unsafe partial class Conv2d
         => V3Forward(x, w, bias, y, p, V5TileRows(p.CoutG));
 
     static void V5InputGrad(float* gy, float* w, float* bias, float* dx, in Conv2dProblem p)
-    {
-        if (TapSumFits(p)) TapSumInputGrad(gy, w, bias, dx, p);
-        else V3InputGrad(gy, w, bias, dx, p, V5TileRows(p.CinG));
-    }
-
-    // ───────────────────── input gradient with one input channel (the stem's dx) ─────────────────────
-    //
-    // With Cin = 1 the input-grad GEMM has one row: V4's thin tile does one load per FMA over a lowered
-    // copy of all Cout channels of gy. Summing over the filters first turns it into a well-shaped GEMM:
-    //   S[n, t, p] = Σ_f w[f, 0, t] · gy[n, f, p]            (a 1 × 1 convolution Cout → KH·KW, V4's 8 × 48 tile)
-    //   dx[n, 0, ih, iw] = Σ_t S[n, t, ih + PH − ki·DH, iw + PW − kj·DW]   (t = (ki, kj); terms outside gy drop)
-    // The second step reads KH·KW shifted rows per dx row: O(KH·KW·H·W) adds per image, against the
-    // O(Cout·KH·KW·H·W) multiply-adds of the first. Stride 1 only (a strided dx interleaves phases).
-
-    static bool TapSumFits(in Conv2dProblem p) =>
-        p.Cin == 1 && p.Groups == 1 && p.Geo.SH == 1 && p.Geo.SW == 1 && p.P > 0 && p.N > 0;
-
-    static void TapSumInputGrad(float* gy, float* w, float* bias, float* dx, in Conv2dProblem p)
-    {
-        var g = p.Geo;
-        int T = g.KH * g.KW;
-        var sum = new Conv2dProblem(p.N, new Conv2dGeometry(p.Cout, g.Hout, g.Wout, 1, 1), T);
-        float[] wtArr = System.Buffers.ArrayPool<float>.Shared.Rent(T * p.Cout);
-        float[] sArr = System.Buffers.ArrayPool<float>.Shared.Rent((int)sum.OutputLength);
-        try
-        {
-            fixed (float* wt = wtArr, S = sArr)
-            {
-                for (int t = 0; t < T; t++)
-                    for (int f = 0; f < p.Cout; f++) wt[t * p.Cout + f] = w[f * T + t];   // w is (Cout, 1, KH, KW)
-                V4Forward(gy, wt, null, S, sum);
-                var job = new TapSumJob(S, bias, dx, p, WorkerPool.PartsFor((long)p.N * p.HW * T, 1 << 16, Math.Min(16, p.N)));
-                if (job.Parts == 1) job.Execute(0); else WorkerPool.Run(job, job.Parts);
-            }
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<float>.Shared.Return(sArr);
-            System.Buffers.ArrayPool<float>.Shared.Return(wtArr);
-        }
-    }
-
-    /// <summary>dx rows of image ranges: bias + Σ_t of the tap's shifted S row, 16 columns per masked vector.</summary>
-    readonly struct TapSumJob(float* S, float* bias, float* dx, Conv2dProblem p, int parts) : IParallelJob
-    {
-        public int Parts => parts;
-
-        public void Execute(int part)
-        {
-            var g = p.Geo;
-            int T = g.KH * g.KW, P = p.P, Wo = g.Wout;
-            var (n0, count) = WorkerPool.Range(p.N, parts, part);
-            var lanes = Vector512<int>.Indices;
-            var vb = Vector512.Create(bias == null ? 0f : bias[0]);
-            for (int n = n0; n < n0 + count; n++)
-                for (int ih = 0; ih < g.H; ih++)
-                {
-                    float* d = dx + ((long)n * g.H + ih) * g.W;
-                    for (int iw0 = 0; iw0 < g.W; iw0 += 16)
-                    {
-                        var acc = vb;
-                        var iw = lanes + Vector512.Create(iw0);
-                        for (int t = 0; t < T; t++)
-                        {
-                            int ki = t / g.KW, kj = t - ki * g.KW;
-                            int oh = ih + g.PH - ki * g.DH, shift = g.PW - kj * g.DW;
-                            if ((uint)oh >= (uint)g.Hout) continue;
-                            // Lanes whose gy column iw + shift lies in [0, Wout) (and iw < W); masked-off lanes are not read.
-                            var ow = iw + Vector512.Create(shift);
-                            var inside = (Vector512.GreaterThanOrEqual(ow, Vector512<int>.Zero) & Vector512.LessThan(ow, Vector512.Create(Wo))
-                                & Vector512.LessThan(iw, Vector512.Create(g.W))).AsSingle();
-                            acc += Avx512F.MaskLoad(S + ((long)n * T + t) * P + (long)oh * Wo + iw0 + shift, inside, Vector512<float>.Zero);
-                        }
-                        if (iw0 + 16 <= g.W) acc.Store(d + iw0);
-                        else Avx512F.MaskStore(d + iw0, Vector512.LessThan(iw, Vector512.Create(g.W)).AsSingle(), acc);
-                    }
-                }
-        }
-    }
+        => V3InputGrad(gy, w, bias, dx, p, V5TileRows(p.CinG));
 
     /// <summary>Parts of a V5 job: near-equal image ranges of at most V3BatchImages images, the count rounded
     /// up to a multiple of 4 so 2 (or 4) threads get equal shares.</summary>
