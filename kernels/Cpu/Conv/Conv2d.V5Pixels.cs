@@ -122,13 +122,15 @@ public static unsafe partial class Conv2d
             for (int g = 0; g < plan.Groups; g++)
             {
                 int* off = Offsets(plan.TapPlane + g * K, plan.TapDelta + g * K, K, q, count);
-                for (int j0 = 0; j0 < npx; j0 += PxGroup)
+                // Panels outside pixel groups: one weight panel (K × 64 floats, 295 KB at K = 1152) and the lowered
+                // batch share L2, instead of every panel at once (1.2 MB of panels alone at K = 2304, Cout = 128).
+                for (int pi = 0; pi < panels; pi++)
                 {
-                    int cnt = Math.Min(PxGroup, npx - j0), tiles = (cnt + PxCols - 1) / PxCols, blocks = (cnt + 15) / 16;
-                    int ns = PixelSegments(dst + j0, cnt, plan.OutCol, segs);
-                    for (int pi = 0; pi < panels; pi++)
+                    float* a = plan.A + ((long)g * panels + pi) * PxRows * K;
+                    for (int j0 = 0; j0 < npx; j0 += PxGroup)
                     {
-                        float* a = plan.A + ((long)g * panels + pi) * PxRows * K;
+                        int cnt = Math.Min(PxGroup, npx - j0), tiles = (cnt + PxCols - 1) / PxCols, blocks = (cnt + 15) / 16;
+                        int ns = PixelSegments(dst + j0, cnt, plan.OutCol, segs);
                         for (int t = 0; t < tiles; t++)
                             Px64x6(K, a, L, off, Q + j0 + t * PxCols, T + t * PxCols * PxRows);
                         // T (pixel, filter) → Yt (filter, pixel); rows of T past the last tile are stale and never stored.
