@@ -21,8 +21,12 @@
 // Bits: forward and input-grad outputs are one dot product each in k order (independent of the
 // partition); weight-grad sums pixels in order within a part and parts in order, so 1 and 2 threads
 // give the same bits (tests/Kernels/Conv2dTests.cs).
-// Conv2d.Best* picks V5 per shape and map where it measured faster than V4 (see the routing below).
-// Bench: dotnet run -c Release --project bench -- m1conv --threads 1 --cpu --versions V4Shaped,V5Pixels
+// Conv2d.BestForward/BestInputGrad/BestWeightGrad (Conv2d.cs) pick V5 per shape and map where it measured
+// faster than V4. Single-thread GFLOP/s, V4 → V5 (bench/results/cpu-2026-11-23-conv2.md): 7 × 7 128 → 128
+// forward / input / weight 147 / 147 / 101 → 177 / 173 / 139; 14 × 14 192 → 64 weight 101 → 156.
+// Tried and dropped: the stem's dx as a 1 × 1 conv Cout → 9 plus a shifted tap sum (slower than V4's thin
+// tile: the pass over gy, not the FMAs, bounds it).
+// Bench: dotnet run -c Release --project bench -- m1conv --threads 1 --cpu --versions V4Shaped,V5Pixels,Best
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -297,13 +301,18 @@ public static unsafe partial class Conv2d
                     }
                 }
             }
+            // dWᵀ → dW by 16 × 16 register transposes (a strided scalar copy read one cache line per element).
             float* dw = dwParts + (long)part * p.WeightLength;
+            int F16 = Fg & ~15, K16 = K & ~15;
             for (int g = 0; g < p.Groups; g++)
+            {
+                float* s = dwt + (long)g * Kpad * Fpad, d = dw + (long)g * Fg * K;
+                for (int k0 = 0; k0 < K16; k0 += 16)
+                    for (int f0 = 0; f0 < F16; f0 += 16)
+                        Transpose16x16(s + (long)k0 * Fpad + f0, Fpad, d + (long)f0 * K + k0, K);
                 for (int f = 0; f < Fg; f++)
-                {
-                    float* d = dw + (long)(g * Fg + f) * K, s = dwt + (long)g * Kpad * Fpad + f;
-                    for (int k = 0; k < K; k++) d[k] = s[(long)k * Fpad];
-                }
+                    for (int k = f < F16 ? K16 : 0; k < K; k++) d[(long)f * K + k] = s[(long)k * Fpad + f];
+            }
         }
     }
 
@@ -386,8 +395,9 @@ public static unsafe partial class Conv2d
         a70.Store(acc + 7 * lda); a71.Store(acc + 7 * lda + 16);
     }
 
-    /// <summary>Parts of the V5 weight-grad job (each keeps a partial dW): V5Parts, at most 16.</summary>
-    static int V5WeightGradParts(in Conv2dProblem p) => Math.Min(16, V5Parts(p.N, Grid.Forward(p.Geo)));
+    /// <summary>Parts of the V5 weight-grad job: V5Parts, at most 8. Each part clears, transposes and (on the
+    /// caller) adds a whole partial dW — at 14 × 14 (64 → 64) 12 parts of ~5 images spent ~10% of the map there.</summary>
+    static int V5WeightGradParts(in Conv2dProblem p) => Math.Min(8, V5Parts(p.N, Grid.Forward(p.Geo)));
 
     static void V5WeightGrad(float* x, float* gy, float* dwOrPartials, in Conv2dProblem p, int parts)
     {
