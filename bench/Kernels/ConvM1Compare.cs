@@ -4,6 +4,7 @@
 // conv part of the M1 step (the op profile of bench `m1 --profile` puts conv at ~85% of the step).
 // Rates are GFLOP/s = 2·MACs / time; the machine's 2-core FMA peak is ~445 (docs/MACHINE.md).
 // Run: dotnet run -c Release --project bench -- m1conv [--rounds 5] [--threads 1] [--cpu] [--versions V1Chunked,V2Batched] [--shapes 0,18]
+// "--versions V4Shaped,Best": Best is the version-less entry points (Conv2d.BestForward/BestInputGrad/BestWeightGrad per shape).
 using System.Diagnostics;
 using Denoise.Kernels.Cpu;
 
@@ -46,11 +47,12 @@ public static class ConvM1Compare
         double Now() { if (!cpu) return Stopwatch.GetTimestamp() * 1000.0 / Stopwatch.Frequency; proc.Refresh(); return proc.TotalProcessorTime.TotalMilliseconds; }
         int vi = Array.IndexOf(args, "--versions");
         var versions = (vi >= 0 ? args[vi + 1] : string.Join(",", Enum.GetNames<Conv2dVersion>().Where(n => n != "V0PerImage")))
-            .Split(',').Select(Enum.Parse<Conv2dVersion>).ToArray();
+            .Split(',').Select(n => n == "Best" ? BestRouted : Enum.Parse<Conv2dVersion>(n)).ToArray();
         const int N = 64;
         var rng = new Random(1);
         var totals = new double[versions.Length, 3];
-        Console.WriteLine($"{"shape (Cin,H,Cout,k,s)",-26} x  map        " + string.Join("", versions.Select(v => $"{v,26}")));
+        string Name(Conv2dVersion v) => v == BestRouted ? "Best (routed)" : v.ToString();
+        Console.WriteLine($"{"shape (Cin,H,Cout,k,s)",-26} x  map        " + string.Join("", versions.Select(v => $"{Name(v),26}")));
         // --shapes 0,18: only these rows of Shapes (the step total then covers only them).
         int si = Array.IndexOf(args, "--shapes");
         var only = si >= 0 ? args[si + 1].Split(',').Select(int.Parse).ToHashSet() : null;
@@ -61,9 +63,9 @@ public static class ConvM1Compare
             float[] dx = new float[p.InputLength], dw = new float[p.WeightLength], yo = new float[p.OutputLength];
             var maps = new (string Name, Action<Conv2dVersion> Body)[]
             {
-                ("forward", v => Conv2d.Forward(v, x, w, yo, p)),
-                ("input", v => Conv2d.InputGrad(v, y, w, dx, p)),
-                ("weight", v => Conv2d.WeightGrad(v, x, y, dw, p)),
+                ("forward", v => { if (v == BestRouted) Conv2d.Forward(x, w, yo, p); else Conv2d.Forward(v, x, w, yo, p); }),
+                ("input", v => { if (v == BestRouted) Conv2d.InputGrad(y, w, dx, p); else Conv2d.InputGrad(v, y, w, dx, p); }),
+                ("weight", v => { if (v == BestRouted) Conv2d.WeightGrad(x, y, dw, p); else Conv2d.WeightGrad(v, x, y, dw, p); }),
             };
             for (int m = 0; m < 3; m++)
             {
@@ -88,9 +90,12 @@ public static class ConvM1Compare
         }
         Console.WriteLine("step total (count-weighted min ms): forward / input / weight / all");
         for (int i = 0; i < versions.Length; i++)
-            Console.WriteLine($"  {versions[i],-12} {totals[i, 0],8:F1} {totals[i, 1],8:F1} {totals[i, 2],8:F1} {totals[i, 0] + totals[i, 1] + totals[i, 2],8:F1}");
+            Console.WriteLine($"  {Name(versions[i]),-14} {totals[i, 0],8:F1} {totals[i, 1],8:F1} {totals[i, 2],8:F1} {totals[i, 0] + totals[i, 1] + totals[i, 2],8:F1}");
         return 0;
     }
+
+    /// <summary>Stands for the version-less entry points, which pick a version per shape and map.</summary>
+    const Conv2dVersion BestRouted = (Conv2dVersion)(-1);
 
     static float[] Fill(long n, Random rng)
     {

@@ -1,5 +1,5 @@
 // Conv2dTests.cs — every Conv2d version (kernels/Cpu/Conv/Conv2d.cs) against V0PerImage on odd
-// shapes, for the three maps, and the promise of the same bits on 1 and 2 threads (V1–V4).
+// shapes, for the three maps, and the promise of the same bits on 1 and 2 threads (V1–V5).
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Conv2d
 using Denoise.Kernels.Cpu;
 using NUnit.Framework;
@@ -134,15 +134,71 @@ public class Conv2dTests
         for (int i = 0; i < dw0.Length; i++) Assert.That(dw4[i], Is.EqualTo(dw0[i]).Within(tolDw), $"dw[{i}]");
     }
 
+    /// <summary>V5's extra shapes: GEMM rows of exactly 64 and 128 (whole pixel-tile panels) and 65 (a one-row
+    /// panel), 7 × 7 and 14 × 14 maps (pixel groups crossing images), a strided forward on the pixel path,
+    /// groups with 64 filters each, pixel counts that are not multiples of 6, 16 or 48, and a one-channel
+    /// input-grad with dilation, uneven padding and rows wider than a vector.</summary>
+    static readonly Conv2dProblem[] V5Problems =
+    {
+        new(5, new Conv2dGeometry(64, 7, 7, 3, 3, PH: 1, PW: 1), 128),             // M1's 7 × 7, fewer images
+        new(3, new Conv2dGeometry(65, 14, 14, 3, 3, PH: 1, PW: 1), 64),            // dx rows 65: one 64-panel + 1 row
+        new(2, new Conv2dGeometry(64, 14, 13, 3, 3, SH: 2, SW: 2, PH: 1, PW: 1), 65),  // strided, 65 filters
+        new(3, new Conv2dGeometry(128, 5, 3, 1, 1), 64, Groups: 2),                // pointwise, 64 per group, 15 pixels
+        new(7, new Conv2dGeometry(8, 11, 9, 3, 3, PH: 1, PW: 1), 70),              // 693 pixels, few channels
+        new(3, new Conv2dGeometry(1, 9, 20, 3, 5, PH: 2, PW: 1, DH: 2), 5),        // Cin = 1 (thin dx): dilated, uneven, 20 wide
+    };
+
+    static IEnumerable<TestCaseData> V5Cases() => Problems.Concat(V3Problems).Concat(V4Problems).Concat(V5Problems).Select((p, i) =>
+        new TestCaseData(i).SetName($"Conv2d_V5MatchesV0_{i}_N{p.N}_C{p.Cin}x{p.Geo.H}x{p.Geo.W}_k{p.Geo.KH}x{p.Geo.KW}_s{p.Geo.SH}{p.Geo.SW}_to{p.Cout}_g{p.Groups}"));
+
+    /// <summary>V5 sums each forward and input-grad output in k order as V3 does, and weight-grad over pixels in
+    /// image order: tolerances as for V3.</summary>
+    [TestCaseSource(nameof(V5Cases))]
+    public void V5_MatchesV0_AllThreeMaps(int index)
+    {
+        var all = Problems.Concat(V3Problems).Concat(V4Problems).Concat(V5Problems).ToArray();
+        var p = all[index];
+        var rng = new Random(300 + index);
+        float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength), gy = Rand(rng, p.OutputLength);
+        var (y0, dx0, dw0) = RunAll(Conv2dVersion.V0PerImage, x, w, gy, p);
+        var (y5, dx5, dw5) = RunAll(Conv2dVersion.V5Pixels, x, w, gy, p);
+        double tolY = 1e-5 * (1 + p.KG), tolDx = 1e-5 * (1 + p.CoutG * p.Geo.KH * p.Geo.KW), tolDw = 1e-5 * (1 + p.N * p.P * 0.5);
+        for (int i = 0; i < y0.Length; i++) Assert.That(y5[i], Is.EqualTo(y0[i]).Within(tolY), $"y[{i}]");
+        for (int i = 0; i < dx0.Length; i++) Assert.That(dx5[i], Is.EqualTo(dx0[i]).Within(tolDx), $"dx[{i}]");
+        for (int i = 0; i < dw0.Length; i++) Assert.That(dw5[i], Is.EqualTo(dw0[i]).Within(tolDw), $"dw[{i}]");
+    }
+
+    [Test]
+    public void V5_SameBitsOnOneAndTwoThreads()
+    {
+        foreach (var p in new[] { V5Problems[0], V5Problems[1], V5Problems[2], V5Problems[4], V5Problems[5], V3Problems[0], V4Problems[1] })
+        {
+            var rng = new Random(10);
+            float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength), gy = Rand(rng, p.OutputLength);
+            int saved = WorkerPool.Threads, savedGemm = Gemm.MaxThreads;
+            try
+            {
+                WorkerPool.Threads = 1; Gemm.MaxThreads = 1;
+                var one = RunAll(Conv2dVersion.V5Pixels, x, w, gy, p);
+                WorkerPool.Threads = 2; Gemm.MaxThreads = 2;
+                var two = RunAll(Conv2dVersion.V5Pixels, x, w, gy, p);
+                Assert.That(two.Y, Is.EqualTo(one.Y), $"{p}: y");
+                Assert.That(two.Dx, Is.EqualTo(one.Dx), $"{p}: dx");
+                Assert.That(two.Dw, Is.EqualTo(one.Dw), $"{p}: dw");
+            }
+            finally { WorkerPool.Threads = saved; Gemm.MaxThreads = savedGemm; }
+        }
+    }
+
     /// <summary>The transposed convolution's bias (one value per dx channel) in every version: V3 and V4 add
     /// it in the store (phases no tap reaches included), earlier versions in a second pass.</summary>
     [Test]
     public void InputGradWithBias_AddsBiasPerInputChannel(
-        [Values(Conv2dVersion.V0PerImage, Conv2dVersion.V2Batched, Conv2dVersion.V3Implicit, Conv2dVersion.V4Shaped)] Conv2dVersion v)
+        [Values(Conv2dVersion.V0PerImage, Conv2dVersion.V2Batched, Conv2dVersion.V3Implicit, Conv2dVersion.V4Shaped, Conv2dVersion.V5Pixels)] Conv2dVersion v)
     {
         var problems = new[]
         {
-            V4Problems[2], V4Problems[5], V3Problems[3],
+            V4Problems[2], V4Problems[5], V3Problems[3], V3Problems[0], V3Problems[1],
             new Conv2dProblem(3, new Conv2dGeometry(4, 9, 8, 1, 1, SH: 2, SW: 3), 5),  // stride > kernel: phases no tap reaches
         };
         foreach (var p in problems)

@@ -41,6 +41,7 @@ public static unsafe partial class Conv2d
     // Zeros after the lowered input: the last tile of either shape reads up to a grid plane plus two tile widths past it.
     const int Slack = 2 * ThinN + 16;
     const int DotM = 4, DotK = 6;             // weight-grad tile: 4 filters × 6 taps (24 zmm)
+    const int OffsetPad = 24;                 // tap tables are padded for whole tiles of 6 (V3, V5) and 8 taps (V5's 32-filter tile)
     // Lowered input per image batch: ~384 KiB, so it and the tile's working set stay in L2 (1 MiB).
     const int LoweredBudgetFloats = 96 * 1024;
 
@@ -108,7 +109,7 @@ public static unsafe partial class Conv2d
         public int Groups { get; init; }
         public int M { get; init; }
         public int K { get; init; }
-        /// <summary>Rows of the register tile: TileM (8 × 48) or 1 (1 × ThinN).</summary>
+        /// <summary>Rows of the register tile: TileM (8 × 48), 1 (1 × ThinN), or PxRows (V5's 64 filters × 6 pixels).</summary>
         public int TileRows { get; init; }
         public int Panels => (M + TileRows - 1) / TileRows;
         public float* A { get; init; }
@@ -145,10 +146,10 @@ public static unsafe partial class Conv2d
         return L + q.Lead;
     }
 
-    /// <summary>off[k] = plane_k·nb·Plane + delta_k for one group's K taps, padded to a multiple of DotK with the last entry.</summary>
+    /// <summary>off[k] = plane_k·nb·Plane + delta_k for one group's K taps, padded to a multiple of OffsetPad with the last entry.</summary>
     static int* Offsets(int* plane, int* delta, int K, in Grid q, int nb)
     {
-        int Kpad = (K + DotK - 1) / DotK * DotK;
+        int Kpad = (K + OffsetPad - 1) / OffsetPad * OffsetPad;
         if (t_offsets == null || t_offsets.Length < Kpad) t_offsets = GC.AllocateUninitializedArray<int>(Kpad, pinned: true);
         int* off = (int*)Unsafe.AsPointer(ref t_offsets[0]);
         long stride = (long)nb * q.Plane;
@@ -383,12 +384,20 @@ public static unsafe partial class Conv2d
     static void RunPlan(in Plan plan, float* x, float* y)
     {
         if (plan.N == 0 || plan.Q.Hout == 0 || plan.Q.Wout == 0 || plan.K == 0) return;
+        if (plan.TileRows == PxRows)
+        {
+            // V5's pixel tiles (Conv2d.V5Pixels.cs), on near-equal image ranges.
+            int pparts = V5Parts(plan.N, plan.Q);
+            var pjob = new PixelJob(plan, x, y, pparts);
+            if (pparts == 1) pjob.Execute(0); else WorkerPool.Run(pjob, pparts);
+            return;
+        }
         int nb = V3BatchImages(plan.N, plan.Q), parts = (plan.N + nb - 1) / nb;
         var job = new ImplicitJob(plan, x, y, nb);
         if (parts == 1) job.Execute(0); else WorkerPool.Run(job, parts);
     }
 
-    /// <param name="rows">Register tile rows: TileM (V3), or 1 for V4's thin tile.</param>
+    /// <param name="rows">Register tile rows: TileM (V3), 1 for V4's thin tile, PxRows for V5's pixel tile.</param>
     static void V3Forward(float* x, float* w, float* bias, float* y, in Conv2dProblem p, int rows = TileM)
     {
         var q = Grid.Forward(p.Geo);
@@ -410,7 +419,7 @@ public static unsafe partial class Conv2d
     /// Stride 1 is one phase: the flipped, transposed kernel.
     /// </summary>
     /// <param name="bias">Added to every dx pixel of channel c (the transposed convolution's bias), or null.</param>
-    /// <param name="rows">Register tile rows: TileM (V3), or 1 for V4's thin tile.</param>
+    /// <param name="rows">Register tile rows: TileM (V3), 1 for V4's thin tile, PxRows for V5's pixel tile.</param>
     static void V3InputGrad(float* gy, float* w, float* bias, float* dx, in Conv2dProblem p, int rows = TileM)
     {
         if (p.N == 0) return;

@@ -35,7 +35,17 @@
 //               slower (1 × 1 on 7 × 7; narrow batches with long K). Same lowering (rows now one
 //               masked load/store per 16 columns), bias fused into input-grad too (transposed conv).
 //               Stem (1,28,32) input-grad 2.75 → 1.3 ms, head (32,28,1) forward 1.5–1.7 → 0.8 ms
-//               (1 thread, CPU ms; bench/results/cpu-2026-11-23-conv.md)                  (current)
+//               (1 thread, CPU ms; bench/results/cpu-2026-11-23-conv.md)
+//   V5Pixels    V4 with the implicit GEMM's columns a list of valid output pixels (Conv2d.V5Pixels.cs):
+//               a 64-filter × 6-pixel tile broadcasts the input at six arbitrary grid columns, so the
+//               grid's padding columns (64 per 49 outputs at 7 × 7) are never computed; weight-grad is
+//               an outer product over valid pixels (64 × 6 or 32 × 8 tiles, no horizontal sums); parts
+//               are near-equal image ranges in multiples of 4 (2-thread balance). The version-less entry
+//               points pick V5 or V4 per shape and map (BestForward/BestInputGrad/BestWeightGrad).
+//               M1's conv maps, 1 thread, CPU ms (m1conv --versions V4Shaped,Best, same run):
+//               fwd / input / weight  V4 209 / 207 / 294 = 709 → routed 192 / 192 / 247 = 631
+//               (7 × 7 (128 → 128) 140 / 140 / 102 → 166 / 169 / 123 GFLOP/s;
+//               bench/results/cpu-2026-11-23-conv2.md)                                   (current)
 // A 1×1, stride-1, unpadded convolution skips im2col in V0–V2: the image viewed as (Cin, H·W) is
 // its own col matrix (in V3 its grid is the image itself).
 // Run:   dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Conv2d
@@ -45,7 +55,7 @@ using System.Buffers;
 namespace Denoise.Kernels.Cpu;
 
 /// <summary>The convolution versions kept in the project, slowest to fastest.</summary>
-public enum Conv2dVersion { V0PerImage, V1Chunked, V2Batched, V3Implicit, V4Shaped }
+public enum Conv2dVersion { V0PerImage, V1Chunked, V2Batched, V3Implicit, V4Shaped, V5Pixels }
 
 /// <summary>A batched 2-D convolution: N images of geometry <paramref name="Geo"/>, Cout filters, Groups groups.</summary>
 public readonly record struct Conv2dProblem(int N, Conv2dGeometry Geo, int Cout, int Groups = 1)
@@ -67,28 +77,48 @@ public readonly record struct Conv2dProblem(int N, Conv2dGeometry Geo, int Cout,
 
 public static unsafe partial class Conv2d
 {
-    /// <summary>The version <see cref="Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> and the other two maps run.</summary>
+    /// <summary>The version every map falls back to where V5Pixels is not chosen (see <see cref="BestForward"/>).</summary>
     public static Conv2dVersion Best => V3Supported ? Conv2dVersion.V4Shaped : Conv2dVersion.V2Batched;
 
-    /// <summary>V3 and V4 need AVX-512; elsewhere they run V2Batched.</summary>
+    /// <summary>V5's 64-filter panels are full when the map's GEMM rows are a multiple of 64; below that V4's 8-row
+    /// tile wastes less. On maps above 256 pixels V3's grid wastes little (7% at 28 × 28) and V5 only ties
+    /// (bench m1conv, bench/results/cpu-2026-11-23-conv2.md).</summary>
+    static bool V5Fits(int rows, in Conv2dProblem p) => V3Supported && rows % PxRows == 0 && p.P <= V5MaxPixels;
+    const int V5MaxPixels = 256;
+
+    /// <summary>V3–V5 need AVX-512; elsewhere they run V2Batched.</summary>
     static Conv2dVersion Supported(Conv2dVersion v) => v >= Conv2dVersion.V3Implicit && !V3Supported ? Conv2dVersion.V2Batched : v;
 
+    /// <summary>The version <see cref="Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs for p.</summary>
+    public static Conv2dVersion BestForward(in Conv2dProblem p) => V5Fits(p.CoutG, p) ? Conv2dVersion.V5Pixels : Best;
+
+    /// <summary>The version <see cref="InputGrad(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs for p.</summary>
+    public static Conv2dVersion BestInputGrad(in Conv2dProblem p) => V5Fits(p.CinG, p) ? Conv2dVersion.V5Pixels : Best;
+
+    /// <summary>The version <see cref="WeightGrad(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs
+    /// for p: V5's outer-product tiles win at every map size where their filter panels (32 or 64) are full (no
+    /// horizontal sums, no padding columns; 28 × 28 (64 → 64) 105 → 133 GFLOP/s, (32 → 32) 83–113 → 137), but not
+    /// on the stem's K = 9 (taps padded to 16).</summary>
+    public static Conv2dVersion BestWeightGrad(in Conv2dProblem p) =>
+        V3Supported && p.CoutG % 32 == 0 && p.KG >= V5WeightGradMinK ? Conv2dVersion.V5Pixels : Best;
+    const int V5WeightGradMinK = 64;
+
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, in Conv2dProblem p)
-        => Forward(Best, x, w, y, p);
+        => Forward(BestForward(p), x, w, y, p);
 
     /// <summary>y = x ⋆ w + bias (bias: Cout values, added per output channel; fused into the store in V3).</summary>
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, in Conv2dProblem p)
-        => Forward(Best, x, w, bias, y, p);
+        => Forward(BestForward(p), x, w, bias, y, p);
 
     public static void InputGrad(ReadOnlySpan<float> gy, ReadOnlySpan<float> w, Span<float> dx, in Conv2dProblem p)
-        => InputGrad(Best, gy, w, dx, p);
+        => InputGrad(BestInputGrad(p), gy, w, dx, p);
 
     /// <summary>dx = convᵀ(gy, w) + bias (bias: Cin values, per dx channel): the transposed convolution with its bias.</summary>
     public static void InputGrad(ReadOnlySpan<float> gy, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> dx, in Conv2dProblem p)
-        => InputGrad(Best, gy, w, bias, dx, p);
+        => InputGrad(BestInputGrad(p), gy, w, bias, dx, p);
 
     public static void WeightGrad(ReadOnlySpan<float> x, ReadOnlySpan<float> gy, Span<float> dw, in Conv2dProblem p)
-        => WeightGrad(Best, x, gy, dw, p);
+        => WeightGrad(BestWeightGrad(p), x, gy, dw, p);
 
     /// <summary>Forward with a per-channel bias; versions before V3 add it in a second pass.</summary>
     public static void Forward(Conv2dVersion v, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y, in Conv2dProblem p)
@@ -100,7 +130,8 @@ public static unsafe partial class Conv2d
         {
             Check(p, x.Length, p.InputLength, "x"); Check(p, w.Length, p.WeightLength, "w"); Check(p, y.Length, p.OutputLength, "y");
             fixed (float* px = x, pw = w, pb = bias, py = y)
-                if (v == Conv2dVersion.V4Shaped) V4Forward(px, pw, pb, py, p); else V3Forward(px, pw, pb, py, p);
+                if (v == Conv2dVersion.V5Pixels) V5Forward(px, pw, pb, py, p);
+                else if (v == Conv2dVersion.V4Shaped) V4Forward(px, pw, pb, py, p); else V3Forward(px, pw, pb, py, p);
             return;
         }
         Forward(v, x, w, y, p);
@@ -117,7 +148,8 @@ public static unsafe partial class Conv2d
         {
             Check(p, gy.Length, p.OutputLength, "gy"); Check(p, w.Length, p.WeightLength, "w"); Check(p, dx.Length, p.InputLength, "dx");
             fixed (float* pg = gy, pw = w, pb = bias, pd = dx)
-                if (v == Conv2dVersion.V4Shaped) V4InputGrad(pg, pw, pb, pd, p); else V3InputGrad(pg, pw, pb, pd, p);
+                if (v == Conv2dVersion.V5Pixels) V5InputGrad(pg, pw, pb, pd, p);
+                else if (v == Conv2dVersion.V4Shaped) V4InputGrad(pg, pw, pb, pd, p); else V3InputGrad(pg, pw, pb, pd, p);
             return;
         }
         InputGrad(v, gy, w, dx, p);
@@ -145,6 +177,7 @@ public static unsafe partial class Conv2d
                 case Conv2dVersion.V2Batched: V2Forward(px, pw, py, p); return;
                 case Conv2dVersion.V3Implicit: V3Forward(px, pw, null, py, p); return;
                 case Conv2dVersion.V4Shaped: V4Forward(px, pw, null, py, p); return;
+                case Conv2dVersion.V5Pixels: V5Forward(px, pw, null, py, p); return;
             }
             var job = new Job(JobKind.Forward, p, px, pw, py, ImageParts(p));
             RunJob(job);
@@ -162,6 +195,7 @@ public static unsafe partial class Conv2d
                 case Conv2dVersion.V2Batched: V2InputGrad(pg, pw, pd, p); return;
                 case Conv2dVersion.V3Implicit: V3InputGrad(pg, pw, null, pd, p); return;
                 case Conv2dVersion.V4Shaped: V4InputGrad(pg, pw, null, pd, p); return;
+                case Conv2dVersion.V5Pixels: V5InputGrad(pg, pw, null, pd, p); return;
             }
             var job = new Job(JobKind.InputGrad, p, pg, pw, pd, ImageParts(p));
             RunJob(job);
@@ -182,11 +216,13 @@ public static unsafe partial class Conv2d
             {
                 Conv2dVersion.V2Batched => V2WeightGradParts(p, out nb),
                 Conv2dVersion.V3Implicit => V3WeightGradParts(p, out nb),
+                Conv2dVersion.V5Pixels => V5WeightGradParts(p),
                 _ => ImageParts(p),
             };
             if (parts == 1)
             {
-                if (v == Conv2dVersion.V3Implicit) V3WeightGrad(px, pg, pd, p, nb, 1);
+                if (v == Conv2dVersion.V5Pixels) V5WeightGrad(px, pg, pd, p, 1);
+                else if (v == Conv2dVersion.V3Implicit) V3WeightGrad(px, pg, pd, p, nb, 1);
                 else if (v == Conv2dVersion.V2Batched) V2WeightGrad(px, pg, pd, p, nb, 1);
                 else RunJob(new Job(JobKind.WeightGrad, p, px, pg, pd, 1));
                 return;
@@ -197,16 +233,37 @@ public static unsafe partial class Conv2d
             {
                 fixed (float* pp = partial)
                 {
-                    if (v == Conv2dVersion.V3Implicit) V3WeightGrad(px, pg, pp, p, nb, parts);
+                    if (v == Conv2dVersion.V5Pixels) V5WeightGrad(px, pg, pp, p, parts);
+                    else if (v == Conv2dVersion.V3Implicit) V3WeightGrad(px, pg, pp, p, nb, parts);
                     else if (v == Conv2dVersion.V2Batched) V2WeightGrad(px, pg, pp, p, nb, parts);
                     else RunJob(new Job(JobKind.WeightGrad, p, px, pg, pp, parts));
-                    var sum = new Span<float>(pd, len);
-                    new ReadOnlySpan<float>(pp, len).CopyTo(sum);
-                    for (int c = 1; c < parts; c++)
-                        System.Numerics.Tensors.TensorPrimitives.Add(sum, new ReadOnlySpan<float>(pp + (long)c * len, len), sum);
+                    SumPartials(pp, pd, len, parts);
                 }
             }
             finally { ArrayPool<float>.Shared.Return(partial); }
+        }
+    }
+
+    /// <summary>dw = Σ_c partial[c] in part order, by element ranges on the worker pool: each element is summed in
+    /// the same order whatever the range split, so the bits are the serial sum's. (Serial, the sum of 8 partials
+    /// of a 128 → 128 3 × 3 dW, 4.7 MB, kept one core busy while the other waited.)</summary>
+    static void SumPartials(float* partials, float* dw, int len, int parts)
+    {
+        var job = new SumPartialsJob(partials, dw, len, parts, WorkerPool.PartsFor(len, 1 << 14, 8));
+        if (job.Ranges == 1) job.Execute(0); else WorkerPool.Run(job, job.Ranges);
+    }
+
+    readonly struct SumPartialsJob(float* partials, float* dw, int len, int parts, int ranges) : IParallelJob
+    {
+        public int Ranges => ranges;
+
+        public void Execute(int r)
+        {
+            var (i0, n) = WorkerPool.Range(len, ranges, r);
+            var sum = new Span<float>(dw + i0, n);
+            new ReadOnlySpan<float>(partials + i0, n).CopyTo(sum);
+            for (int c = 1; c < parts; c++)
+                System.Numerics.Tensors.TensorPrimitives.Add(sum, new ReadOnlySpan<float>(partials + (long)c * len + i0, n), sum);
         }
     }
 
