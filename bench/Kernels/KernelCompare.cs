@@ -201,7 +201,7 @@ public static class KernelCompare
     // --cpu-time: one thread (WorkerPool.Threads = 1, Gemm.MaxThreads = 1) and the calling thread's CPU
     // time instead of wall time. On a machine loaded far beyond its cores, wall time mostly measures
     // the queue; CPU time of one thread still ranks versions (cache and SMT contention remain).
-    static bool threadCpuTime;
+    internal static bool threadCpuTime;
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
     static extern int ClockGettime(int clock, out Timespec ts);
@@ -215,7 +215,7 @@ public static class KernelCompare
     }
 
     /// <summary>Interleaves the variants round by round so drifting machine load hits them alike.</summary>
-    static void Report(string what, int rounds, double? flops, params (string Name, Action Body)[] variants)
+    internal static void Report(string what, int rounds, double? flops, params (string Name, Action Body)[] variants)
     {
         // Warm each variant into steady state: .NET's tiered JIT runs a method's first ~30 calls as
         // unoptimised tier-0 code, so two warm-up calls would time the JIT (see Workloads.Time).

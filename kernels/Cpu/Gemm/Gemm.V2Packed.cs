@@ -61,7 +61,7 @@ public static partial class Gemm
         {
             if (threads == 1)
             {
-                Serial(transA, transB, M, N, K, alpha, pA, lda, pB, ldb, beta, pC, ldc, nr);
+                Serial(transA, transB, M, N, K, alpha, pA, lda, pB, ldb, beta, pC, ldc, nr, KC, fastPackA: false);
                 return;
             }
 
@@ -73,31 +73,34 @@ public static partial class Gemm
                 int lo = t * step, len = Math.Min(dim, lo + step) - lo;
                 if (splitM)   // rows lo.. of op(A) and C
                     Serial(transA, transB, len, N, K, alpha, (float*)a + (transA ? lo : (nint)lo * lda), lda,
-                        (float*)b, ldb, beta, (float*)c + (nint)lo * ldc, ldc, nr);
+                        (float*)b, ldb, beta, (float*)c + (nint)lo * ldc, ldc, nr, KC, fastPackA: false);
                 else          // columns lo.. of op(B) and C
                     Serial(transA, transB, M, len, K, alpha, (float*)a, lda,
-                        (float*)b + (transB ? (nint)lo * ldb : lo), ldb, beta, (float*)c + lo, ldc, nr);
+                        (float*)b + (transB ? (nint)lo * ldb : lo), ldb, beta, (float*)c + lo, ldc, nr, KC, fastPackA: false);
             });
         }
     }
 
+    /// <summary>The serial loop nest; <paramref name="kcBlock"/> ≤ KC is the K block and
+    /// <paramref name="fastPackA"/> picks V4's vectorised A packing (same packed bytes).</summary>
     static unsafe void Serial(bool transA, bool transB, int M, int N, int K, float alpha,
-        float* A, int lda, float* B, int ldb, float beta, float* C, int ldc, int nr)
+        float* A, int lda, float* B, int ldb, float beta, float* C, int ldc, int nr, int kcBlock, bool fastPackA)
     {
         float* pa = PackBuffer();
         float* pb = pa + MC * KC;   // MC·KC·4 bytes is a multiple of 64, so pb stays aligned
         for (int jc = 0; jc < N; jc += NC)
         {
             int nc = Math.Min(NC, N - jc);
-            for (int pc = 0; pc < K; pc += KC)
+            for (int pc = 0; pc < K; pc += kcBlock)
             {
-                int kc = Math.Min(KC, K - pc);
+                int kc = Math.Min(kcBlock, K - pc);
                 float betaK = pc == 0 ? beta : 1f;
                 PackB(transB, B, ldb, pc, kc, jc, nc, nr, pb);
                 for (int ic = 0; ic < M; ic += MC)
                 {
                     int mc = Math.Min(MC, M - ic);
-                    PackA(transA, A, lda, ic, mc, pc, kc, pa);
+                    if (fastPackA) PackAVector(transA, A, lda, ic, mc, pc, kc, pa);
+                    else PackA(transA, A, lda, ic, mc, pc, kc, pa);
                     Macro(mc, nc, kc, pa, pb, C + (nint)ic * ldc + jc, ldc, alpha, betaK, nr);
                 }
             }
