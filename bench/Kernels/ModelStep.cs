@@ -4,7 +4,7 @@
 //   cpu ms: process CPU time per step; with --threads 1 it is the work itself, steady on a loaded machine.
 // The profiler charges the time since the previous Record to the op now recording; this bench marks the
 // clock right after ZeroGrad, so the first op of the forward is charged only its own work.
-// Run: dotnet run -c Release --project bench -- step m2|m3 [--steps 20] [--profile] [--top 25] [--threads 1]
+// Run: dotnet run -c Release --project bench -- step m2|m3 [--steps 20] [--profile [--cpu-time]] [--top 25] [--threads 1] [--gemm V2Packed]
 using System.Diagnostics;
 using Denoise.Diagnostics;
 using Denoise.Kernels.Cpu;
@@ -22,6 +22,8 @@ public static class ModelStep
         string model = args.Length > 0 ? args[0] : "m2";
         int steps = Arg("--steps", 20), top = Arg("--top", 25), threads = Arg("--threads", Environment.ProcessorCount);
         WorkerPool.Threads = threads; Gemm.MaxThreads = threads;
+        int gi = Array.IndexOf(args, "--gemm");
+        if (gi >= 0) Gemm.Current = Enum.Parse<GemmVersion>(args[gi + 1]);
         Action step = model switch
         {
             "m2" => M2(),
@@ -44,18 +46,19 @@ public static class ModelStep
             cpu.Add((proc.TotalProcessorTime - cpu0).TotalMilliseconds);
         }
         wall.Sort(); cpu.Sort();
-        Console.WriteLine($"{model} step ({threads} threads, {steps} steps): wall min {wall[0]:F2} ms, median {wall[steps / 2]:F2} ms; " +
+        Console.WriteLine($"{model} step (GEMM {Gemm.Current}, {threads} threads, {steps} steps): wall min {wall[0]:F2} ms, median {wall[steps / 2]:F2} ms; " +
             $"cpu min {cpu[0]:F2}, median {cpu[steps / 2]:F2} ms");
         if (args.Contains("--profile"))
         {
             int profSteps = Math.Max(1, Arg("--profile-steps", 10));
             OpProfiler.Enabled = true;
+            OpProfiler.ThreadCpuTime = args.Contains("--cpu-time") && OperatingSystem.IsLinux();
             OpProfiler.Reset();
             var sw = Stopwatch.StartNew();
             for (int i = 0; i < profSteps; i++) step();
             double ms = sw.Elapsed.TotalMilliseconds / profSteps;
             OpProfiler.Enabled = false;
-            Console.WriteLine($"\nOp profile, mean of {profSteps} steps (wall {ms:F2} ms/step while profiling):");
+            Console.WriteLine($"\nOp profile{(OpProfiler.ThreadCpuTime ? " in thread CPU time" : "")}, mean of {profSteps} steps (wall {ms:F2} ms/step while profiling):");
             Console.Write(OpProfiler.Report(top, profSteps));
         }
         return 0;

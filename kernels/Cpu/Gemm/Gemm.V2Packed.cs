@@ -84,10 +84,10 @@ public static partial class Gemm
     /// <summary>The serial loop nest; <paramref name="kcBlock"/> ≤ KC is the K block and
     /// <paramref name="fastPackA"/> picks V4's vectorised A packing (same packed bytes).</summary>
     static unsafe void Serial(bool transA, bool transB, int M, int N, int K, float alpha,
-        float* A, int lda, float* B, int ldb, float beta, float* C, int ldc, int nr, int kcBlock, bool fastPackA)
+        float* A, int lda, float* B, int ldb, float beta, float* C, int ldc, int nr, int kcBlock, bool fastPackA, bool prefetchC = false)
     {
         float* pa = PackBuffer();
-        float* pb = pa + MC * KC;   // MC·KC·4 bytes is a multiple of 64, so pb stays aligned
+        float* pb = pa + MC * 512;   // MC·KC·4 bytes is a multiple of 64, so pb stays aligned
         for (int jc = 0; jc < N; jc += NC)
         {
             int nc = Math.Min(NC, N - jc);
@@ -101,7 +101,7 @@ public static partial class Gemm
                     int mc = Math.Min(MC, M - ic);
                     if (fastPackA) PackAVector(transA, A, lda, ic, mc, pc, kc, pa);
                     else PackA(transA, A, lda, ic, mc, pc, kc, pa);
-                    Macro(mc, nc, kc, pa, pb, C + (nint)ic * ldc + jc, ldc, alpha, betaK, nr);
+                    Macro(mc, nc, kc, pa, pb, C + (nint)ic * ldc + jc, ldc, alpha, betaK, nr, prefetchC);
                 }
             }
         }
@@ -111,7 +111,7 @@ public static partial class Gemm
     /// for the life of the thread (fresh pages cost ~15 µs each here, docs/MACHINE.md).</summary>
     static unsafe float* PackBuffer()
     {
-        const int floats = MC * KC + KC * NC + 16;
+        const int floats = MC * 512 + 512 * NC + 16;
         float[]? buf = t_pack;
         if (buf is null) t_pack = buf = GC.AllocateUninitializedArray<float>(floats, pinned: true);
         nint p = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buf));
@@ -245,7 +245,7 @@ public static partial class Gemm
     }
 
     static unsafe void Macro(int mc, int nc, int kc, float* pa, float* pb, float* C, int ldc,
-        float alpha, float beta, int nr)
+        float alpha, float beta, int nr, bool prefetchC)
     {
         float* scratch = stackalloc float[MR * NR512];
         for (int jr = 0; jr < nc; jr += nr)
@@ -259,6 +259,7 @@ public static partial class Gemm
                 float* c = C + (nint)ir * ldc + jr;
                 if (h == MR && w == nr)
                 {
+                    if (prefetchC && nr == NR512) PrefetchTile(c, ldc);
                     Kernel(nr, kc, a, b, c, ldc, alpha, beta);
                     continue;
                 }
@@ -273,6 +274,18 @@ public static partial class Gemm
                         cij = beta == 0f ? alpha * ab : alpha * ab + beta * cij;
                     }
             }
+        }
+    }
+
+    /// <summary>V4: asks for the 6×64 C tile before the k loop, so its read at the end does not stall
+    /// on memory (at n = 2048, C does not fit in any cache and is re-read once per K block).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe void PrefetchTile(float* c, nint ldc)
+    {
+        if (!Sse.IsSupported) return;
+        for (int i = 0; i < MR; i++, c += ldc)
+        {
+            Sse.Prefetch0(c); Sse.Prefetch0(c + 16); Sse.Prefetch0(c + 32); Sse.Prefetch0(c + 48);
         }
     }
 

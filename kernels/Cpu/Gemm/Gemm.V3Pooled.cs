@@ -61,7 +61,7 @@ public static partial class Gemm
         fixed (float* pA = A, pB = B, pC = C)
         {
             var job = new GemmJob(transA, transB, M, N, K, alpha, pA, lda, pB, ldb, beta, pC, ldc, nr, mp, np, kcBlock, fastPackA);
-            if (mp * np == 1) Serial(transA, transB, M, N, K, alpha, pA, lda, pB, ldb, beta, pC, ldc, nr, kcBlock, fastPackA);
+            if (mp * np == 1) Serial(transA, transB, M, N, K, alpha, pA, lda, pB, ldb, beta, pC, ldc, nr, kcBlock, fastPackA, prefetchC: fastPackA);
             else WorkerPool.Run(job, mp * np);
         }
     }
@@ -113,7 +113,7 @@ public static partial class Gemm
             if (rows <= 0 || cols <= 0) return;
             float* a = A + (transA ? i0 : (nint)i0 * lda);
             float* b = B + (transB ? (nint)j0 * ldb : j0);
-            Serial(transA, transB, rows, cols, K, alpha, a, lda, b, ldb, beta, C + (nint)i0 * ldc + j0, ldc, nr, kcBlock, fastPackA);
+            Serial(transA, transB, rows, cols, K, alpha, a, lda, b, ldb, beta, C + (nint)i0 * ldc + j0, ldc, nr, kcBlock, fastPackA, prefetchC: fastPackA);
         }
     }
 }

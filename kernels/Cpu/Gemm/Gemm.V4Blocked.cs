@@ -1,11 +1,19 @@
-// Gemm.V4Blocked.cs — V3 with a K block of 128 instead of 256 and vectorised packing of op(A).
+// Gemm.V4Blocked.cs — V3 with a K block of 384 instead of 256, the C tile prefetched before each
+// micro-kernel call, and vectorised packing of op(A).
 //
-// Why KC = 128: the 6×64 micro-kernel reuses one KC×64 micro-panel of B for every 6-row A panel of
-// the block. At KC = 256 that panel is 64 KiB, more than Zen 5's 48 KiB L1, so every micro-kernel
-// call streamed its B panel from L2 (256 bytes per 24 FMAs). At 128 it is 32 KiB and stays in L1
-// (the BLIS rule: the B micro-panel lives in L1, the A block in L2). The price is C read and written
-// once more per 128 of K (24 loads + 24 stores per 128 × 24 FMAs, ~1.5 %). Thread-CPU-time figures,
-// one thread, loaded machine (bench `gemm --cpu-time`): K1 n = 512: 142 → 180 GFLOP/s; n = 1024: 171 → 184.
+// Why a longer K block and the prefetch: C is read and written once per K block (the later blocks add
+// to it with beta = 1). At n = 2048, C (16 MiB) fits in no cache, so each micro-kernel call ended
+// with 24 loads that missed to memory, and the core waited on them. Asking for the tile before the
+// k loop hides that latency behind KC × 24 FMAs; a longer block makes those trips rarer (the BLIS
+// Skylake-X configuration uses the same KC = 384). The B micro-panel (KC × 64 floats, 96 KiB) then
+// lives in L2, not L1 — measured, it does not matter here: one thread, thread CPU time, interleaved
+// with V3 as the control (bench `gemm --cpu-time --quick --only k1,m3`, load 15–20; V4 ÷ V3 speed):
+//   KC = 128          n = 1024: 0.93   M3 4096×128×512: 1.05
+//   KC = 128 + pref.  n = 1024: 0.99                    1.17
+//   KC = 256 + pref.  n = 1024: 0.99   n = 512: 1.05    1.12
+//   KC = 384 + pref.  n = 1024: 1.05   n = 512: 1.04    1.12   (chosen)
+//   KC = 512 + pref.  n = 1024: 1.05   n = 512: 1.06    1.24   (n = 256: fewer, longer blocks lose)
+// Single runs on a loaded machine differ by ±5 %; the sweep is in bench/results/cpu-2026-11-23-gemm.md.
 // Why vector packing: op(A) is packed once per NC slab, so its cost per FMA is 1/N; at the N = 128
 // and 256 of M2 and M3 the scalar gather (6 strided loads + 6 stores per k) was a visible share.
 //   op(A) = A (row-major M×K): 8 k of 6 rows are loaded as 6 ymm, transposed 8×8 in registers (two
@@ -13,7 +21,7 @@
 //       the next k's slot, which is written after, so the block is never left half-done.
 //   op(A) = Aᵀ: the 6 values of one k are contiguous: one 8-float load and store per k, same overlap.
 // Bits: a different K block changes where the unfused alpha·ab + beta·C splits each dot product,
-// so V4 differs from V2/V3 in the last bits; like them it depends on the shape only, not on the
+// so V4 differs from V2/V3 in the last bits (for K > 256); like them it depends on the shape only, not on the
 // thread count or the grid (tests/Kernels/GemmTests.cs).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -23,7 +31,7 @@ namespace Denoise.Kernels.Cpu;
 
 public static partial class Gemm
 {
-    const int KC4 = 128;
+    const int KC4 = 384;   // ≤ the 512 the pack buffer is sized for
 
     public static void V4Blocked(bool transA, bool transB, int M, int N, int K, float alpha,
         ReadOnlySpan<float> A, int lda, ReadOnlySpan<float> B, int ldb, float beta, Span<float> C, int ldc)

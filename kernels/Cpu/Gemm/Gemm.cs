@@ -12,7 +12,7 @@
 //              deterministic split over threads (Parallel.For)         380 / 385     2 threads
 //   V3Pooled   V2's kernel on the WorkerPool, 2-D grid of up to 4 parts per thread chosen to
 //              pack least, 16-wide tile for N ≤ 32; same bits as V2              see below
-//   V4Blocked  V3 with KC = 128 (B micro-panel in L1) and vector packing of A  (current)
+//   V4Blocked  V3 with KC = 384, C tile prefetched, vector packing of A       (current)
 // The 2-thread figures need an otherwise idle machine; rerun GemmBench rather than trust these.
 // V3 figures, side by side with V2 and PyTorch: bench/results/cpu-2026-11-23-gemm.md.
 //
@@ -38,10 +38,17 @@ public static partial class Gemm
     /// Parallel.For costs 10–20 µs here, about 2^21 FMAs at the single-core rate.</summary>
     public static long ParallelThreshold { get; set; } = 1L << 21;
 
+    /// <summary>The version <see cref="Run(bool, bool, int, int, int, float, ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, float, Span{float}, int)"/>
+    /// uses: the current best unless a benchmark sets another to time a whole training step with it.</summary>
+    public static GemmVersion Current { get; set; } = GemmVersion.V4Blocked;
+
     /// <summary>C = alpha · op(A) · op(B) + beta · C with the current best version.</summary>
     public static void Run(bool transA, bool transB, int M, int N, int K, float alpha,
         ReadOnlySpan<float> A, int lda, ReadOnlySpan<float> B, int ldb, float beta, Span<float> C, int ldc)
-        => V4Blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    {
+        if (Current == GemmVersion.V4Blocked) V4Blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        else Run(Current, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    }
 
     /// <summary>Runs a named version; the tests and the benchmark walk the ladder through this.</summary>
     public static void Run(GemmVersion version, bool transA, bool transB, int M, int N, int K, float alpha,
@@ -103,10 +110,23 @@ public static partial class Gemm
             for (int b = b0; b < b0 + count; b++)
             {
                 long oa = b * strideA, ob = b * strideB, oc = b * strideC;
-                V4Blocked(transA, transB, M, N, K, alpha, new ReadOnlySpan<float>(A + oa, (int)(lenA - oa)), lda,
+                RunSingle(Current, transA, transB, M, N, K, alpha, new ReadOnlySpan<float>(A + oa, (int)(lenA - oa)), lda,
                     new ReadOnlySpan<float>(B + ob, (int)(lenB - ob)), ldb, beta,
-                    new Span<float>(C + oc, (int)(lenC - oc)), ldc, maxThreads: 1);
+                    new Span<float>(C + oc, (int)(lenC - oc)), ldc);
             }
+        }
+    }
+
+    /// <summary>One problem on the calling thread only (inside a job already spread over the pool).</summary>
+    static void RunSingle(GemmVersion version, bool transA, bool transB, int M, int N, int K, float alpha,
+        ReadOnlySpan<float> A, int lda, ReadOnlySpan<float> B, int ldb, float beta, Span<float> C, int ldc)
+    {
+        switch (version)
+        {
+            case GemmVersion.V2Packed: V2Packed(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, maxThreads: 1); break;
+            case GemmVersion.V3Pooled: V3Pooled(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, maxThreads: 1); break;
+            case GemmVersion.V4Blocked: V4Blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, maxThreads: 1); break;
+            default: Run(version, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); break;   // V0, V1: serial anyway
         }
     }
 
