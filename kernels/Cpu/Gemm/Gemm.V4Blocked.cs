@@ -1,5 +1,5 @@
 // Gemm.V4Blocked.cs — V3 with a K block of 384 instead of 256, the C tile prefetched before each
-// micro-kernel call, and vectorised packing of op(A).
+// micro-kernel call, vectorised packing of op(A), and very narrow products computed transposed.
 //
 // Why a longer K block and the prefetch: C is read and written once per K block (the later blocks add
 // to it with beta = 1). At n = 2048, C (16 MiB) fits in no cache, so each micro-kernel call ended
@@ -35,11 +35,47 @@ public static partial class Gemm
 
     public static void V4Blocked(bool transA, bool transB, int M, int N, int K, float alpha,
         ReadOnlySpan<float> A, int lda, ReadOnlySpan<float> B, int ldb, float beta, Span<float> C, int ldc)
-        => Pooled(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, MaxThreads, KC4, fastPackA: true);
+        => V4Blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, MaxThreads);
 
     internal static void V4Blocked(bool transA, bool transB, int M, int N, int K, float alpha,
         ReadOnlySpan<float> A, int lda, ReadOnlySpan<float> B, int ldb, float beta, Span<float> C, int ldc, int maxThreads)
-        => Pooled(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, maxThreads, KC4, fastPackA: true);
+    {
+        if (N <= SwapN && M >= 4 * N && K > 0 && alpha != 0f)
+        {
+            CheckArgs(transA, transB, M, N, K, A.Length, lda, B.Length, ldb, C.Length, ldc);
+            Swapped(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, maxThreads);
+            return;
+        }
+        Pooled(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, maxThreads, KC4, fastPackA: true);
+    }
+
+    /// <summary>Up to this N (and M ≥ 4N) V4 computes Cᵀ instead; see <see cref="Swapped"/>.</summary>
+    const int SwapN = 16;
+
+    /// <summary>
+    /// A very narrow C (M2's Linear(256→2) forward, the weight-grad of its Linear(3→256)) fills 2 or 3
+    /// of the 16 columns of even the narrow tile; its transpose fills 2 or 3 of the kernel's 6 rows,
+    /// 2–3× less waste. So T = op(B)ᵀ·op(A)ᵀ (N × M, alpha 1, beta 0) is computed into a pooled
+    /// buffer and merged: C[i, j] = alpha·T[j, i] (+ beta·C[i, j]) — the expression the edge tiles use.
+    /// Each T element is the same FMA chain over k as the unswapped kernel's (a·b = b·a exactly).
+    /// </summary>
+    static void Swapped(bool transA, bool transB, int M, int N, int K, float alpha,
+        ReadOnlySpan<float> A, int lda, ReadOnlySpan<float> B, int ldb, float beta, Span<float> C, int ldc, int maxThreads)
+    {
+        float[] t = System.Buffers.ArrayPool<float>.Shared.Rent(N * M);
+        try
+        {
+            // op(B)ᵀ is B read with the opposite transpose flag, op(A)ᵀ likewise.
+            Pooled(!transB, !transA, N, M, K, 1f, B, ldb, A, lda, 0f, t, M, maxThreads, KC4, fastPackA: true);
+            for (int i = 0; i < M; i++)
+            {
+                var row = C.Slice(i * ldc, N);
+                for (int j = 0; j < N; j++)
+                    row[j] = beta == 0f ? alpha * t[j * M + i] : alpha * t[j * M + i] + beta * row[j];
+            }
+        }
+        finally { System.Buffers.ArrayPool<float>.Shared.Return(t); }
+    }
 
     /// <summary>PackA's layout (panel element (k, r) at k·MR + r), written with 8-float vector stores.</summary>
     static unsafe void PackAVector(bool transA, float* A, int lda, int i0, int mc, int p0, int kc, float* dst)
