@@ -103,9 +103,10 @@ public class GemmTests
                 yield return new TestCaseData(v, M, N, K, ta, tb).SetName($"Gemm_{v}_MultiThread_BitIdentical_{M}x{N}x{K}_{(ta ? "T" : "N")}{(tb ? "T" : "N")}");
     }
 
-    // V3/V4 cut the problem into a grid whose shape depends on the thread count (2 = this machine's
-    // cores; 3 and 5 give other grids, ranges whose edges fall mid-block, and spare parts claimed by
-    // whichever thread is free): every grid must give the single-thread bits.
+    // V3/V4 cut the problem into a grid planned for Gemm.MaxThreads (2 = this machine's cores; 3 and 5
+    // give other grids, ranges whose edges fall mid-block, and more parts than pool threads, claimed by
+    // whichever thread is free): every grid must give the single-thread bits. WorkerPool.Threads is left
+    // alone: workers, once started, never stop, and extra ones would change other tests' allocations.
     [TestCaseSource(nameof(ThreadCases))]
     public void MultiThread_BitIdenticalToSingleThread(GemmVersion version, int M, int N, int K, bool transA, bool transB)
     {
@@ -113,7 +114,7 @@ public class GemmTests
         int lda = transA ? M : K, ldb = transB ? K : N;
         float[] A = Rand(rng, (transA ? K : M) * lda), B = Rand(rng, (transB ? N : K) * ldb);
         float[] C0 = Rand(rng, M * N);
-        int saved = Gemm.MaxThreads, savedPool = WorkerPool.Threads;
+        int saved = Gemm.MaxThreads;
         long savedThreshold = Gemm.ParallelThreshold;
         try
         {
@@ -125,12 +126,11 @@ public class GemmTests
             {
                 float[] multi = (float[])C0.Clone();
                 Gemm.MaxThreads = threads;
-                WorkerPool.Threads = threads;
                 Gemm.Run(version, transA, transB, M, N, K, 0.75f, A, lda, B, ldb, 0.25f, multi, N);
                 Assert.That(multi, Is.EqualTo(single), $"threads={threads}");   // exact, bit for bit
             }
         }
-        finally { Gemm.MaxThreads = saved; WorkerPool.Threads = savedPool; Gemm.ParallelThreshold = savedThreshold; }
+        finally { Gemm.MaxThreads = saved; Gemm.ParallelThreshold = savedThreshold; }
     }
 
     // V3 changed only who runs which block: each element's arithmetic is V2's, so the bits are V2's.

@@ -55,7 +55,9 @@ public static partial class Gemm
         if (K == 0 || alpha == 0f) { ScaleC(M, N, beta, C, ldc); return; }
 
         int nr = Vector512.IsHardwareAccelerated && N > NarrowN ? NR512 : NR256;
-        int threads = Math.Min(maxThreads, WorkerPool.Threads);
+        // The grid is planned for maxThreads (Gemm.MaxThreads) and run by whatever threads the pool has:
+        // any grid gives the same bits, and tests vary it without growing the pool.
+        int threads = WorkerPool.Threads == 1 ? 1 : maxThreads;
         var (mp, np) = (long)M * N * K < ParallelThreshold || threads <= 1 ? (1, 1) : PlanGrid(M, N, K, nr, threads);
 
         fixed (float* pA = A, pB = B, pC = C)
