@@ -11,13 +11,17 @@
 //   V2Packed   BLIS-style packed panels + 6×64 Vector512 FMA tile,    185 / 198     1 thread
 //              deterministic split over threads (Parallel.For)         380 / 385     2 threads
 //   V3Pooled   V2's kernel on the WorkerPool, 2-D grid of up to 4 parts per thread chosen to
-//              pack least, 16-wide tile for N ≤ 32; same bits as V2              see below
-//   V4Blocked  V3 with KC = 384, C tile prefetched, vector packing of A       (current)
-// The 2-thread figures need an otherwise idle machine; rerun GemmBench rather than trust these.
-// V3 figures, side by side with V2 and PyTorch: bench/results/cpu-2026-11-23-gemm.md.
+//              pack least, 16-wide tile for N ≤ 32; same bits as V2
+//   V4Blocked  V3 with KC = 384, C tile prefetched, vector packing of A,   (current)
+//              narrow products transposed. Thread CPU time, 1 thread, load ~20 (n = 512 / 1024 / 2048):
+//              169 / 167–174 / 174–180; 2 threads in a quiet window: 307 / 380 / 373
+//              (PyTorch + OpenBLAS in the same run: 303 / 338 / 373)
+// The 2-thread figures need an otherwise idle machine; rerun `bench -- gemm` rather than trust these.
+// Per-version figures on K1/M2/M3 shapes, side by side with PyTorch: bench/results/cpu-2026-11-23-gemm.md.
 //
 // Run:   dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Gemm
-// Bench: dotnet run -c Release --project bench -- --filter *GemmBench*   (needs a BenchmarkSwitcher Main)
+// Bench: dotnet run -c Release --project bench -- gemm [--cpu-time] [--only k1|m2|m3]   (interleaved versions)
+//        dotnet run -c Release --project bench -- --filter *GemmBench*                 (BenchmarkDotNet)
 using System.Runtime.CompilerServices;
 
 namespace Denoise.Kernels.Cpu;
@@ -34,8 +38,9 @@ public static partial class Gemm
     /// </summary>
     public static int MaxThreads { get; set; } = Environment.ProcessorCount;
 
-    /// <summary>Below this many multiply-adds (M·N·K) a GEMM runs on the calling thread: a
-    /// Parallel.For costs 10–20 µs here, about 2^21 FMAs at the single-core rate.</summary>
+    /// <summary>Below this many multiply-adds (M·N·K) a GEMM runs on the calling thread: V2's
+    /// Parallel.For costs 10–20 µs here, about 2^21 FMAs at the single-core rate (V3/V4's pool
+    /// hand-off is ~1 µs when the worker is spinning, but a sleeping worker takes a futex wake).</summary>
     public static long ParallelThreshold { get; set; } = 1L << 21;
 
     /// <summary>The version <see cref="Run(bool, bool, int, int, int, float, ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, float, Span{float}, int)"/>
