@@ -5,6 +5,8 @@
 //   dotnet run -c Release --project bench -- m1 [--steps 10] [--profile]            M1 step, timed and profiled per op (Kernels/M1Step.cs)
 //   dotnet run -c Release --project bench -- m1conv [--versions V1Chunked,...]      M1's convolutions per map and version (Kernels/ConvM1Compare.cs)
 //   dotnet run -c Release --project bench -- m4 [--profile] [--threads 1]             M4 (DCGAN-S) step, CPU time and op profile (Kernels/M4Step.cs)
+//   dotnet run -c Release --project bench -- gemm [--cpu-time] [--only k1|m2|m3]     GEMM versions on K1/M2/M3 shapes (Kernels/GemmCompare.cs)
+//   dotnet run -c Release --project bench -- step m2|m3 [--profile] [--threads 1]    M2/M3 step, CPU time and op profile (Kernels/ModelStep.cs)
 //   bench/compare.sh [--only K2,M3] [--quick]                                      Denoise vs the PyTorch peer, one table
 //   dotnet run -c Release --project bench -- --filter '*GemmBench*'              BenchmarkDotNet microbenchmarks
 using BenchmarkDotNet.Running;
@@ -21,6 +23,8 @@ public static class Program
         if (args.Length > 0 && args[0] == "m1") return M1Step.Run(args[1..]);
         if (args.Length > 0 && args[0] == "m1conv") return ConvM1Compare.Run(args[1..]);
         if (args.Length > 0 && args[0] == "m4") return M4Step.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "gemm") return GemmCompare.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "step") return ModelStep.Run(args[1..]);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

@@ -4,7 +4,8 @@
 #   key · Denoise ms · PyTorch ms · ratio (Denoise time / PyTorch time; < 1: Denoise is faster)
 #   · GFLOP/s of each where the workload has a FLOP count · Denoise as % of the measured 2-thread peak.
 # Timings on a shared 2-core machine wander; a ratio from one invocation is what to quote.
-# Run (from anywhere):  bench/compare.sh [--only K1,K2,M3] [--quick] [--threads 1]
+# Run (from anywhere):  bench/compare.sh [--only K1,K2,M3] [--quick] [--threads 1 | --cpu-time]
+# (--cpu-time: both engines on one thread, timed by that thread's CPU time: robust to machine load)
 # (--threads 1: both engines on one core; on a machine loaded far beyond its cores PyTorch's OpenMP
 # threads collapse, and single-core figures are the comparable ones)
 # Needs the peer installed once: bench/peer/setup.sh. The raw JSON of both runs is kept in $OUT_DIR.

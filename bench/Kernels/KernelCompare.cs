@@ -10,7 +10,7 @@
 // path against F.ScaledDotProductAttention (fused), forward and forward+backward, with GFLOP/s
 // (forward 4·B·h·T²·d, halved when causal; forward+backward 3× that); then M1's attention block
 // and the M3 training step with the composed path (F.UseFusedAttention off) against the fused one.
-// Run: dotnet run -c Release --project bench -- versions [--quick] [--cpu-time] [--conv | --norms | --attention [--small]]
+// Run: dotnet run -c Release --project bench -- versions [--quick] [--cpu-time] [--conv | --norms | --rowsum | --attention [--small]]
 using System.Diagnostics;
 using Denoise.Kernels.Cpu;
 
@@ -29,6 +29,7 @@ public static class KernelCompare
             Gemm.MaxThreads = 1;
         }
         if (args.Contains("--attention")) return RunAttention(rounds, args.Contains("--small"));
+        if (args.Contains("--rowsum")) { RowSumVersions(rounds); return 0; }
         var gen = new Generator(42);
         if (args.Contains("--norms")) { Norms(rounds, gen); return 0; }
 
@@ -94,6 +95,27 @@ public static class KernelCompare
             ("1 thread (before)", () => { WorkerPool.Threads = 1; using var s = TensorScope.Begin(); big.SiLU(); WorkerPool.Threads = saved; }),
             ("pool, 2 threads", () => { using var s = TensorScope.Begin(); big.SiLU(); }));
         return 0;
+    }
+
+    /// <summary>K5 rowsum (4096 × 4096, sum over the last axis): the RowSums versions, with GB/s read.</summary>
+    static void RowSumVersions(int rounds)
+    {
+        var x = Tensor.Randn([4096, 4096], new Generator(4)).ToArray();
+        var y = new float[4096];
+        foreach (var v in Enum.GetValues<RowSumsVersion>())
+        {
+            RowSums.Run(v, x, y, 4096);
+            double worst = 0;
+            for (int i = 0; i < 4096; i += 97)
+            {
+                double r = 0;
+                for (int j = 0; j < 4096; j++) r += x[i * 4096 + j];
+                worst = Math.Max(worst, Math.Abs(r - y[i]));
+            }
+            if (worst > 1e-2) throw new InvalidOperationException($"RowSums {v}: error {worst} against a double reference");
+        }
+        Report("K5/rowsum 4096×4096 (64 MiB read; ms → GB/s = 67.1 / ms)", rounds, null,
+            Enum.GetValues<RowSumsVersion>().Select(v => (v.ToString(), (Action)(() => RowSums.Run(v, x, y, 4096)))).ToArray());
     }
 
     /// <summary>The fused LayerNorm / softmax ops against the compositions they replaced (M3's shapes).</summary>
@@ -201,7 +223,7 @@ public static class KernelCompare
     // --cpu-time: one thread (WorkerPool.Threads = 1, Gemm.MaxThreads = 1) and the calling thread's CPU
     // time instead of wall time. On a machine loaded far beyond its cores, wall time mostly measures
     // the queue; CPU time of one thread still ranks versions (cache and SMT contention remain).
-    static bool threadCpuTime;
+    internal static bool threadCpuTime;
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
     static extern int ClockGettime(int clock, out Timespec ts);
@@ -215,7 +237,7 @@ public static class KernelCompare
     }
 
     /// <summary>Interleaves the variants round by round so drifting machine load hits them alike.</summary>
-    static void Report(string what, int rounds, double? flops, params (string Name, Action Body)[] variants)
+    internal static void Report(string what, int rounds, double? flops, params (string Name, Action Body)[] variants)
     {
         // Warm each variant into steady state: .NET's tiered JIT runs a method's first ~30 calls as
         // unoptimised tier-0 code, so two warm-up calls would time the JIT (see Workloads.Time).

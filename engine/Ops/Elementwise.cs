@@ -134,7 +134,18 @@ public sealed partial class Tensor
     {
         var x = this;
         var y = MapBinary<K.LeakyRelu>(x, Scalar(negativeSlope), "leaky_relu");
-        return Autograd.Record("leaky_relu", y, [x], g => [g * (x.StepMask() * (1f - negativeSlope) + negativeSlope)]);
+        return Autograd.Record("leaky_relu", y, [x], g =>
+        {
+            // Not under create-graph: one fused pass (kernels/Cpu/LeakyReluBackward.cs); else differentiable ops.
+            if (!Autograd.IsEnabled && g.Device == Device.Cpu && x.Device == Device.Cpu && g.IsContiguous && x.IsContiguous
+                && ShapeUtil.Equal(g.shape, x.shape))
+            {
+                var dx = Empty(x.shape, DType.Float32, x.Device);
+                Denoise.Kernels.Cpu.LeakyReluBackward.Run(g.Span, x.Span, negativeSlope, dx.Span);
+                return [dx];
+            }
+            return [g * (x.StepMask() * (1f - negativeSlope) + negativeSlope)];
+        });
     }
 
     /// <summary>elu: d = 1 for x &gt; 0, else α·eˣ = y + α.</summary>

@@ -2,6 +2,7 @@
 // double loops, with first- and second-order gradient checks and cumprod's gradient through zeros.
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter "FullyQualifiedName~ReduceMoreTests"
 using Denoise;
+using Denoise.Kernels.Cpu;
 using NUnit.Framework;
 
 namespace Denoise.Tests.Engine;
@@ -236,6 +237,32 @@ public class ReduceMoreTests
             for (int j = 0; j < length; j++) r += xs[i * length + j];
             Assert.That(parallel[i], Is.EqualTo(r).Within(1e-4 * (1 + Math.Abs(r)) + 1e-5 * length), $"row {i}");
         }
+    }
+
+    // Every RowSums version against a double reference on odd lengths (below, at and past the 16- and
+    // 64-float chunks), and V1's pairing of rows: a row's bits must not depend on whether it was summed
+    // beside a neighbour (odd row counts leave one row alone; a part boundary can fall anywhere).
+    [TestCase(RowSumsVersion.V0Primitives)]
+    [TestCase(RowSumsVersion.V1Streams)]
+    public void RowSums_Version_MatchesReference_OddLengths(RowSumsVersion version)
+    {
+        foreach (int length in new[] { 1, 15, 16, 17, 63, 64, 65, 97, 1031 })
+            foreach (int rows in new[] { 1, 2, 3, 7 })
+            {
+                var xs = GradCheck.Rand(length * 31 + rows, rows, length).ToArray();
+                var y = new float[rows];
+                RowSums.Run(version, xs, y, length);
+                for (int i = 0; i < rows; i++)
+                {
+                    double r = 0;
+                    for (int j = 0; j < length; j++) r += xs[i * length + j];
+                    Assert.That(y[i], Is.EqualTo(r).Within(1e-5 * (1 + length)), $"{version} rows={rows} n={length} row {i}");
+                    var alone = new float[1];
+                    RowSums.Run(version, xs.AsSpan(i * length, length), alone, length);
+                    Assert.That(BitConverter.SingleToInt32Bits(y[i]), Is.EqualTo(BitConverter.SingleToInt32Bits(alone[0])),
+                        $"{version} rows={rows} n={length}: row {i} alone differs");
+                }
+            }
     }
 
     [Test]

@@ -16,13 +16,16 @@ public class GemmTests
         (1, 1, 1), (7, 13, 31), (13, 7, 65), (31, 65, 7), (65, 31, 257), (257, 65, 13),
         (1, 257, 31), (257, 1, 65), (64, 64, 64), (100, 130, 300), (150, 70, 260), (3, 1100, 5),
         (5, 129, 47),   // transposed B: two full 64-wide panels with 16×16 register transposes + k tail of 15, and a 1-column edge panel
+        (37, 2, 389),   // N ≤ 32: V3/V4's 16-wide tile; K = 384 + 5 crosses V4's K block
+        (19, 33, 9),    // N = 33: just past the narrow-tile limit; K = 9 = one 8-k vector pack chunk + 1 (V4)
+        (151, 97, 258), // V4 A packing: full 6-row panels, a 1-row edge panel, k tails after 8-k chunks; M > MC
     };
 
     static readonly (float Alpha, float Beta)[] Scalars = { (1f, 0f), (0.5f, -1.5f), (-2f, 1f) };
 
     static IEnumerable<TestCaseData> Cases()
     {
-        foreach (var v in new[] { GemmVersion.V1Reorder, GemmVersion.V2Packed })
+        foreach (var v in new[] { GemmVersion.V1Reorder, GemmVersion.V2Packed, GemmVersion.V3Pooled, GemmVersion.V4Blocked })
             for (int s = 0; s < Shapes.Length; s++)
                 foreach (bool ta in new[] { false, true })
                     foreach (bool tb in new[] { false, true })
@@ -85,32 +88,65 @@ public class GemmTests
         return 2.0 * (K + 4) * Math.Pow(2, -24) * scale + 1e-30;
     }
 
-    [TestCase(257, 257, 257, false, false)]
-    [TestCase(300, 70, 129, true, false)]    // M ≥ N: split over rows
-    [TestCase(70, 300, 129, false, true)]    // N > M: split over columns
-    [TestCase(131, 517, 200, true, true)]
-    public void V2_MultiThread_BitIdenticalToSingleThread(int M, int N, int K, bool transA, bool transB)
+    static IEnumerable<TestCaseData> ThreadCases()
+    {
+        var shapes = new (int M, int N, int K, bool TA, bool TB)[]
+        {
+            (257, 257, 257, false, false),
+            (300, 70, 129, true, false),    // M ≥ N: split over rows
+            (70, 300, 129, false, true),    // N > M: split over columns
+            (131, 517, 200, true, true),
+            (512, 2, 256, false, true),     // M2's 256→2 layer: narrow tile, rows split
+        };
+        foreach (var v in new[] { GemmVersion.V2Packed, GemmVersion.V3Pooled, GemmVersion.V4Blocked })
+            foreach (var (M, N, K, ta, tb) in shapes)
+                yield return new TestCaseData(v, M, N, K, ta, tb).SetName($"Gemm_{v}_MultiThread_BitIdentical_{M}x{N}x{K}_{(ta ? "T" : "N")}{(tb ? "T" : "N")}");
+    }
+
+    // V3/V4 cut the problem into a grid planned for Gemm.MaxThreads (2 = this machine's cores; 3 and 5
+    // give other grids, ranges whose edges fall mid-block, and more parts than pool threads, claimed by
+    // whichever thread is free): every grid must give the single-thread bits. WorkerPool.Threads is left
+    // alone: workers, once started, never stop, and extra ones would change other tests' allocations.
+    [TestCaseSource(nameof(ThreadCases))]
+    public void MultiThread_BitIdenticalToSingleThread(GemmVersion version, int M, int N, int K, bool transA, bool transB)
     {
         var rng = new Random(7);
         int lda = transA ? M : K, ldb = transB ? K : N;
         float[] A = Rand(rng, (transA ? K : M) * lda), B = Rand(rng, (transB ? N : K) * ldb);
         float[] C0 = Rand(rng, M * N);
         int saved = Gemm.MaxThreads;
+        long savedThreshold = Gemm.ParallelThreshold;
         try
         {
+            Gemm.ParallelThreshold = 1;   // thread even the small shapes
             float[] single = (float[])C0.Clone();
             Gemm.MaxThreads = 1;
-            Gemm.Run(transA, transB, M, N, K, 0.75f, A, lda, B, ldb, 0.25f, single, N);
-            // 2 = this machine's cores; 3 and 5 give ranges whose edges fall mid-block.
+            Gemm.Run(version, transA, transB, M, N, K, 0.75f, A, lda, B, ldb, 0.25f, single, N);
             foreach (int threads in new[] { 2, 3, 5 })
             {
                 float[] multi = (float[])C0.Clone();
                 Gemm.MaxThreads = threads;
-                Gemm.Run(transA, transB, M, N, K, 0.75f, A, lda, B, ldb, 0.25f, multi, N);
+                Gemm.Run(version, transA, transB, M, N, K, 0.75f, A, lda, B, ldb, 0.25f, multi, N);
                 Assert.That(multi, Is.EqualTo(single), $"threads={threads}");   // exact, bit for bit
             }
         }
-        finally { Gemm.MaxThreads = saved; }
+        finally { Gemm.MaxThreads = saved; Gemm.ParallelThreshold = savedThreshold; }
+    }
+
+    // V3 changed only who runs which block: each element's arithmetic is V2's, so the bits are V2's.
+    [TestCase(257, 257, 257, false, false)]
+    [TestCase(512, 256, 256, false, true)]
+    [TestCase(256, 256, 512, true, false)]
+    [TestCase(37, 2, 389, true, true)]
+    public void V3_BitIdenticalToV2(int M, int N, int K, bool transA, bool transB)
+    {
+        var rng = new Random(11);
+        int lda = transA ? M : K, ldb = transB ? K : N;
+        float[] A = Rand(rng, (transA ? K : M) * lda), B = Rand(rng, (transB ? N : K) * ldb);
+        float[] v2 = Rand(rng, M * N), v3 = (float[])v2.Clone();
+        Gemm.Run(GemmVersion.V2Packed, transA, transB, M, N, K, 1.25f, A, lda, B, ldb, 0.5f, v2, N);
+        Gemm.Run(GemmVersion.V3Pooled, transA, transB, M, N, K, 1.25f, A, lda, B, ldb, 0.5f, v3, N);
+        Assert.That(v3, Is.EqualTo(v2));
     }
 
     [TestCase(5, 9, 13, 4, false)]      // small: sequential loop over the batch

@@ -55,6 +55,39 @@ public class FunctionalLayersTests
         AssertClose(F.Linear(x.Select(0, 0).Select(0, 1), w).ToArray(), expected.Skip(5).Take(5).Select((v, o) => v - bv[o]).ToArray());
     }
 
+    // The CPU path is one GEMM with the bias preloaded into C (addmm); it must agree with the loops on
+    // odd sizes (1 row, a prime, K past the GEMM's K block), a transposed weight view, a strided input,
+    // and with the composed matmul + add on the gradients of all three inputs.
+    [TestCase(1, 7, 3)]
+    [TestCase(13, 5, 389)]
+    [TestCase(37, 33, 17)]
+    public void Linear_Addmm_MatchesLoops_OnOddAndStridedOperands(int rows, int outF, int inF)
+    {
+        var xBig = GradCheck.Rand(21, rows, inF + 2);
+        var x = xBig.Narrow(1, 1, inF);                              // rows stride inF + 2
+        var wT = GradCheck.Rand(22, inF, outF);
+        var w = wT.T;                                                // (out, in) as a transposed view
+        var b = GradCheck.Rand(23, outF);
+        var y = F.Linear(x, w, b);
+        var xv = x.Contiguous().ToArray(); var wv = w.Contiguous().ToArray(); var bv = b.ToArray();
+        var expected = new double[rows * outF];
+        for (int r = 0; r < rows; r++)
+            for (int o = 0; o < outF; o++)
+            {
+                double s = bv[o];
+                for (int i = 0; i < inF; i++) s += (double)xv[r * inF + i] * wv[o * inF + i];
+                expected[r * outF + o] = s;
+            }
+        AssertClose(y.ToArray(), expected, 1e-4 * Math.Sqrt(inF));
+
+        var xg = x.Contiguous().Detach().RequiresGrad_(); var wg = w.Contiguous().Detach().RequiresGrad_(); var bg = b.Detach().RequiresGrad_();
+        var g = GradCheck.Rand(24, rows, outF);
+        var fused = Autograd.Grad([F.Linear(xg, wg, bg)], [xg, wg, bg], [g]);
+        var composed = Autograd.Grad([xg.MatMul(wg.T) + bg], [xg, wg, bg], [g]);
+        for (int k = 0; k < 3; k++)
+            AssertClose(fused[k]!.ToArray(), composed[k]!.ToArray().Select(v => (double)v).ToArray(), 1e-5 * Math.Sqrt(rows + inF));
+    }
+
     [Test]
     public void Linear_Gradients_FirstAndSecondOrder()
     {

@@ -61,7 +61,7 @@ public static partial class Gemm
         {
             if (threads == 1)
             {
-                Serial(transA, transB, M, N, K, alpha, pA, lda, pB, ldb, beta, pC, ldc, nr);
+                Serial(transA, transB, M, N, K, alpha, pA, lda, pB, ldb, beta, pC, ldc, nr, KC, fastPackA: false);
                 return;
             }
 
@@ -73,32 +73,35 @@ public static partial class Gemm
                 int lo = t * step, len = Math.Min(dim, lo + step) - lo;
                 if (splitM)   // rows lo.. of op(A) and C
                     Serial(transA, transB, len, N, K, alpha, (float*)a + (transA ? lo : (nint)lo * lda), lda,
-                        (float*)b, ldb, beta, (float*)c + (nint)lo * ldc, ldc, nr);
+                        (float*)b, ldb, beta, (float*)c + (nint)lo * ldc, ldc, nr, KC, fastPackA: false);
                 else          // columns lo.. of op(B) and C
                     Serial(transA, transB, M, len, K, alpha, (float*)a, lda,
-                        (float*)b + (transB ? (nint)lo * ldb : lo), ldb, beta, (float*)c + lo, ldc, nr);
+                        (float*)b + (transB ? (nint)lo * ldb : lo), ldb, beta, (float*)c + lo, ldc, nr, KC, fastPackA: false);
             });
         }
     }
 
+    /// <summary>The serial loop nest; <paramref name="kcBlock"/> ≤ KC is the K block and
+    /// <paramref name="fastPackA"/> picks V4's vectorised A packing (same packed bytes).</summary>
     static unsafe void Serial(bool transA, bool transB, int M, int N, int K, float alpha,
-        float* A, int lda, float* B, int ldb, float beta, float* C, int ldc, int nr)
+        float* A, int lda, float* B, int ldb, float beta, float* C, int ldc, int nr, int kcBlock, bool fastPackA, bool prefetchC = false)
     {
         float* pa = PackBuffer();
-        float* pb = pa + MC * KC;   // MC·KC·4 bytes is a multiple of 64, so pb stays aligned
+        float* pb = pa + MC * 512;   // MC·KC·4 bytes is a multiple of 64, so pb stays aligned
         for (int jc = 0; jc < N; jc += NC)
         {
             int nc = Math.Min(NC, N - jc);
-            for (int pc = 0; pc < K; pc += KC)
+            for (int pc = 0; pc < K; pc += kcBlock)
             {
-                int kc = Math.Min(KC, K - pc);
+                int kc = Math.Min(kcBlock, K - pc);
                 float betaK = pc == 0 ? beta : 1f;
                 PackB(transB, B, ldb, pc, kc, jc, nc, nr, pb);
                 for (int ic = 0; ic < M; ic += MC)
                 {
                     int mc = Math.Min(MC, M - ic);
-                    PackA(transA, A, lda, ic, mc, pc, kc, pa);
-                    Macro(mc, nc, kc, pa, pb, C + (nint)ic * ldc + jc, ldc, alpha, betaK, nr);
+                    if (fastPackA) PackAVector(transA, A, lda, ic, mc, pc, kc, pa);
+                    else PackA(transA, A, lda, ic, mc, pc, kc, pa);
+                    Macro(mc, nc, kc, pa, pb, C + (nint)ic * ldc + jc, ldc, alpha, betaK, nr, prefetchC);
                 }
             }
         }
@@ -108,7 +111,7 @@ public static partial class Gemm
     /// for the life of the thread (fresh pages cost ~15 µs each here, docs/MACHINE.md).</summary>
     static unsafe float* PackBuffer()
     {
-        const int floats = MC * KC + KC * NC + 16;
+        const int floats = MC * 512 + 512 * NC + 16;
         float[]? buf = t_pack;
         if (buf is null) t_pack = buf = GC.AllocateUninitializedArray<float>(floats, pinned: true);
         nint p = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buf));
@@ -242,7 +245,7 @@ public static partial class Gemm
     }
 
     static unsafe void Macro(int mc, int nc, int kc, float* pa, float* pb, float* C, int ldc,
-        float alpha, float beta, int nr)
+        float alpha, float beta, int nr, bool prefetchC)
     {
         float* scratch = stackalloc float[MR * NR512];
         for (int jr = 0; jr < nc; jr += nr)
@@ -256,6 +259,7 @@ public static partial class Gemm
                 float* c = C + (nint)ir * ldc + jr;
                 if (h == MR && w == nr)
                 {
+                    if (prefetchC && nr == NR512) PrefetchTile(c, ldc);
                     Kernel(nr, kc, a, b, c, ldc, alpha, beta);
                     continue;
                 }
@@ -270,6 +274,18 @@ public static partial class Gemm
                         cij = beta == 0f ? alpha * ab : alpha * ab + beta * cij;
                     }
             }
+        }
+    }
+
+    /// <summary>V4: asks for the 6×64 C tile before the k loop, so its read at the end does not stall
+    /// on memory (at n = 2048, C does not fit in any cache and is re-read once per K block).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe void PrefetchTile(float* c, nint ldc)
+    {
+        if (!Sse.IsSupported) return;
+        for (int i = 0; i < MR; i++, c += ldc)
+        {
+            Sse.Prefetch0(c); Sse.Prefetch0(c + 16); Sse.Prefetch0(c + 32); Sse.Prefetch0(c + 48);
         }
     }
 

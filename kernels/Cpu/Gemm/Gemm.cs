@@ -9,17 +9,25 @@
 //   V0Naive    i-j-k loops, double accumulator; the reference         0.9 /   0.4
 //   V1Reorder  i-k-j: rows of B stream contiguously into a row AXPY    15 /  24     (no blocking)
 //   V2Packed   BLIS-style packed panels + 6×64 Vector512 FMA tile,    185 / 198     1 thread
-//              deterministic split over threads              (current) 380 / 385     2 threads
-// The 2-thread figures need an otherwise idle machine; rerun GemmBench rather than trust these.
+//              deterministic split over threads (Parallel.For)         380 / 385     2 threads
+//   V3Pooled   V2's kernel on the WorkerPool, 2-D grid of up to 4 parts per thread chosen to
+//              pack least, 16-wide tile for N ≤ 32; same bits as V2
+//   V4Blocked  V3 with KC = 384, C tile prefetched, vector packing of A,   (current)
+//              narrow products transposed. Thread CPU time, 1 thread, load ~20 (n = 512 / 1024 / 2048):
+//              169 / 167–174 / 174–180; 2 threads in a quiet window: 307 / 380 / 373
+//              (PyTorch + OpenBLAS in the same run: 303 / 338 / 373)
+// The 2-thread figures need an otherwise idle machine; rerun `bench -- gemm` rather than trust these.
+// Per-version figures on K1/M2/M3 shapes, side by side with PyTorch: bench/results/cpu-2026-11-23-gemm.md.
 //
 // Run:   dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Gemm
-// Bench: dotnet run -c Release --project bench -- --filter *GemmBench*   (needs a BenchmarkSwitcher Main)
+// Bench: dotnet run -c Release --project bench -- gemm [--cpu-time] [--only k1|m2|m3]   (interleaved versions)
+//        dotnet run -c Release --project bench -- --filter *GemmBench*                 (BenchmarkDotNet)
 using System.Runtime.CompilerServices;
 
 namespace Denoise.Kernels.Cpu;
 
 /// <summary>The GEMM versions kept in the project, slowest to fastest.</summary>
-public enum GemmVersion { V0Naive, V1Reorder, V2Packed }
+public enum GemmVersion { V0Naive, V1Reorder, V2Packed, V3Pooled, V4Blocked }
 
 public static partial class Gemm
 {
@@ -30,14 +38,22 @@ public static partial class Gemm
     /// </summary>
     public static int MaxThreads { get; set; } = Environment.ProcessorCount;
 
-    /// <summary>Below this many multiply-adds (M·N·K) a GEMM runs on the calling thread: a
-    /// Parallel.For costs 10–20 µs here, about 2^21 FMAs at the single-core rate.</summary>
+    /// <summary>Below this many multiply-adds (M·N·K) a GEMM runs on the calling thread: V2's
+    /// Parallel.For costs 10–20 µs here, about 2^21 FMAs at the single-core rate (V3/V4's pool
+    /// hand-off is ~1 µs when the worker is spinning, but a sleeping worker takes a futex wake).</summary>
     public static long ParallelThreshold { get; set; } = 1L << 21;
+
+    /// <summary>The version <see cref="Run(bool, bool, int, int, int, float, ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, float, Span{float}, int)"/>
+    /// uses: the current best unless a benchmark sets another to time a whole training step with it.</summary>
+    public static GemmVersion Current { get; set; } = GemmVersion.V4Blocked;
 
     /// <summary>C = alpha · op(A) · op(B) + beta · C with the current best version.</summary>
     public static void Run(bool transA, bool transB, int M, int N, int K, float alpha,
         ReadOnlySpan<float> A, int lda, ReadOnlySpan<float> B, int ldb, float beta, Span<float> C, int ldc)
-        => V2Packed(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    {
+        if (Current == GemmVersion.V4Blocked) V4Blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        else Run(Current, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    }
 
     /// <summary>Runs a named version; the tests and the benchmark walk the ladder through this.</summary>
     public static void Run(GemmVersion version, bool transA, bool transB, int M, int N, int K, float alpha,
@@ -48,6 +64,8 @@ public static partial class Gemm
             case GemmVersion.V0Naive: V0Naive(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
             case GemmVersion.V1Reorder: V1Reorder(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
             case GemmVersion.V2Packed: V2Packed(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+            case GemmVersion.V3Pooled: V3Pooled(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+            case GemmVersion.V4Blocked: V4Blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
             default: throw new ArgumentOutOfRangeException(nameof(version));
         }
     }
@@ -67,7 +85,7 @@ public static partial class Gemm
             batch, strideA, strideB, strideC);
 
         long work = (long)M * N * Math.Max(K, 1);
-        int threads = Math.Min(MaxThreads, batch);
+        int threads = Math.Min(Math.Min(MaxThreads, WorkerPool.Threads), batch);
         bool perBatchThreads = threads > 1 && work < ParallelThreshold && work * batch >= ParallelThreshold;
         if (!perBatchThreads)
         {
@@ -77,25 +95,43 @@ public static partial class Gemm
             return;
         }
 
-        // Fixed contiguous batch ranges, one per worker; each problem runs single-threaded,
-        // so the bits match the sequential loop exactly.
+        // Fixed contiguous batch ranges, one per part on the WorkerPool; each problem runs
+        // single-threaded, so the bits match the sequential loop exactly.
         fixed (float* pA = A, pB = B, pC = C)
         {
-            nint a = (nint)pA, bb = (nint)pB, c = (nint)pC;
-            int lenA = A.Length, lenB = B.Length, lenC = C.Length;
-            int per = (batch + threads - 1) / threads;
-            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+            int parts = Math.Min(batch, 4 * threads);
+            WorkerPool.Run(new BatchJob(transA, transB, M, N, K, alpha, pA, A.Length, lda, pB, B.Length, ldb, beta,
+                pC, C.Length, ldc, batch, parts, strideA, strideB, strideC), parts);
+        }
+    }
+
+    readonly unsafe struct BatchJob(bool transA, bool transB, int M, int N, int K, float alpha,
+        float* A, int lenA, int lda, float* B, int lenB, int ldb, float beta, float* C, int lenC, int ldc,
+        int batch, int parts, long strideA, long strideB, long strideC) : IParallelJob
+    {
+        public void Execute(int part)
+        {
+            var (b0, count) = WorkerPool.Range(batch, parts, part);
+            for (int b = b0; b < b0 + count; b++)
             {
-                int b0 = t * per, b1 = Math.Min(batch, b0 + per);
-                for (int b = b0; b < b1; b++)
-                {
-                    long oa = b * strideA, ob = b * strideB, oc = b * strideC;
-                    var As = new ReadOnlySpan<float>((float*)a + oa, (int)(lenA - oa));
-                    var Bs = new ReadOnlySpan<float>((float*)bb + ob, (int)(lenB - ob));
-                    var Cs = new Span<float>((float*)c + oc, (int)(lenC - oc));
-                    V2Packed(transA, transB, M, N, K, alpha, As, lda, Bs, ldb, beta, Cs, ldc, maxThreads: 1);
-                }
-            });
+                long oa = b * strideA, ob = b * strideB, oc = b * strideC;
+                RunSingle(Current, transA, transB, M, N, K, alpha, new ReadOnlySpan<float>(A + oa, (int)(lenA - oa)), lda,
+                    new ReadOnlySpan<float>(B + ob, (int)(lenB - ob)), ldb, beta,
+                    new Span<float>(C + oc, (int)(lenC - oc)), ldc);
+            }
+        }
+    }
+
+    /// <summary>One problem on the calling thread only (inside a job already spread over the pool).</summary>
+    static void RunSingle(GemmVersion version, bool transA, bool transB, int M, int N, int K, float alpha,
+        ReadOnlySpan<float> A, int lda, ReadOnlySpan<float> B, int ldb, float beta, Span<float> C, int ldc)
+    {
+        switch (version)
+        {
+            case GemmVersion.V2Packed: V2Packed(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, maxThreads: 1); break;
+            case GemmVersion.V3Pooled: V3Pooled(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, maxThreads: 1); break;
+            case GemmVersion.V4Blocked: V4Blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, maxThreads: 1); break;
+            default: Run(version, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); break;   // V0, V1: serial anyway
         }
     }
 
