@@ -69,7 +69,9 @@ public static class Pool
                 for (int w = w0; w < w1 && !nan; w++)
                 {
                     float v = x[basePix + h * s.W + w];
+#pragma warning disable CS1718   // v != v is the NaN test (a NaN wins the max, as on the CPU); it compiles to one compare on every backend
                     if (v > bestV || v != v) { bestV = v; best = h * s.W + w; nan = v != v; }
+#pragma warning restore CS1718
                 }
             y[e] = bestV;
             at[e] = best;
