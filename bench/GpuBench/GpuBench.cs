@@ -3,7 +3,7 @@
 //
 //   dotnet run -c Release --project bench/GpuBench -- [--device cuda:0|opencl:0|ilgpu-cpu] [--quick]
 //                                                     [--out result.json] [--ptx-dir dir]
-//                                                     [--only parity,gemm,…] [--skip models,…]
+//                                                     [--only parity,gemm,…] [--skip models,…] [--models-all]
 //   On a GPU machine without .NET: bench/gpu/publish.sh here, then bench/gpu/run-on-device.sh there.
 //
 // What it does, in order (each step is recorded even when a later one fails, e.g. the H100 crash
@@ -73,7 +73,7 @@ public static partial class GpuBench
             if (Want("fused")) Step(result, "fused", () => FusedTimings(gpu, onCpu), ref rc);
             if (Want("engine_m2")) Step(result, "engine_m2", () => EngineM2(deviceName, onCpu), ref rc);
             if (Want("engine_fused")) Step(result, "engine_fused", () => EngineFused(deviceName, onCpu), ref rc);
-            if (Want("models")) Step(result, "models", () => Models(deviceName, quick, onCpu), ref rc);
+            if (Want("models")) Step(result, "models", () => Models(deviceName, quick, onCpu, args.Contains("--models-all")), ref rc);
             result["kernel_load_ms"] = new JsonObject(gpu.Kernels.CompileMilliseconds.OrderBy(kv => kv.Key)
                 .Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)Math.Round(kv.Value, 1))));
             if (ptxDir is not null && Want("ptx")) Step(result, "ptx", () => DumpPtx(gpu, ptxDir), ref rc);
