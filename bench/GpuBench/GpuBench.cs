@@ -3,6 +3,7 @@
 //
 //   dotnet run -c Release --project bench/GpuBench -- [--device cuda:0|opencl:0|ilgpu-cpu] [--quick]
 //                                                     [--out result.json] [--ptx-dir dir]
+//                                                     [--only parity,gemm,…] [--skip models,…] [--models-all]
 //   On a GPU machine without .NET: bench/gpu/publish.sh here, then bench/gpu/run-on-device.sh there.
 //
 // What it does, in order (each step is recorded even when a later one fails, e.g. the H100 crash
@@ -26,6 +27,8 @@
 //   5b. the engine's fused ops on the device against the compositions they replaced (forward +
 //      backward through autograd, ms): F.ScaledDotProductAttention at the K4 shapes, F.LayerNorm,
 //      softmax — what this change buys a training step there
+//   5c. models: the WORKLOADS M1–M4 steps and samplers on the device (GpuBench.Models.cs), keyed as
+//      bench/peer/gpu_models.py keys PyTorch's (reduced, labelled sizes on the CPU accelerator)
 //   6. optional: the PTX of every loaded kernel into --ptx-dir (for ptxas / cuobjdump -sass there)
 using System.Diagnostics;
 using System.Text.Json;
@@ -41,12 +44,16 @@ using CpuPhilox = Denoise.Kernels.Philox;
 
 namespace Denoise.Bench.Gpu;
 
-public static class GpuBench
+public static partial class GpuBench
 {
     public static int Main(string[] args)
     {
         bool quick = args.Contains("--quick");
         string? outPath = Arg(args, "--out"), ptxDir = Arg(args, "--ptx-dir");
+        // Sections: parity, gemm, map, fused, engine_m2, engine_fused, models, ptx (with --ptx-dir).
+        string[]? only = Arg(args, "--only")?.Split(',', StringSplitOptions.RemoveEmptyEntries);
+        string[] skip = Arg(args, "--skip")?.Split(',', StringSplitOptions.RemoveEmptyEntries) ?? [];
+        bool Want(string section) => (only is null || only.Contains(section)) && !skip.Contains(section);
         var result = new JsonObject { ["bench"] = "gpu", ["started"] = DateTime.UtcNow.ToString("o") };
         int rc = 0;
         try
@@ -59,16 +66,17 @@ public static class GpuBench
             result["context_ms"] = sw.Elapsed.TotalMilliseconds;
             Log($"device: {gpu.Describe()}");
             bool onCpu = gpu.Kind == GpuKind.CpuAccelerator;
-            Step(result, "parity", () => Parity(gpu, quick || onCpu), ref rc);
+            if (Want("parity")) Step(result, "parity", () => Parity(gpu, quick || onCpu), ref rc);
             int[] sizes = onCpu ? [64] : quick ? [1024] : [1024, 2048, 4096];   // the CPU accelerator only proves the plumbing
-            Step(result, "gemm", () => GemmTimings(gpu, sizes), ref rc);
-            Step(result, "map", () => MapTimings(gpu, onCpu ? 1 << 16 : 1 << 24), ref rc);
-            Step(result, "fused", () => FusedTimings(gpu, onCpu), ref rc);
-            Step(result, "engine_m2", () => EngineM2(deviceName, onCpu), ref rc);
-            Step(result, "engine_fused", () => EngineFused(deviceName, onCpu), ref rc);
+            if (Want("gemm")) Step(result, "gemm", () => GemmTimings(gpu, sizes), ref rc);
+            if (Want("map")) Step(result, "map", () => MapTimings(gpu, onCpu ? 1 << 16 : 1 << 24), ref rc);
+            if (Want("fused")) Step(result, "fused", () => FusedTimings(gpu, onCpu), ref rc);
+            if (Want("engine_m2")) Step(result, "engine_m2", () => EngineM2(deviceName, onCpu), ref rc);
+            if (Want("engine_fused")) Step(result, "engine_fused", () => EngineFused(deviceName, onCpu), ref rc);
+            if (Want("models")) Step(result, "models", () => Models(deviceName, quick, onCpu, args.Contains("--models-all")), ref rc);
             result["kernel_load_ms"] = new JsonObject(gpu.Kernels.CompileMilliseconds.OrderBy(kv => kv.Key)
                 .Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)Math.Round(kv.Value, 1))));
-            if (ptxDir is not null) Step(result, "ptx", () => DumpPtx(gpu, ptxDir), ref rc);
+            if (ptxDir is not null && Want("ptx")) Step(result, "ptx", () => DumpPtx(gpu, ptxDir), ref rc);
         }
         catch (Exception e)
         {
