@@ -251,6 +251,36 @@ public class Conv2dTests
         }
     }
 
+    /// <summary>Conv2d.BiasGrad (the bias gradient, Σ over images and pixels per channel) against a double sum on
+    /// odd shapes, and the same bits on 1 and 2 threads (channels split over the pool).</summary>
+    [Test]
+    public void BiasGrad_MatchesDoubleSum_SameBitsOnOneAndTwoThreads()
+    {
+        foreach (var (N, C, P) in new[] { (1, 1, 1), (3, 5, 7), (64, 32, 784), (7, 33, 17), (0, 3, 4) })
+        {
+            var rng = new Random(12);
+            float[] gy = Rand(rng, (long)N * C * P);
+            int saved = WorkerPool.Threads;
+            try
+            {
+                WorkerPool.Threads = 1;
+                float[] one = Nan(C); Conv2d.BiasGrad(gy, one, N, C, P);
+                WorkerPool.Threads = 2;
+                float[] two = Nan(C); Conv2d.BiasGrad(gy, two, N, C, P);
+                Assert.That(two, Is.EqualTo(one), $"({N}, {C}, {P})");
+                for (int c = 0; c < C; c++)
+                {
+                    double s = 0;
+                    for (int n = 0; n < N; n++) for (int i = 0; i < P; i++) s += gy[((long)n * C + c) * P + i];
+                    Assert.That(one[c], Is.EqualTo(s).Within(1e-5 * (1 + N * P * 0.5)), $"({N}, {C}, {P}): db[{c}]");
+                }
+            }
+            finally { WorkerPool.Threads = saved; }
+        }
+        Assert.That(() => Conv2d.BiasGrad(new float[5], new float[2], 1, 2, 3),
+            Throws.ArgumentException.With.Message.Contains("(N, C, P) = (1, 2, 3)"));
+    }
+
     /// <summary>The transposed convolution's bias (one value per dx channel) in every version: V3 and V4 add
     /// it in the store (phases no tap reaches included), earlier versions in a second pass.</summary>
     [Test]

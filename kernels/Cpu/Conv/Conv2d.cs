@@ -283,6 +283,39 @@ public static unsafe partial class Conv2d
         }
     }
 
+    /// <summary>The bias gradient db[c] = Σₙ Σ_p gy[n, c, p] (gy: N × C planes of P). Each channel sums its planes
+    /// (TensorPrimitives.Sum) in image order, so the bits do not depend on how channels are split over threads.
+    /// (Through Tensor.SumTo over dims 0, 2, 3 the K2 stem's db took 1.1 ms of CPU time for 1.6 M floats, more
+    /// than its dx or dW; this is one streaming pass.)</summary>
+    public static void BiasGrad(ReadOnlySpan<float> gy, Span<float> db, int N, int C, int P)
+    {
+        long need = (long)N * C * P;
+        if (gy.Length < need) throw new ArgumentException($"conv2d bias grad: gy has {gy.Length} elements, needs {need} for (N, C, P) = ({N}, {C}, {P})");
+        if (db.Length < C) throw new ArgumentException($"conv2d bias grad: db has {db.Length} elements, needs C = {C}");
+        fixed (float* pg = gy, pd = db)
+        {
+            var job = new BiasGradJob(pg, pd, N, C, P, WorkerPool.PartsFor(need, 1 << 16, Math.Min(C, 16)));
+            if (job.Ranges <= 1) job.Execute(0); else WorkerPool.Run(job, job.Ranges);
+        }
+    }
+
+    readonly struct BiasGradJob(float* gy, float* db, int N, int C, int P, int ranges) : IParallelJob
+    {
+        public int Ranges => ranges;
+
+        public void Execute(int r)
+        {
+            var (c0, count) = WorkerPool.Range(C, Math.Max(1, ranges), r);
+            for (int c = c0; c < c0 + count; c++)
+            {
+                float s = 0;
+                for (int n = 0; n < N; n++)
+                    s += System.Numerics.Tensors.TensorPrimitives.Sum(new ReadOnlySpan<float>(gy + ((long)n * C + c) * P, P));
+                db[c] = s;
+            }
+        }
+    }
+
     // ───────────────────── V1: image chunks on the worker pool ─────────────────────
 
     // A chunk should carry at least ~2^22 multiply-adds (~20 µs on one core) so the pool's
