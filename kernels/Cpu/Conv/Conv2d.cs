@@ -306,14 +306,31 @@ public static unsafe partial class Conv2d
         public void Execute(int r)
         {
             var (c0, count) = WorkerPool.Range(C, Math.Max(1, ranges), r);
-            for (int c = c0; c < c0 + count; c++)
-            {
-                float s = 0;
-                for (int n = 0; n < N; n++)
-                    s += System.Numerics.Tensors.TensorPrimitives.Sum(new ReadOnlySpan<float>(gy + ((long)n * C + c) * P, P));
-                db[c] = s;
-            }
+            // Images outer so each image's channel range is one contiguous stream (channel-outer, a plane at a
+            // time, was 1.9 ms on the stem: every 3 KB plane restarted the prefetcher); per channel the order is
+            // still image order.
+            new Span<float>(db + c0, count).Clear();
+            for (int n = 0; n < N; n++)
+                for (int c = c0; c < c0 + count; c++)
+                    db[c] += PlaneSum(gy + ((long)n * C + c) * P, P);
         }
+    }
+
+    /// <summary>Σ of n floats in a fixed order. (TensorPrimitives.Sum took ~0.5 µs per 784-float plane, 1.0 ms
+    /// over the stem's 2048 planes against 0.13 ms for one call over all of them.)</summary>
+    static float PlaneSum(float* a, int n)
+    {
+        var s0 = System.Runtime.Intrinsics.Vector512<float>.Zero; var s1 = s0; var s2 = s0; var s3 = s0;
+        int i = 0;
+        for (; i + 64 <= n; i += 64)
+        {
+            s0 += System.Runtime.Intrinsics.Vector512.Load(a + i); s1 += System.Runtime.Intrinsics.Vector512.Load(a + i + 16);
+            s2 += System.Runtime.Intrinsics.Vector512.Load(a + i + 32); s3 += System.Runtime.Intrinsics.Vector512.Load(a + i + 48);
+        }
+        for (; i + 16 <= n; i += 16) s0 += System.Runtime.Intrinsics.Vector512.Load(a + i);
+        float s = System.Runtime.Intrinsics.Vector512.Sum((s0 + s1) + (s2 + s3));
+        for (; i < n; i++) s += a[i];
+        return s;
     }
 
     // ───────────────────── V1: image chunks on the worker pool ─────────────────────
