@@ -119,7 +119,7 @@ public static partial class F
         return Autograd.Record("conv2d", y, [x, w, b], g => [
             x.RequiresGrad ? ConvInputGrad(g, w, s) : null,
             w.RequiresGrad ? ConvWeightGrad(x, g, s) : null,
-            b.RequiresGrad ? g.SumTo([1, s.Cout, 1, 1]).Reshape(s.Cout) : null]);
+            b.RequiresGrad ? ConvBiasGrad(g, s.Cout) : null]);
     }
 
     /// <summary>ConvInputGrad(x, w) + b, the bias (one per output channel of the transposed convolution, i.e.
@@ -130,10 +130,19 @@ public static partial class F
         return Autograd.Record("conv_transpose2d", y, [x, w, b], g => [
             x.RequiresGrad ? Conv(g, w, s) : null,
             w.RequiresGrad ? ConvWeightGrad(g, x, s) : null,
-            b.RequiresGrad ? g.SumTo([1, s.Cin, 1, 1]).Reshape(s.Cin) : null]);
+            b.RequiresGrad ? ConvBiasGrad(g, s.Cin) : null]);
     }
 
     /// <summary>dx (N, Cin, H, W) = ∂⟨x ⋆ w, y⟩/∂x for y (N, Cout, Hout, Wout); linear in y and in w.</summary>
+    /// <summary>db (C) = g summed over images and pixels (= g.SumTo([1, C, 1, 1])), as one conv kernel pass; its
+    /// backward broadcasts back, like Sum's, so second order still works.</summary>
+    internal static Tensor ConvBiasGrad(Tensor g, int C)
+    {
+        var db = ConvKernels.BiasGrad(g, C);
+        var shape = g.Shape.ToArray();
+        return Autograd.Record("conv2d_bias_grad", db, [g], gb => [gb.Reshape(1, C, 1, 1).Expand(shape)]);
+    }
+
     internal static Tensor ConvInputGrad(Tensor y, Tensor w, ConvSpec s)
     {
         var dx = ConvKernels.InputGrad(y, w, s);

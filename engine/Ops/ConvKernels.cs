@@ -95,6 +95,18 @@ internal static class ConvKernels
         return dw;
     }
 
+    /// <summary>db (C) = Σ over images and pixels of gy (N, C, H, W): a conv's bias gradient, one streaming pass on
+    /// the CPU (Conv2d.BiasGrad); elsewhere Tensor.SumTo.</summary>
+    public static Tensor BiasGrad(Tensor gy, int C)
+    {
+        if (gy.Storage is GpuStorage || gy.Rank != 4 || gy.shape[1] != C)
+            using (Autograd.NoGrad()) return gy.SumTo([1, C, 1, 1]).Reshape(C);
+        var gc = gy.ContiguousNoGrad();
+        var db = Tensor.Empty([C], DType.Float32, gy.Device);
+        Conv2d.BiasGrad(Whole(gc), db.Span, gy.shape[0], C, gy.shape[2] * gy.shape[3]);
+        return db;
+    }
+
     /// <summary>The elements of a contiguous tensor (empty tensors give an empty span).</summary>
     static ReadOnlySpan<float> Whole(Tensor t) => t.Data.AsSpan(t.offset, t.Numel);
 }

@@ -1,5 +1,5 @@
 // Conv2dTests.cs — every Conv2d version (kernels/Cpu/Conv/Conv2d.cs) against V0PerImage on odd
-// shapes, for the three maps, and the promise of the same bits on 1 and 2 threads (V1–V5).
+// shapes, for the three maps, and the promise of the same bits on 1 and 2 threads (V1–V6).
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Conv2d
 using Denoise.Kernels.Cpu;
 using NUnit.Framework;
@@ -188,6 +188,97 @@ public class Conv2dTests
             }
             finally { WorkerPool.Threads = saved; Gemm.MaxThreads = savedGemm; }
         }
+    }
+
+    /// <summary>V6Stem's own kernel covers Cin = 1, 3 × 3, stride 1 input-grads: odd maps, widths across the
+    /// 32-column chunk and heights across the 4-row block, Cout 1/3/32/33, padding 0/1/2 (uneven). Stride 2,
+    /// a 5 × 5 kernel and Cin = 2 check that other shapes fall back to the routed versions.</summary>
+    static readonly Conv2dProblem[] V6Problems =
+    {
+        new(3, new Conv2dGeometry(1, 28, 28, 3, 3, PH: 1, PW: 1), 32),             // K2 stem, 3 images
+        new(5, new Conv2dGeometry(1, 7, 13, 3, 3, PH: 1, PW: 1), 1),               // Cout = 1, odd map
+        new(2, new Conv2dGeometry(1, 9, 35, 3, 3), 3),                             // padding 0, two column chunks
+        new(3, new Conv2dGeometry(1, 5, 33, 3, 3, PH: 2, PW: 1), 33),              // padding 2 × 1, 33 columns
+        new(1, new Conv2dGeometry(1, 1, 1, 3, 3, PH: 1, PW: 1), 4),                // one pixel
+        new(4, new Conv2dGeometry(1, 13, 11, 3, 3, PH: 0, PW: 2), 7),              // padding beyond the kernel's reach (columns)
+        new(3, new Conv2dGeometry(1, 11, 9, 3, 3, SH: 2, SW: 2, PH: 1, PW: 1), 5), // stride 2: routed
+        new(2, new Conv2dGeometry(1, 9, 9, 5, 5, PH: 2, PW: 2), 3),                // 5 × 5: routed
+        new(2, new Conv2dGeometry(2, 9, 7, 3, 3, PH: 1, PW: 1), 3),                // Cin = 2: routed
+    };
+
+    static IEnumerable<TestCaseData> V6Cases() => V6Problems.Select((p, i) =>
+        new TestCaseData(i).SetName($"Conv2d_V6MatchesV0_{i}_N{p.N}_C{p.Cin}x{p.Geo.H}x{p.Geo.W}_k{p.Geo.KH}_s{p.Geo.SH}_p{p.Geo.PH}{p.Geo.PW}_to{p.Cout}"));
+
+    /// <summary>V6's stencil sums each dx pixel channel by channel (taps ki = 2, 1, 0 within a channel), V0 in
+    /// GEMM k order: rounding only, the same tolerance as V3–V5. With bias, the bias is the accumulator's start.</summary>
+    [TestCaseSource(nameof(V6Cases))]
+    public void V6_MatchesV0_AllThreeMapsAndBias(int index)
+    {
+        var p = V6Problems[index];
+        var rng = new Random(600 + index);
+        float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength), gy = Rand(rng, p.OutputLength), b = Rand(rng, p.Cin);
+        var (y0, dx0, dw0) = RunAll(Conv2dVersion.V0PerImage, x, w, gy, p);
+        var (y6, dx6, dw6) = RunAll(Conv2dVersion.V6Stem, x, w, gy, p);
+        double tolY = 1e-5 * (1 + p.KG), tolDx = 1e-5 * (2 + p.CoutG * p.Geo.KH * p.Geo.KW), tolDw = 1e-5 * (1 + p.N * p.P * 0.5);
+        for (int i = 0; i < y0.Length; i++) Assert.That(y6[i], Is.EqualTo(y0[i]).Within(tolY), $"y[{i}]");
+        for (int i = 0; i < dx0.Length; i++) Assert.That(dx6[i], Is.EqualTo(dx0[i]).Within(tolDx), $"dx[{i}]");
+        for (int i = 0; i < dw0.Length; i++) Assert.That(dw6[i], Is.EqualTo(dw0[i]).Within(tolDw), $"dw[{i}]");
+        float[] dxb = Nan(p.InputLength);
+        Conv2d.InputGrad(Conv2dVersion.V6Stem, gy, w, b, dxb, p);
+        for (int i = 0; i < dx0.Length; i++)
+            Assert.That(dxb[i], Is.EqualTo(dx0[i] + b[i / p.HW % p.Cin]).Within(tolDx), $"dx+bias[{i}]");
+    }
+
+    [Test]
+    public void V6_SameBitsOnOneAndTwoThreads()
+    {
+        foreach (var p in new[] { V6Problems[0], V6Problems[1], V6Problems[3], V6Problems[5] })
+        {
+            var rng = new Random(11);
+            float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength), gy = Rand(rng, p.OutputLength);
+            int saved = WorkerPool.Threads, savedGemm = Gemm.MaxThreads;
+            try
+            {
+                WorkerPool.Threads = 1; Gemm.MaxThreads = 1;
+                var one = RunAll(Conv2dVersion.V6Stem, x, w, gy, p);
+                WorkerPool.Threads = 2; Gemm.MaxThreads = 2;
+                var two = RunAll(Conv2dVersion.V6Stem, x, w, gy, p);
+                Assert.That(two.Y, Is.EqualTo(one.Y), $"{p}: y");
+                Assert.That(two.Dx, Is.EqualTo(one.Dx), $"{p}: dx");
+                Assert.That(two.Dw, Is.EqualTo(one.Dw), $"{p}: dw");
+            }
+            finally { WorkerPool.Threads = saved; Gemm.MaxThreads = savedGemm; }
+        }
+    }
+
+    /// <summary>Conv2d.BiasGrad (the bias gradient, Σ over images and pixels per channel) against a double sum on
+    /// odd shapes, and the same bits on 1 and 2 threads (channels split over the pool).</summary>
+    [Test]
+    public void BiasGrad_MatchesDoubleSum_SameBitsOnOneAndTwoThreads()
+    {
+        foreach (var (N, C, P) in new[] { (1, 1, 1), (3, 5, 7), (64, 32, 784), (7, 33, 17), (0, 3, 4) })
+        {
+            var rng = new Random(12);
+            float[] gy = Rand(rng, (long)N * C * P);
+            int saved = WorkerPool.Threads;
+            try
+            {
+                WorkerPool.Threads = 1;
+                float[] one = Nan(C); Conv2d.BiasGrad(gy, one, N, C, P);
+                WorkerPool.Threads = 2;
+                float[] two = Nan(C); Conv2d.BiasGrad(gy, two, N, C, P);
+                Assert.That(two, Is.EqualTo(one), $"({N}, {C}, {P})");
+                for (int c = 0; c < C; c++)
+                {
+                    double s = 0;
+                    for (int n = 0; n < N; n++) for (int i = 0; i < P; i++) s += gy[((long)n * C + c) * P + i];
+                    Assert.That(one[c], Is.EqualTo(s).Within(1e-5 * (1 + N * P * 0.5)), $"({N}, {C}, {P}): db[{c}]");
+                }
+            }
+            finally { WorkerPool.Threads = saved; }
+        }
+        Assert.That(() => Conv2d.BiasGrad(new float[5], new float[2], 1, 2, 3),
+            Throws.ArgumentException.With.Message.Contains("(N, C, P) = (1, 2, 3)"));
     }
 
     /// <summary>The transposed convolution's bias (one value per dx channel) in every version: V3 and V4 add
