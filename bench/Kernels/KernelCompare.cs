@@ -32,6 +32,7 @@ public static class KernelCompare
         if (args.Contains("--rowsum")) { RowSumVersions(rounds); return 0; }
         var gen = new Generator(42);
         if (args.Contains("--norms")) { Norms(rounds, gen); return 0; }
+        if (args.Contains("--groupnorm")) { GroupNormParts(rounds); return 0; }
 
         // ── K2 ──
         var x = Tensor.Randn([64, 32, 28, 28], gen);
@@ -116,6 +117,58 @@ public static class KernelCompare
         }
         Report("K5/rowsum 4096×4096 (64 MiB read; ms → GB/s = 67.1 / ms)", rounds, null,
             Enum.GetValues<RowSumsVersion>().Select(v => (v.ToString(), (Action)(() => RowSums.Run(v, x, y, 4096)))).ToArray());
+    }
+
+    /// <summary>K3's pieces at both WORKLOADS shapes, kernel by kernel: GroupNorm(8) forward and backward
+    /// per NormVersion, with and without the fused SiLU, and the separate SiLU map's forward and backward.</summary>
+    static void GroupNormParts(int rounds)
+    {
+        foreach (var (N, C, H, W) in Environment.GetEnvironmentVariable("GN_SWAP") == "1" ? new[] { (64, 128, 7, 7), (64, 64, 14, 14) } : new[] { (64, 64, 14, 14), (64, 128, 7, 7) })
+        {
+            var gen = new Generator(5);
+            int len = N * C * H * W;
+            float[] x = Tensor.Randn([len], gen).ToArray(), dy = Tensor.Randn([len], gen).ToArray();
+            float[] ga = Tensor.Randn([C], gen).ToArray(), be = Tensor.Randn([C], gen).ToArray();
+            float[] y = new float[len], dx = new float[len], mean = new float[N * 8], rstd = new float[N * 8], dg = new float[C], db = new float[C];
+            var plain = new GroupNormShape(N, C, H * W, 8, 1e-5f, false);
+            var silu = plain with { SiLU = true };
+            GroupNorm.Forward(x, ga, be, y, mean, rstd, plain);
+            // Where the arrays start within a 64-byte line: LOH arrays land anywhere on a 16-byte grid.
+            float[] ya = GC.AllocateUninitializedArray<float>(len + 32, pinned: true), xa = GC.AllocateUninitializedArray<float>(len + 32, pinned: true);
+            int Skew(float[] a, int bytes) { unsafe { fixed (float* p = a) return (int)(((64 - ((long)p & 63)) & 63) + bytes) / 4; } }
+            var parts = new List<(string, Action)>
+            {
+                ("SiLU map fwd, 64B-aligned", () => Map.Unary<Denoise.Kernels.Ops.SiLU>(xa.AsSpan(Skew(xa, 0), len), ya.AsSpan(Skew(ya, 0), len))),
+                ("SiLU map fwd, +16 B", () => Map.Unary<Denoise.Kernels.Ops.SiLU>(xa.AsSpan(Skew(xa, 16), len), ya.AsSpan(Skew(ya, 16), len))),
+                ("SiLU map fwd (new float[])", () => Map.Unary<Denoise.Kernels.Ops.SiLU>(y, dx)),
+                ("SiLU map bwd", () => Map.Binary<Denoise.Kernels.Ops.SiLUBackward>(dy, y, dx)),
+            };
+            foreach (var v in Enum.GetValues<NormVersion>().Where(v => v != NormVersion.V0Reference))
+            {
+                parts.Add(($"{v} fwd", () => GroupNorm.Forward(v, x, ga, be, y, mean, rstd, plain)));
+                parts.Add(($"{v} bwd", () => GroupNorm.Backward(v, x, dy, ga, be, mean, rstd, dx, dg, db, plain)));
+                parts.Add(($"{v} fwd +SiLU", () => GroupNorm.Forward(v, x, ga, be, y, mean, rstd, silu)));
+                parts.Add(($"{v} bwd +SiLU", () => GroupNorm.Backward(v, x, dy, ga, be, mean, rstd, dx, dg, db, silu)));
+            }
+            Report($"K3 {N}x{C}x{H}x{W} GroupNorm(8) kernels", rounds, null, parts.ToArray());
+
+            // The workload's engine path, on 1 and 2 threads interleaved: where the 2-thread backward loses its speed-up.
+            var xt = Tensor.Randn([N, C, H, W], gen).Detach().RequiresGrad_();
+            var gt = Tensor.Randn([C], gen).Detach().RequiresGrad_();
+            var bt = Tensor.Randn([C], gen).Detach().RequiresGrad_();
+            var dt = Tensor.Randn([N, C, H, W], gen);
+            int saved = WorkerPool.Threads;
+            Action On(int threads, Action body) => () => { WorkerPool.Threads = threads; try { body(); } finally { WorkerPool.Threads = saved; } };
+            var engine = new List<(string, Action)>();
+            foreach (int th in saved >= 2 ? new[] { 1, 2 } : new[] { 1 })
+            {
+                engine.Add(($"{th}t fwd", On(th, () => { using var sc = TensorScope.Begin(); using (Autograd.NoGrad()) F.GroupNorm(xt, 8, gt, bt).SiLU(); })));
+                engine.Add(($"{th}t fwd+Grad", On(th, () => { using var sc = TensorScope.Begin(); Autograd.Grad([F.GroupNorm(xt, 8, gt, bt).SiLU()], [xt, gt, bt], [dt]); })));
+                engine.Add(($"{th}t fwd+Backward", On(th, () => { using var sc = TensorScope.Begin(); F.GroupNorm(xt, 8, gt, bt).SiLU().Backward(dt); })));
+                engine.Add(($"{th}t fused fwd+Backward", On(th, () => { using var sc = TensorScope.Begin(); F.GroupNormSiLU(xt, 8, gt, bt).Backward(dt); })));
+            }
+            Report($"K3 {N}x{C}x{H}x{W} engine F.GroupNorm(x, 8).SiLU()", rounds, null, engine.ToArray());
+        }
     }
 
     /// <summary>The fused LayerNorm / softmax ops against the compositions they replaced (M3's shapes).</summary>
