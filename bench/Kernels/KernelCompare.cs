@@ -6,11 +6,13 @@
 //   K4 attention 64×4×49×32: forward+backward, composed matmul/softmax (before) vs the fused kernel
 //   K5 SiLU over 16M floats (1 thread = the old serial Map, 2 threads = the pool)
 //   --norms: LayerNorm and [log-]softmax, composed (before) vs fused kernels, at M3's shapes, fwd+bwd
+//   --groupnorm: K3's pieces at both shapes: GroupNorm kernel versions ± SiLU, the SiLU maps, and the
+//     engine path F.GroupNorm(x, 8).SiLU() (and F.GroupNormSiLU) on 1 and 2 threads, interleaved
 // With --attention: only K4, every WORKLOADS shape: kernel V1 alone, then the engine's composed
 // path against F.ScaledDotProductAttention (fused), forward and forward+backward, with GFLOP/s
 // (forward 4·B·h·T²·d, halved when causal; forward+backward 3× that); then M1's attention block
 // and the M3 training step with the composed path (F.UseFusedAttention off) against the fused one.
-// Run: dotnet run -c Release --project bench -- versions [--quick] [--cpu-time] [--conv | --norms | --rowsum | --attention [--small]]
+// Run: dotnet run -c Release --project bench -- versions [--quick] [--cpu-time] [--conv | --norms | --groupnorm | --rowsum | --attention [--small]]
 using System.Diagnostics;
 using Denoise.Kernels.Cpu;
 
@@ -123,7 +125,7 @@ public static class KernelCompare
     /// per NormVersion, with and without the fused SiLU, and the separate SiLU map's forward and backward.</summary>
     static void GroupNormParts(int rounds)
     {
-        foreach (var (N, C, H, W) in Environment.GetEnvironmentVariable("GN_SWAP") == "1" ? new[] { (64, 128, 7, 7), (64, 64, 14, 14) } : new[] { (64, 64, 14, 14), (64, 128, 7, 7) })
+        foreach (var (N, C, H, W) in new[] { (64, 64, 14, 14), (64, 128, 7, 7) })
         {
             var gen = new Generator(5);
             int len = N * C * H * W;
@@ -133,14 +135,9 @@ public static class KernelCompare
             var plain = new GroupNormShape(N, C, H * W, 8, 1e-5f, false);
             var silu = plain with { SiLU = true };
             GroupNorm.Forward(x, ga, be, y, mean, rstd, plain);
-            // Where the arrays start within a 64-byte line: LOH arrays land anywhere on a 16-byte grid.
-            float[] ya = GC.AllocateUninitializedArray<float>(len + 32, pinned: true), xa = GC.AllocateUninitializedArray<float>(len + 32, pinned: true);
-            int Skew(float[] a, int bytes) { unsafe { fixed (float* p = a) return (int)(((64 - ((long)p & 63)) & 63) + bytes) / 4; } }
             var parts = new List<(string, Action)>
             {
-                ("SiLU map fwd, 64B-aligned", () => Map.Unary<Denoise.Kernels.Ops.SiLU>(xa.AsSpan(Skew(xa, 0), len), ya.AsSpan(Skew(ya, 0), len))),
-                ("SiLU map fwd, +16 B", () => Map.Unary<Denoise.Kernels.Ops.SiLU>(xa.AsSpan(Skew(xa, 16), len), ya.AsSpan(Skew(ya, 16), len))),
-                ("SiLU map fwd (new float[])", () => Map.Unary<Denoise.Kernels.Ops.SiLU>(y, dx)),
+                ("SiLU map fwd", () => Map.Unary<Denoise.Kernels.Ops.SiLU>(y, dx)),
                 ("SiLU map bwd", () => Map.Binary<Denoise.Kernels.Ops.SiLUBackward>(dy, y, dx)),
             };
             foreach (var v in Enum.GetValues<NormVersion>().Where(v => v != NormVersion.V0Reference))
