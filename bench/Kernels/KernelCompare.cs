@@ -6,11 +6,13 @@
 //   K4 attention 64×4×49×32: forward+backward, composed matmul/softmax (before) vs the fused kernel
 //   K5 SiLU over 16M floats (1 thread = the old serial Map, 2 threads = the pool)
 //   --norms: LayerNorm and [log-]softmax, composed (before) vs fused kernels, at M3's shapes, fwd+bwd
+//   --groupnorm: K3's pieces at both shapes: GroupNorm kernel versions ± SiLU, the SiLU maps, and the
+//     engine path F.GroupNorm(x, 8).SiLU() (and F.GroupNormSiLU) on 1 and 2 threads, interleaved
 // With --attention: only K4, every WORKLOADS shape: kernel V1 alone, then the engine's composed
 // path against F.ScaledDotProductAttention (fused), forward and forward+backward, with GFLOP/s
 // (forward 4·B·h·T²·d, halved when causal; forward+backward 3× that); then M1's attention block
 // and the M3 training step with the composed path (F.UseFusedAttention off) against the fused one.
-// Run: dotnet run -c Release --project bench -- versions [--quick] [--cpu-time] [--conv | --norms | --rowsum | --attention [--small]]
+// Run: dotnet run -c Release --project bench -- versions [--quick] [--cpu-time] [--conv | --norms | --groupnorm | --rowsum | --attention [--small]]
 using System.Diagnostics;
 using Denoise.Kernels.Cpu;
 
@@ -32,6 +34,7 @@ public static class KernelCompare
         if (args.Contains("--rowsum")) { RowSumVersions(rounds); return 0; }
         var gen = new Generator(42);
         if (args.Contains("--norms")) { Norms(rounds, gen); return 0; }
+        if (args.Contains("--groupnorm")) { GroupNormParts(rounds); return 0; }
 
         // ── K2 ──
         var x = Tensor.Randn([64, 32, 28, 28], gen);
@@ -116,6 +119,53 @@ public static class KernelCompare
         }
         Report("K5/rowsum 4096×4096 (64 MiB read; ms → GB/s = 67.1 / ms)", rounds, null,
             Enum.GetValues<RowSumsVersion>().Select(v => (v.ToString(), (Action)(() => RowSums.Run(v, x, y, 4096)))).ToArray());
+    }
+
+    /// <summary>K3's pieces at both WORKLOADS shapes, kernel by kernel: GroupNorm(8) forward and backward
+    /// per NormVersion, with and without the fused SiLU, and the separate SiLU map's forward and backward.</summary>
+    static void GroupNormParts(int rounds)
+    {
+        foreach (var (N, C, H, W) in new[] { (64, 64, 14, 14), (64, 128, 7, 7) })
+        {
+            var gen = new Generator(5);
+            int len = N * C * H * W;
+            float[] x = Tensor.Randn([len], gen).ToArray(), dy = Tensor.Randn([len], gen).ToArray();
+            float[] ga = Tensor.Randn([C], gen).ToArray(), be = Tensor.Randn([C], gen).ToArray();
+            float[] y = new float[len], dx = new float[len], mean = new float[N * 8], rstd = new float[N * 8], dg = new float[C], db = new float[C];
+            var plain = new GroupNormShape(N, C, H * W, 8, 1e-5f, false);
+            var silu = plain with { SiLU = true };
+            GroupNorm.Forward(x, ga, be, y, mean, rstd, plain);
+            var parts = new List<(string, Action)>
+            {
+                ("SiLU map fwd", () => Map.Unary<Denoise.Kernels.Ops.SiLU>(y, dx)),
+                ("SiLU map bwd", () => Map.Binary<Denoise.Kernels.Ops.SiLUBackward>(dy, y, dx)),
+            };
+            foreach (var v in Enum.GetValues<NormVersion>().Where(v => v != NormVersion.V0Reference))
+            {
+                parts.Add(($"{v} fwd", () => GroupNorm.Forward(v, x, ga, be, y, mean, rstd, plain)));
+                parts.Add(($"{v} bwd", () => GroupNorm.Backward(v, x, dy, ga, be, mean, rstd, dx, dg, db, plain)));
+                parts.Add(($"{v} fwd +SiLU", () => GroupNorm.Forward(v, x, ga, be, y, mean, rstd, silu)));
+                parts.Add(($"{v} bwd +SiLU", () => GroupNorm.Backward(v, x, dy, ga, be, mean, rstd, dx, dg, db, silu)));
+            }
+            Report($"K3 {N}x{C}x{H}x{W} GroupNorm(8) kernels", rounds, null, parts.ToArray());
+
+            // The workload's engine path, on 1 and 2 threads interleaved: where the 2-thread backward loses its speed-up.
+            var xt = Tensor.Randn([N, C, H, W], gen).Detach().RequiresGrad_();
+            var gt = Tensor.Randn([C], gen).Detach().RequiresGrad_();
+            var bt = Tensor.Randn([C], gen).Detach().RequiresGrad_();
+            var dt = Tensor.Randn([N, C, H, W], gen);
+            int saved = WorkerPool.Threads;
+            Action On(int threads, Action body) => () => { WorkerPool.Threads = threads; try { body(); } finally { WorkerPool.Threads = saved; } };
+            var engine = new List<(string, Action)>();
+            foreach (int th in saved >= 2 ? new[] { 1, 2 } : new[] { 1 })
+            {
+                engine.Add(($"{th}t fwd", On(th, () => { using var sc = TensorScope.Begin(); using (Autograd.NoGrad()) F.GroupNorm(xt, 8, gt, bt).SiLU(); })));
+                engine.Add(($"{th}t fwd+Grad", On(th, () => { using var sc = TensorScope.Begin(); Autograd.Grad([F.GroupNorm(xt, 8, gt, bt).SiLU()], [xt, gt, bt], [dt]); })));
+                engine.Add(($"{th}t fwd+Backward", On(th, () => { using var sc = TensorScope.Begin(); F.GroupNorm(xt, 8, gt, bt).SiLU().Backward(dt); })));
+                engine.Add(($"{th}t fused fwd+Backward", On(th, () => { using var sc = TensorScope.Begin(); F.GroupNormSiLU(xt, 8, gt, bt).Backward(dt); })));
+            }
+            Report($"K3 {N}x{C}x{H}x{W} engine F.GroupNorm(x, 8).SiLU()", rounds, null, engine.ToArray());
+        }
     }
 
     /// <summary>The fused LayerNorm / softmax ops against the compositions they replaced (M3's shapes).</summary>

@@ -5,6 +5,10 @@
 //                 memory stream per core — ≈ 30 GB/s a core, ~60 GB/s on two
 //   V1Streams     two rows at a time, 4 Vector512 accumulators each (8 independent add chains)
 //                 and a software prefetch 2 KiB ahead on both rows: two streams in flight per core (current)
+// Tried against V1 on 2026-11-23 (versions --rowsum --cpu-time, interleaved, load 5–7 on 2 cores) and
+// not kept: four rows at a time (16 add chains) with and without prefetch; prefetch distance 256–2048
+// floats; prefetchnta and prefetcht1 instead of prefetcht0. All within ±5% of V1 (medians 1.69–1.84 ms,
+// V1 1.76), below that load's noise; no prefetch at all was ~10% slower.
 // Both are deterministic: each row has its own fixed association order, independent of where the
 // rows are split over the WorkerPool, so the bits do not depend on the thread count.
 // (V1's order differs from V0's, so their last bits differ.)

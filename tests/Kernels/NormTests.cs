@@ -1,5 +1,5 @@
 // NormTests.cs — the fused norm kernels (kernels/Cpu/Norm/) against their V0 references on odd
-// shapes (1, 7, 13, 31, 65, 257; empty batch), with and without γ/β and SiLU, and the promise of
+// shapes (1, 7, 13, 16, 31, 49, 65, 196, 257; empty batch), with and without γ/β and SiLU, and the promise of
 // the same bits on 1 and 2 threads.
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Norm
 // (prefix DOTNET_PreferredVectorBitWidth=256 to run the Vector256 paths on an AVX-512 machine)
@@ -15,19 +15,21 @@ public class NormTests
     static readonly int[][] Shapes =
     {
         [1, 1, 1, 1], [7, 13, 7, 13], [13, 4, 31, 2], [2, 8, 65, 4], [3, 6, 257, 3], [0, 4, 5, 2], [65, 16, 17, 8],
+        [3, 4, 16, 2], [2, 16, 49, 8], [1, 2, 196, 1],   // V2's row ends: exactly one vector, the K3 rows 7×7 and 14×14
     };
 
     static IEnumerable<TestCaseData> Cases()
     {
-        foreach (var sh in Shapes)
-            foreach (bool silu in new[] { false, true })
-                foreach (bool affine in new[] { false, true })
-                    yield return new TestCaseData(sh[0], sh[1], sh[2], sh[3], silu, affine)
-                        .SetName($"GroupNorm_V1MatchesV0_N{sh[0]}_C{sh[1]}_S{sh[2]}_G{sh[3]}_{(silu ? "silu" : "plain")}_{(affine ? "affine" : "noaffine")}");
+        foreach (var v in new[] { NormVersion.V1Fused, NormVersion.V2Overlap })
+            foreach (var sh in Shapes)
+                foreach (bool silu in new[] { false, true })
+                    foreach (bool affine in new[] { false, true })
+                        yield return new TestCaseData(v, sh[0], sh[1], sh[2], sh[3], silu, affine)
+                            .SetName($"GroupNorm_{v}MatchesV0_N{sh[0]}_C{sh[1]}_S{sh[2]}_G{sh[3]}_{(silu ? "silu" : "plain")}_{(affine ? "affine" : "noaffine")}");
     }
 
     [TestCaseSource(nameof(Cases))]
-    public void GroupNorm_V1MatchesV0(int N, int C, int S, int G, bool silu, bool affine)
+    public void GroupNorm_MatchesV0(NormVersion v, int N, int C, int S, int G, bool silu, bool affine)
     {
         var s = new GroupNormShape(N, C, S, G, 1e-5f, silu);
         var rng = new Random(N * 1000 + C * 10 + S);
@@ -36,7 +38,7 @@ public class NormTests
         // A per-sample offset makes a naive E[x²] − E[x]² lose digits; both versions must not.
         for (int i = 0; i < x.Length; i++) x[i] += 50f;
         var r0 = Run(NormVersion.V0Reference, x, dy, gamma, beta, s);
-        var r1 = Run(NormVersion.V1Fused, x, dy, gamma, beta, s);
+        var r1 = Run(v, x, dy, gamma, beta, s);
         AssertClose(r1.Y, r0.Y, 2e-5, "y");
         AssertClose(r1.Dx, r0.Dx, 1e-4, "dx");
         // dγ/dβ sum N·S terms in float vectors: relative to the number of terms.
@@ -44,8 +46,8 @@ public class NormTests
         AssertClose(r1.Db, r0.Db, 2e-5 * (1 + N * S), "dβ");
     }
 
-    [Test]
-    public void GroupNorm_V1_SameBitsOnOneAndTwoThreads()
+    [TestCase(NormVersion.V1Fused), TestCase(NormVersion.V2Overlap)]
+    public void GroupNorm_SameBitsOnOneAndTwoThreads(NormVersion v)
     {
         var s = new GroupNormShape(65, 16, 196, 8, 1e-5f, true);
         var rng = new Random(5);
@@ -54,9 +56,9 @@ public class NormTests
         try
         {
             WorkerPool.Threads = 1;
-            var one = Run(NormVersion.V1Fused, x, dy, gamma, beta, s);
+            var one = Run(v, x, dy, gamma, beta, s);
             WorkerPool.Threads = 2;
-            var two = Run(NormVersion.V1Fused, x, dy, gamma, beta, s);
+            var two = Run(v, x, dy, gamma, beta, s);
             Assert.That(two.Y, Is.EqualTo(one.Y));
             Assert.That(two.Dx, Is.EqualTo(one.Dx));
             Assert.That(two.Dg, Is.EqualTo(one.Dg));
