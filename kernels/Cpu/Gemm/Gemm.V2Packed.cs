@@ -190,7 +190,7 @@ public static partial class Gemm
                     k16 = kc & ~15;
                     for (int jb = 0; jb < NR512; jb += 16)
                         for (int k0 = 0; k0 < k16; k0 += 16)
-                            Transpose16x16(B + (nint)(j0 + jr + jb) * ldb + p0 + k0, ldb, dst + (nint)k0 * NR512 + jb, NR512);
+                            Transpose16.Run(B + (nint)(j0 + jr + jb) * ldb + p0 + k0, ldb, dst + (nint)k0 * NR512 + jb, NR512);
                 }
                 if (k16 == kc) continue;
                 for (int j = 0; j < nr; j++)
@@ -204,43 +204,6 @@ public static partial class Gemm
                     else for (int k = k16; k < kc; k++) d[k * nr] = 0f;
                 }
             }
-        }
-    }
-
-    /// <summary>
-    /// dst[k·ldd + r] = src[r·lds + k] for a 16×16 block: 32-bit and 64-bit unpacks transpose each
-    /// 128-bit lane's 4×4 blocks, two rounds of 128-bit lane shuffles put the blocks in place.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static unsafe void Transpose16x16(float* src, nint lds, float* dst, nint ldd)
-    {
-        var r = stackalloc Vector512<float>[16];
-        for (int i = 0; i < 16; i += 2)
-        {
-            var a = Vector512.Load(src + i * lds);
-            var b = Vector512.Load(src + (i + 1) * lds);
-            r[i] = Avx512F.UnpackLow(a, b);        // lane L: a[4L], b[4L], a[4L+1], b[4L+1]
-            r[i + 1] = Avx512F.UnpackHigh(a, b);   //         a[4L+2], b[4L+2], a[4L+3], b[4L+3]
-        }
-        var u = stackalloc Vector512<float>[16];
-        for (int i = 0; i < 16; i += 4)
-        {
-            // u[i + q], lane L = rows i … i+3 of column k = 4L + q
-            u[i] = Avx512F.UnpackLow(r[i].AsDouble(), r[i + 2].AsDouble()).AsSingle();
-            u[i + 1] = Avx512F.UnpackHigh(r[i].AsDouble(), r[i + 2].AsDouble()).AsSingle();
-            u[i + 2] = Avx512F.UnpackLow(r[i + 1].AsDouble(), r[i + 3].AsDouble()).AsSingle();
-            u[i + 3] = Avx512F.UnpackHigh(r[i + 1].AsDouble(), r[i + 3].AsDouble()).AsSingle();
-        }
-        for (int q = 0; q < 4; q++)
-        {
-            var x0 = Avx512F.Shuffle4x128(u[q], u[4 + q], 0x44);     // u_q.L0, u_q.L1, u_{4+q}.L0, u_{4+q}.L1
-            var x1 = Avx512F.Shuffle4x128(u[q], u[4 + q], 0xEE);     // lanes 2, 3
-            var y0 = Avx512F.Shuffle4x128(u[8 + q], u[12 + q], 0x44);
-            var y1 = Avx512F.Shuffle4x128(u[8 + q], u[12 + q], 0xEE);
-            Avx512F.Shuffle4x128(x0, y0, 0x88).Store(dst + (0 + q) * ldd);    // column k = q
-            Avx512F.Shuffle4x128(x0, y0, 0xDD).Store(dst + (4 + q) * ldd);    // k = 4 + q
-            Avx512F.Shuffle4x128(x1, y1, 0x88).Store(dst + (8 + q) * ldd);    // k = 8 + q
-            Avx512F.Shuffle4x128(x1, y1, 0xDD).Store(dst + (12 + q) * ldd);   // k = 12 + q
         }
     }
 
