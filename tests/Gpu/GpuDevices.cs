@@ -25,6 +25,15 @@ public static class GpuDevices
         return c!;
     }
 
+    /// <summary>The engine device an engine-level fixture runs on ("ilgpu-cpu" or "cuda"), or Assert.Ignore when
+    /// there is no CUDA device.</summary>
+    public static GpuDevice EngineDevice(string fixtureKind)
+    {
+        if (fixtureKind == "cuda" && GpuContext.CudaDeviceCount() == 0)
+            Assert.Ignore("No CUDA device (or no libcuda.so.1): these tests run on CUDA on a GPU machine.");
+        return fixtureKind == "cuda" ? Device.Cuda() : Device.IlgpuCpu;
+    }
+
     public static float[] Rand(int seed, int n, float lo = -1f, float hi = 1f)
     {
         var r = new Random(seed);
