@@ -169,26 +169,8 @@ public class Conv2dTests
     }
 
     [Test]
-    public void V5_SameBitsOnOneAndTwoThreads()
-    {
-        foreach (var p in new[] { V5Problems[0], V5Problems[1], V5Problems[2], V5Problems[4], V5Problems[5], V3Problems[0], V4Problems[1] })
-        {
-            var rng = new Random(10);
-            float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength), gy = Rand(rng, p.OutputLength);
-            int saved = WorkerPool.Threads, savedGemm = Gemm.MaxThreads;
-            try
-            {
-                WorkerPool.Threads = 1; Gemm.MaxThreads = 1;
-                var one = RunAll(Conv2dVersion.V5Pixels, x, w, gy, p);
-                WorkerPool.Threads = 2; Gemm.MaxThreads = 2;
-                var two = RunAll(Conv2dVersion.V5Pixels, x, w, gy, p);
-                Assert.That(two.Y, Is.EqualTo(one.Y), $"{p}: y");
-                Assert.That(two.Dx, Is.EqualTo(one.Dx), $"{p}: dx");
-                Assert.That(two.Dw, Is.EqualTo(one.Dw), $"{p}: dw");
-            }
-            finally { WorkerPool.Threads = saved; Gemm.MaxThreads = savedGemm; }
-        }
-    }
+    public void V5_SameBitsOnOneAndTwoThreads() =>
+        AssertSameBitsOnOneAndTwoThreads(Conv2dVersion.V5Pixels, seed: 10, V5Problems[0], V5Problems[1], V5Problems[2], V5Problems[4], V5Problems[5], V3Problems[0], V4Problems[1]);
 
     /// <summary>V6Stem's own kernel covers Cin = 1, 3 × 3, stride 1 input-grads: odd maps, widths across the
     /// 32-column chunk and heights across the 4-row block, Cout 1/3/32/33, padding 0/1/2 (uneven). Stride 2,
@@ -230,26 +212,8 @@ public class Conv2dTests
     }
 
     [Test]
-    public void V6_SameBitsOnOneAndTwoThreads()
-    {
-        foreach (var p in new[] { V6Problems[0], V6Problems[1], V6Problems[3], V6Problems[5] })
-        {
-            var rng = new Random(11);
-            float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength), gy = Rand(rng, p.OutputLength);
-            int saved = WorkerPool.Threads, savedGemm = Gemm.MaxThreads;
-            try
-            {
-                WorkerPool.Threads = 1; Gemm.MaxThreads = 1;
-                var one = RunAll(Conv2dVersion.V6Stem, x, w, gy, p);
-                WorkerPool.Threads = 2; Gemm.MaxThreads = 2;
-                var two = RunAll(Conv2dVersion.V6Stem, x, w, gy, p);
-                Assert.That(two.Y, Is.EqualTo(one.Y), $"{p}: y");
-                Assert.That(two.Dx, Is.EqualTo(one.Dx), $"{p}: dx");
-                Assert.That(two.Dw, Is.EqualTo(one.Dw), $"{p}: dw");
-            }
-            finally { WorkerPool.Threads = saved; Gemm.MaxThreads = savedGemm; }
-        }
-    }
+    public void V6_SameBitsOnOneAndTwoThreads() =>
+        AssertSameBitsOnOneAndTwoThreads(Conv2dVersion.V6Stem, seed: 11, V6Problems[0], V6Problems[1], V6Problems[3], V6Problems[5]);
 
     /// <summary>Conv2d.BiasGrad (the bias gradient, Σ over images and pixels per channel) against a double sum on
     /// odd shapes, and the same bits on 1 and 2 threads (channels split over the pool).</summary>
@@ -306,26 +270,8 @@ public class Conv2dTests
     }
 
     [Test]
-    public void V4_SameBitsOnOneAndTwoThreads()
-    {
-        foreach (var p in new[] { V3Problems[0], V4Problems[1], V4Problems[2], V4Problems[7], V3Problems[7] })
-        {
-            var rng = new Random(9);
-            float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength), gy = Rand(rng, p.OutputLength);
-            int saved = WorkerPool.Threads, savedGemm = Gemm.MaxThreads;
-            try
-            {
-                WorkerPool.Threads = 1; Gemm.MaxThreads = 1;
-                var one = RunAll(Conv2dVersion.V4Shaped, x, w, gy, p);
-                WorkerPool.Threads = 2; Gemm.MaxThreads = 2;
-                var two = RunAll(Conv2dVersion.V4Shaped, x, w, gy, p);
-                Assert.That(two.Y, Is.EqualTo(one.Y));
-                Assert.That(two.Dx, Is.EqualTo(one.Dx));
-                Assert.That(two.Dw, Is.EqualTo(one.Dw));
-            }
-            finally { WorkerPool.Threads = saved; Gemm.MaxThreads = savedGemm; }
-        }
-    }
+    public void V4_SameBitsOnOneAndTwoThreads() =>
+        AssertSameBitsOnOneAndTwoThreads(Conv2dVersion.V4Shaped, seed: 9, V3Problems[0], V4Problems[1], V4Problems[2], V4Problems[7], V3Problems[7]);
 
     [Test]
     public void V3_ForwardWithBias_AddsBiasPerChannel()
@@ -343,68 +289,38 @@ public class Conv2dTests
     }
 
     [Test]
-    public void V3_SameBitsOnOneAndTwoThreads()
+    public void V3_SameBitsOnOneAndTwoThreads() =>
+        AssertSameBitsOnOneAndTwoThreads(Conv2dVersion.V3Implicit, seed: 9, Problems[5], V3Problems[0], V3Problems[7]);
+
+    [Test]
+    public void V2_SameBitsOnOneAndTwoThreads() =>
+        AssertSameBitsOnOneAndTwoThreads(Conv2dVersion.V2Batched, seed: 9, Problems[2], Problems[5]);
+
+    [Test]
+    public void V1_SameBitsOnOneAndTwoThreads() =>
+        AssertSameBitsOnOneAndTwoThreads(Conv2dVersion.V1Chunked, seed: 9, Problems[5]);
+
+    /// <summary>Every map of <paramref name="version"/> gives the same bits on 1 and 2 threads (pool and GEMM), per problem
+    /// (inputs drawn from <paramref name="seed"/> afresh for each).</summary>
+    static void AssertSameBitsOnOneAndTwoThreads(Conv2dVersion version, int seed, params Conv2dProblem[] problems)
     {
-        foreach (var p in new[] { Problems[5], V3Problems[0], V3Problems[7] })
+        foreach (var p in problems)
         {
-            var rng = new Random(9);
+            var rng = new Random(seed);
             float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength), gy = Rand(rng, p.OutputLength);
             int saved = WorkerPool.Threads, savedGemm = Gemm.MaxThreads;
             try
             {
                 WorkerPool.Threads = 1; Gemm.MaxThreads = 1;
-                var one = RunAll(Conv2dVersion.V3Implicit, x, w, gy, p);
+                var one = RunAll(version, x, w, gy, p);
                 WorkerPool.Threads = 2; Gemm.MaxThreads = 2;
-                var two = RunAll(Conv2dVersion.V3Implicit, x, w, gy, p);
-                Assert.That(two.Y, Is.EqualTo(one.Y));
-                Assert.That(two.Dx, Is.EqualTo(one.Dx));
-                Assert.That(two.Dw, Is.EqualTo(one.Dw));
+                var two = RunAll(version, x, w, gy, p);
+                Assert.That(two.Y, Is.EqualTo(one.Y), $"{version} {p}: y");
+                Assert.That(two.Dx, Is.EqualTo(one.Dx), $"{version} {p}: dx");
+                Assert.That(two.Dw, Is.EqualTo(one.Dw), $"{version} {p}: dw");
             }
             finally { WorkerPool.Threads = saved; Gemm.MaxThreads = savedGemm; }
         }
-    }
-
-    [Test]
-    public void V2_SameBitsOnOneAndTwoThreads()
-    {
-        foreach (int index in new[] { 2, 5 })
-        {
-            var p = Problems[index];
-            var rng = new Random(9);
-            float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength), gy = Rand(rng, p.OutputLength);
-            int saved = WorkerPool.Threads, savedGemm = Gemm.MaxThreads;
-            try
-            {
-                WorkerPool.Threads = 1; Gemm.MaxThreads = 1;
-                var one = RunAll(Conv2dVersion.V2Batched, x, w, gy, p);
-                WorkerPool.Threads = 2; Gemm.MaxThreads = 2;
-                var two = RunAll(Conv2dVersion.V2Batched, x, w, gy, p);
-                Assert.That(two.Y, Is.EqualTo(one.Y));
-                Assert.That(two.Dx, Is.EqualTo(one.Dx));
-                Assert.That(two.Dw, Is.EqualTo(one.Dw));
-            }
-            finally { WorkerPool.Threads = saved; Gemm.MaxThreads = savedGemm; }
-        }
-    }
-
-    [Test]
-    public void V1_SameBitsOnOneAndTwoThreads()
-    {
-        var p = Problems[5];
-        var rng = new Random(9);
-        float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength), gy = Rand(rng, p.OutputLength);
-        int saved = WorkerPool.Threads, savedGemm = Gemm.MaxThreads;
-        try
-        {
-            WorkerPool.Threads = 1; Gemm.MaxThreads = 1;
-            var one = RunAll(Conv2dVersion.V1Chunked, x, w, gy, p);
-            WorkerPool.Threads = 2; Gemm.MaxThreads = 2;
-            var two = RunAll(Conv2dVersion.V1Chunked, x, w, gy, p);
-            Assert.That(two.Y, Is.EqualTo(one.Y));
-            Assert.That(two.Dx, Is.EqualTo(one.Dx));
-            Assert.That(two.Dw, Is.EqualTo(one.Dw));
-        }
-        finally { WorkerPool.Threads = saved; Gemm.MaxThreads = savedGemm; }
     }
 
     [Test]
