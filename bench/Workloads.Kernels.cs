@@ -38,7 +38,7 @@ public static partial class Workloads
     }
 
     /// <summary>Times y = f(); with <paramref name="bwd"/>, also y.Backward(dY) for a fixed dY of y's shape.</summary>
-    static (double, double, double, double) TimeFwdBwd(Func<Tensor> f, bool bwd, int warmup, int reps)
+    static (double, double, double, double, double) TimeFwdBwd(Func<Tensor> f, bool bwd, int warmup, int reps)
     {
         Tensor? dY = null;
         if (bwd)

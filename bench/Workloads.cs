@@ -8,7 +8,9 @@
 //   dotnet run -c Release --project bench -- workloads --map-threshold 262144   where elementwise maps start using 2 threads
 // The header carries the machine's measured limits (Peak.cs): peak_gflops_1t/2t, triad_gbps.
 // Every timed region runs inside a TensorScope, as a training loop does, so pooled memory is
-// reused; "alloc_kb" is managed bytes allocated per iteration (GC.GetAllocatedBytesForCurrentThread).
+// reused; "alloc_kb" is managed KB allocated per iteration on all threads (GC.GetTotalAllocatedBytes, precise),
+// "pool_new_kb" the tensor memory per iteration that the pool could not reuse and had to allocate fresh
+// (CpuPool misses): both should be ~0 in steady state.
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -88,12 +90,13 @@ public static partial class Workloads
     /// passed (at most <see cref="MaxWarmupCalls"/> calls): .NET's tiered JIT runs each method's first ~30 calls as unoptimised
     /// tier-0 code and promotes it only after 100 ms without new tier-0 compilations, so two warm-up calls of a 0.5 ms kernel
     /// time the JIT, not the kernel (K3 measured 8.8 ms that way, ~0.7 ms in steady state).</summary>
-    static (double median, double min, double max, double allocKb) Time(Action body, int warmup, int reps)
+    static (double median, double min, double max, double allocKb, double poolNewKb) Time(Action body, int warmup, int reps)
     {
         var warm = Stopwatch.StartNew();
         for (int i = 0; i < warmup || (warm.Elapsed.TotalSeconds < WarmupSeconds && i < MaxWarmupCalls); i++) body();
         var ms = new double[reps];
-        long alloc0 = GC.GetAllocatedBytesForCurrentThread();
+        long alloc0 = GC.GetTotalAllocatedBytes(precise: true);
+        long pool0 = Denoise.CpuPool.Floats.AllocatedBytes + Denoise.CpuPool.Ints.AllocatedBytes;
         for (int i = 0; i < reps; i++)
         {
             if (threadCpuClock)
@@ -107,9 +110,10 @@ public static partial class Workloads
             body();
             ms[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
         }
-        long alloc = GC.GetAllocatedBytesForCurrentThread() - alloc0;
+        long alloc = GC.GetTotalAllocatedBytes(precise: true) - alloc0;
+        long poolNew = Denoise.CpuPool.Floats.AllocatedBytes + Denoise.CpuPool.Ints.AllocatedBytes - pool0;
         Array.Sort(ms);
-        return (ms[reps / 2], ms[0], ms[^1], alloc / 1024.0 / reps);
+        return (ms[reps / 2], ms[0], ms[^1], alloc / 1024.0 / reps, poolNew / 1024.0 / reps);
     }
 
     // --cpu-time: one thread, timed by the thread's CPU time (as the peer's --cpu-time): on a machine
@@ -126,9 +130,10 @@ public static partial class Workloads
         return t.Sec * 1e3 + t.Nsec / 1e6;
     }
 
-    static JsonObject Result((double median, double min, double max, double allocKb) t, double? flops = null)
+    static JsonObject Result((double median, double min, double max, double allocKb, double poolNewKb) t, double? flops = null)
     {
-        var r = new JsonObject { ["ms"] = Math.Round(t.median, 4), ["min_ms"] = Math.Round(t.min, 4), ["max_ms"] = Math.Round(t.max, 4), ["alloc_kb"] = Math.Round(t.allocKb, 1) };
+        var r = new JsonObject { ["ms"] = Math.Round(t.median, 4), ["min_ms"] = Math.Round(t.min, 4), ["max_ms"] = Math.Round(t.max, 4),
+            ["alloc_kb"] = Math.Round(t.allocKb, 1), ["pool_new_kb"] = Math.Round(t.poolNewKb, 1) };
         if (flops is double f) r["gflops"] = Math.Round(f / (t.median * 1e6), 2);
         return r;
     }
