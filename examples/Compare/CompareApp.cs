@@ -5,6 +5,7 @@
 //   dotnet run -c Release --project examples/Compare                                   300 steps each, seeds 0,1, 500 samples
 //   dotnet run -c Release --project examples/Compare -- --steps 300 --samples 500 --seeds 0
 //   dotnet run -c Release --project examples/Compare -- --families vae,dcgan --load runs  checkpoints of examples/Vae, examples/Gan
+//   dotnet run -c Release --project examples/Compare -- --device cuda                       train and sample on a GPU (scoring stays on the CPU)
 //   dotnet run -c Release --project examples/Compare -- --help
 //
 // Budget: every family takes --steps optimiser steps at --batch-size on the same MNIST train split
@@ -80,12 +81,14 @@ public static class CompareApp
         var iwaeKOpt = cli.Int("--iwae-k", 64, "importance samples of the VAE's −log p(x)", min: 1);
         var likImagesOpt = cli.Int("--likelihood-images", 500, "test digits the likelihood is estimated on", min: 1);
         var sampleBatchOpt = cli.Int("--sample-batch", 100, "images per sampling batch", min: 1);
+        var deviceOpt = cli.String("--device", "cpu", "where the families train and sample: cpu | cuda[:N] | opencl[:N] | ilgpu-cpu | best", "NAME",
+            s => { try { Device.Parse(s); return null; } catch (Exception e) when (e is ArgumentException or InvalidOperationException) { return e.Message; } });
         if (cli.Parse(args, output, errors) is { } exit) return exit;
 
         int[] seeds = ParseSeeds(seedsOpt.Value)!;
         string[] keys = ParseFamilies(familiesOpt.Value)!;
         var options = new FamilyOptions(vaeWidthOpt.Value, vaeLatentOpt.Value, vaeLikOpt.Value == "gaussian", unetOpt.Value,
-                                        samplingStepsOpt.Value, sampleBatchOpt.Value, iwaeKOpt.Value, likImagesOpt.Value);
+                                        samplingStepsOpt.Value, sampleBatchOpt.Value, iwaeKOpt.Value, likImagesOpt.Value, deviceOpt.Value);
         MnistData mnist;
         try
         {

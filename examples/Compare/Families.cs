@@ -37,8 +37,15 @@ public sealed record Budget(int Steps, int BatchSize, MnistData Data, Cancellati
 /// <param name="SampleBatch">images generated per network call</param>
 /// <param name="IwaeK">importance samples of the VAE's −log p(x) estimate</param>
 /// <param name="LikelihoodImages">test digits the likelihood is estimated on</param>
+/// <param name="Device">where every family trains and samples (a Device.Parse name); batches go there, images come back to the host for scoring</param>
 public sealed record FamilyOptions(int VaeWidth = 32, int VaeLatent = 16, bool VaeGaussian = false, int UNetChannels = 16,
-                                   int SamplingSteps = 50, int SampleBatch = 100, int IwaeK = 64, int LikelihoodImages = 500);
+                                   int SamplingSteps = 50, int SampleBatch = 100, int IwaeK = 64, int LikelihoodImages = 500,
+                                   string Device = "cpu")
+{
+    /// <summary>The parsed <see cref="Device"/> (parsed once: "best" prints its choice).</summary>
+    [System.Text.Json.Serialization.JsonIgnore] public Device On => on ??= Denoise.Device.Parse(Device);
+    Device? on;
+}
 
 /// <summary>Samples in [0, 1] (N, 1, 28, 28), the class each was drawn for (conditional families) and its network evaluations.</summary>
 public sealed record SampleSet(Tensor Images01, int[]? IntendedLabels, double EvaluationsPerSample);
@@ -72,7 +79,7 @@ public interface IFamily
 static class FamilyLoop
 {
     /// <summary>budget.Steps steps on shuffled train batches (images in [0, 1], labels); stops on Ctrl-C or a non-finite loss.</summary>
-    public static void Train(Budget budget, int seed, CostMeter meter, Func<Tensor, Tensor, float> step)
+    public static void Train(Budget budget, int seed, CostMeter meter, Device device, Func<Tensor, Tensor, float> step)
     {
         using var loader = new DataLoader(budget.Data.Train.Images, budget.Data.Train.Labels, budget.BatchSize, seed: (ulong)seed, dropLast: true);
         for (int i = 0; i < budget.Steps; i++)
@@ -80,14 +87,15 @@ static class FamilyLoop
             budget.Cancel.ThrowIfCancellationRequested();
             using var scope = TensorScope.Begin();
             var (x, y) = loader.Next();
-            float loss = step(x, y!);
+            float loss = step(x.To(device), y!.To(device));
             meter.AddSamples(budget.BatchSize);
             if (!float.IsFinite(loss)) throw new InvalidOperationException($"training diverged: loss {loss} at step {i + 1}");
         }
     }
 
-    /// <summary>n samples in batches: <paramref name="draw"/>(count, labels or null) returns [0, 1] images.</summary>
-    public static Tensor Batched(int n, int batch, bool conditional, Func<int, Tensor?, Tensor> draw, out int[]? labels)
+    /// <summary>n samples in batches: <paramref name="draw"/>(count, labels or null, both on <paramref name="device"/>) returns
+    /// [0, 1] images; they come back to the host.</summary>
+    public static Tensor Batched(int n, int batch, bool conditional, Device device, Func<int, Tensor?, Tensor> draw, out int[]? labels)
     {
         labels = conditional ? Enumerable.Range(0, n).Select(i => i % 10).ToArray() : null;
         var pixels = new float[n * 784];
@@ -95,8 +103,8 @@ static class FamilyLoop
         {
             using var scope = TensorScope.Begin();
             int b = Math.Min(batch, n - i);
-            var y = labels == null ? null : Tensor.FromArray(labels[i..(i + b)], b);
-            draw(b, y).Contiguous().ToArray().CopyTo(pixels, i * 784);
+            var y = labels == null ? null : Tensor.FromArray(labels[i..(i + b)], b).To(device);
+            draw(b, y).To(Device.Cpu).Contiguous().ToArray().CopyTo(pixels, i * 784);
         }
         return Tensor.FromArray(pixels, n, 1, 28, 28);
     }
@@ -130,9 +138,10 @@ public sealed class VaeFamily(FamilyOptions o) : IFamily
     public void Train(Budget budget, int seed, CostMeter meter)
     {
         vae = Build(o.VaeLatent, o.VaeWidth, o.VaeGaussian, seed);
+        vae.To(o.On);
         var gen = new Generator((ulong)seed + 1);
         var opt = new Adam(vae.Parameters(), lr: 1e-3f);   // examples/Vae's default
-        FamilyLoop.Train(budget, seed, meter, (x, _) =>
+        FamilyLoop.Train(budget, seed, meter, o.On, (x, _) =>
         {
             // A Gaussian decoder is a density: train it on dequantised pixels, as its likelihood is measured.
             var loss = vae.Loss(o.VaeGaussian ? Metrics.Likelihood.Dequantize(x, gen) : x, null, gen);
@@ -156,6 +165,7 @@ public sealed class VaeFamily(FamilyOptions o) : IFamily
         bool gaussian = FamilyLoop.ConfigValue(dir, "Likelihood")?.GetString() is { } l ? l == "gaussian" : o.VaeGaussian;
         vae = Build(latent, width, gaussian, 0);
         Checkpoint.Load(path, new TrainingState(ModelName, vae));
+        vae.To(o.On);
         return true;
     }
 
@@ -171,7 +181,7 @@ public sealed class VaeFamily(FamilyOptions o) : IFamily
     {
         vae.Eval();
         var gen = new Generator((ulong)seed + 2);
-        var x = FamilyLoop.Batched(n, o.SampleBatch, false, (b, _) => vae.Sample(b, gen), out var labels);
+        var x = FamilyLoop.Batched(n, o.SampleBatch, false, o.On, (b, _) => vae.Sample(b, gen), out var labels);
         meter.AddSamples(n, evaluationsEach: 1);   // one decoder pass
         return new SampleSet(x, labels, 1);
     }
@@ -187,7 +197,7 @@ public sealed class VaeFamily(FamilyOptions o) : IFamily
             for (int i = 0; i < m; i += 50)
                 using (TensorScope.Begin())
                 {
-                    var x = test.Images.Narrow(0, i, Math.Min(50, m - i)).Contiguous();
+                    var x = test.Images.Narrow(0, i, Math.Min(50, m - i)).Contiguous().To(o.On);
                     if (gaussian) x = Metrics.Likelihood.Dequantize(x, gen);
                     elbo += vae.Terms(x, null, gen).Elbo.Sum().Item();
                     iwae += vae.ImportanceWeightedLogLikelihood(x, null, k, gen).Sum().Item();
@@ -217,12 +227,13 @@ public sealed class DcganFamily(FamilyOptions o) : IFamily
     {
         var gen = new Generator((ulong)seed);
         gan = new Dcgan(new DcganConfig(), gen);
+        gan.To(o.On);
         using var loader = new DataLoader(budget.Data.Train.Images, null, budget.BatchSize, seed: (ulong)seed, dropLast: true);
         for (int i = 0; i < budget.Steps; i++)
         {
             budget.Cancel.ThrowIfCancellationRequested();
             using var scope = TensorScope.Begin();
-            var s = gan.TrainStep(() => (Pixels.ToSigned(loader.Next().Inputs), null), gen);
+            var s = gan.TrainStep(() => (Pixels.ToSigned(loader.Next().Inputs.To(o.On)), null), gen);
             meter.AddSamples(budget.BatchSize);
             meter.AddEvaluations(4L * budget.BatchSize);   // G once; D on real, on fake (D step) and on fake (G step)
             if (!float.IsFinite(s.LossD) || !float.IsFinite(s.LossG)) throw new InvalidOperationException($"training diverged at step {i + 1}");
@@ -235,6 +246,7 @@ public sealed class DcganFamily(FamilyOptions o) : IFamily
         if (!File.Exists(path)) return false;
         gan = new Dcgan(new DcganConfig(), new Generator(0));
         Checkpoint.Load(path, new TrainingState(ModelName, gan, Ema: gan.Ema));
+        gan.To(o.On);
         return true;
     }
 
@@ -247,7 +259,7 @@ public sealed class DcganFamily(FamilyOptions o) : IFamily
     public SampleSet Sample(int n, int seed, CostMeter meter)
     {
         var gen = new Generator((ulong)seed + 2);
-        var x = FamilyLoop.Batched(n, o.SampleBatch, false, (b, _) => Pixels.ToUnit(gan.Sample(gan.SampleZ(b, gen))), out var labels);
+        var x = FamilyLoop.Batched(n, o.SampleBatch, false, o.On, (b, _) => Pixels.ToUnit(gan.Sample(gan.SampleZ(b, gen))), out var labels);
         meter.AddSamples(n, evaluationsEach: 1);
         return new SampleSet(x, labels, 1);
     }
@@ -276,6 +288,7 @@ public abstract class UNetFamily(FamilyOptions o) : IFamily
         // GroupNorm groups must divide every level's channels (c, 2c, 4c); attention heads the middle's 4c.
         var net = new UNet(new UNetConfig(BaseChannels: c, Groups: Math.Min(8, c), Heads: Math.Min(4, c), TimeEmbedDim: Math.Max(16, 4 * c),
                                           NumClasses: 10, TimeScale: TimeScale), new Generator((ulong)seed));
+        net.To(Options.On);   // the EMA's shadow weights are made on the network's device
         return (net, new Ema(net.Parameters(), decay: 0.999f));   // with warm-up, so short runs average recent weights only
     }
 
@@ -286,7 +299,7 @@ public abstract class UNetFamily(FamilyOptions o) : IFamily
         Use(Build(seed));
         var gen = new Generator((ulong)seed + 1);
         var opt = new AdamW(Net.Parameters(), lr: 1e-3f, weightDecay: 0f);   // examples/Diffusion's default for small UNets
-        FamilyLoop.Train(budget, seed, meter, (x, y) =>
+        FamilyLoop.Train(budget, seed, meter, Options.On, (x, y) =>
         {
             var loss = Loss(Pixels.ToSigned(x), y, gen);
             opt.ZeroGrad();
@@ -328,7 +341,7 @@ public sealed class DdimFamily(FamilyOptions o) : UNetFamily(o)
 
     protected override void Bind()
     {
-        ddpm = new Ddpm(Net, new DdpmConfig(NumClasses: 10, LabelDropout: 0.1f, ClipX0: 1f), Ema);
+        ddpm = new Ddpm(Net, new DdpmConfig(NumClasses: 10, LabelDropout: 0.1f, ClipX0: 1f), Ema) { Device = Options.On };
         ddim = new Ddim(ddpm, new DdimConfig(Steps: Math.Min(Options.SamplingSteps, ddpm.Schedule.T)));
     }
 
@@ -338,7 +351,7 @@ public sealed class DdimFamily(FamilyOptions o) : UNetFamily(o)
     {
         Net.Eval();
         var gen = new Generator((ulong)seed + 2);
-        var x = FamilyLoop.Batched(n, Options.SampleBatch, true, (b, y) => Pixels.ToUnit(ddim.Sample([b, 1, 28, 28], gen, y)), out var labels);
+        var x = FamilyLoop.Batched(n, Options.SampleBatch, true, Options.On, (b, y) => Pixels.ToUnit(ddim.Sample([b, 1, 28, 28], gen, y)), out var labels);
         meter.AddSamples(n, evaluationsEach: ddim.Config.Steps);
         return new SampleSet(x, labels, ddim.Config.Steps);
     }
@@ -353,7 +366,7 @@ public sealed class RectifiedFlowFamily(FamilyOptions o) : UNetFamily(o)
     public override string Description => $"flow-matching UNet (base {Options.UNetChannels}, straight path), Euler, {Options.SamplingSteps} steps";
     protected override float TimeScale => 1000f;
 
-    protected override void Bind() => flow = new RectifiedFlow(Net, new FlowConfig(NumClasses: 10, Solver: OdeSolver.Euler), Ema);
+    protected override void Bind() => flow = new RectifiedFlow(Net, new FlowConfig(NumClasses: 10, Solver: OdeSolver.Euler), Ema) { Device = Options.On };
 
     protected override Tensor Loss(Tensor x, Tensor labels, Generator gen) => flow.Loss(x, gen, labels);
 
@@ -362,7 +375,7 @@ public sealed class RectifiedFlowFamily(FamilyOptions o) : UNetFamily(o)
         Net.Eval();
         var gen = new Generator((ulong)seed + 2);
         int steps = Options.SamplingSteps;
-        var x = FamilyLoop.Batched(n, Options.SampleBatch, true, (b, y) => Pixels.ToUnit(flow.Sample([b, 1, 28, 28], steps, gen, labels: y)), out var labels);
+        var x = FamilyLoop.Batched(n, Options.SampleBatch, true, Options.On, (b, y) => Pixels.ToUnit(flow.Sample([b, 1, 28, 28], steps, gen, labels: y)), out var labels);
         meter.AddSamples(n, evaluationsEach: steps);
         return new SampleSet(x, labels, steps);
     }
