@@ -33,7 +33,8 @@ public sealed class GptBlock : Layer
     {
         int B = x.Shape[0], T = x.Shape[1], C = x.Shape[2], hd = C / heads;
         var qkvT = qkv.Forward(ln1.Forward(x)).Reshape(B, T, 3, heads, hd).Permute(2, 0, 3, 1, 4); // (3, B, H, T, hd)
-        var y = F.ScaledDotProductAttention(qkvT.Select(0, 0), qkvT.Select(0, 1), qkvT.Select(0, 2), isCausal: true); // (B, H, T, hd)
+        var qkv3 = qkvT.Unbind(0);                                                                  // q, k, v: 3 × (B, H, T, hd)
+        var y = F.ScaledDotProductAttention(qkv3[0], qkv3[1], qkv3[2], isCausal: true);            // (B, H, T, hd)
         x = x + proj.Forward(y.Transpose(1, 2).Reshape(B, T, C));                                   // (B, T, C)
         return x + fcOut.Forward(fc.Forward(ln2.Forward(x)).Gelu(false));
     }

@@ -10,19 +10,47 @@
 // Backward(root): topologically sort the tensors reachable from root, walk them in reverse, call
 // each node's rule, and accumulate into a gradient table; leaves that require grad accumulate into
 // .Grad. Afterwards the graph is freed (rules and input references dropped) unless retainGraph.
+//
+// Ops with several outputs (Split, Chunk, Unbind) record one node shared by all of them
+// (RecordMulti). Its rule runs once, when the reverse walk has passed every output of it that the
+// walk reaches, with each output's gradient (null where none flowed): so splitting x into pieces
+// costs one concatenation in the backward, not a zero-padded full-size gradient per piece plus
+// the adds that sum them.
 namespace Denoise;
 
-/// <summary>One recorded op: its inputs and the rule mapping the output gradient to input gradients.</summary>
+/// <summary>One recorded op: its inputs and the rule mapping the output gradient(s) to input gradients.</summary>
 internal sealed class Node
 {
     public readonly string Op;
     public Tensor[] Inputs;
     public Func<Tensor, Tensor?[]>? Backward;
+    /// <summary>Multi-output ops only: every output (each has this node as GradFn) and the rule taking one gradient per output.</summary>
+    public Tensor[]? Outputs;
+    public Func<Tensor?[], Tensor?[]>? MultiBackward;
 
     public Node(string op, Tensor[] inputs, Func<Tensor, Tensor?[]> backward) { Op = op; Inputs = inputs; Backward = backward; }
 
-    public bool Freed => Backward == null;
-    public void Free() { Backward = null; Inputs = []; }
+    public Node(string op, Tensor[] inputs, Tensor[] outputs, Func<Tensor?[], Tensor?[]> backward)
+    {
+        Op = op; Inputs = inputs; Outputs = outputs; MultiBackward = backward;
+    }
+
+    public bool Freed => Backward == null && MultiBackward == null;
+    public void Free() { Backward = null; MultiBackward = null; Inputs = []; Outputs = null; }
+
+    /// <summary>Which output <paramref name="t"/> is (by reference).</summary>
+    public int OutputIndex(Tensor t)
+    {
+        for (int i = 0; i < Outputs!.Length; i++) if (ReferenceEquals(Outputs[i], t)) return i;
+        throw new InvalidOperationException($"'{Op}': tensor {t.ShapeStr} is not one of this node's outputs (an engine bug).");
+    }
+}
+
+/// <summary>A multi-output node's gradients gathered during one backward walk, and how many of its outputs the walk has yet to pass.</summary>
+internal sealed class PendingOutputs(int outputs, int reached)
+{
+    public readonly Tensor?[] Grads = new Tensor?[outputs];
+    public int Remaining = reached;
 }
 
 public static class Autograd
@@ -64,6 +92,25 @@ public static class Autograd
         output.GradFn = new Node(op, inputs, backward);
         output.requiresGrad = true;
         return output;
+    }
+
+    /// <summary>
+    /// <see cref="Record"/> for an op with several outputs: one node shared by all of them, whose
+    /// <paramref name="backward"/> receives one gradient per output (null for an output no gradient
+    /// reached) and returns one per input. It runs once per backward pass, after every output's
+    /// gradient is complete.
+    /// </summary>
+    internal static Tensor[] RecordMulti(string op, Tensor[] outputs, Tensor[] inputs, Func<Tensor?[], Tensor?[]> backward)
+    {
+        if (DetectAnomalies) foreach (var o in outputs) CheckForwardFinite(op, o, inputs);
+        if (Diagnostics.OpProfiler.Enabled) Diagnostics.OpProfiler.OnRecord(op);
+        if (!IsEnabled) return outputs;
+        bool any = false;
+        foreach (var t in inputs) any |= t.RequiresGrad;
+        if (!any) return outputs;
+        var node = new Node(op, inputs, (Tensor[])outputs.Clone(), backward);   // a copy: callers may replace the returned array's entries
+        foreach (var o in outputs) { o.GradFn = node; o.requiresGrad = true; }
+        return outputs;
     }
 
     /// <summary>
@@ -139,29 +186,55 @@ public static class Autograd
         bool profile = Diagnostics.OpProfiler.Enabled;
         if (profile) Diagnostics.OpProfiler.BeginBackward();
         var order = TopologicalOrder(roots);
+        // Multi-output nodes: how many of each one's outputs this walk passes (its rule runs at the last).
+        Dictionary<Node, PendingOutputs>? pending = null;
+        foreach (var t in order)
+            if (t.GradFn is { Outputs: { } outs } n)
+            {
+                pending ??= new(ReferenceEqualityComparer.Instance);
+                if (pending.TryGetValue(n, out var p)) p.Remaining++;
+                else pending[n] = new PendingOutputs(outs.Length, 1);
+            }
         if (profile) Diagnostics.OpProfiler.EndBackward("(tape: topological sort)");
         using var mode = createGraph ? EnableGrad() : NoGrad();
         for (int k = order.Count - 1; k >= 0; k--)
         {
             var t = order[k];
-            if (!grads.Remove(t, out var g)) continue;
-            if (t.hooks != null)
-                foreach (var hook in t.hooks) g = hook(g) ?? g;
-            if (wanted != null && wanted.TryGetValue(t, out int wi)) wantedGrads![wi] = g;
+            bool flowed = grads.Remove(t, out var g);
+            if (flowed)
+            {
+                if (t.hooks != null)
+                    foreach (var hook in t.hooks) g = hook(g!) ?? g;
+                if (wanted != null && wanted.TryGetValue(t, out int wi)) wantedGrads![wi] = g;
+            }
 
             var node = t.GradFn;
-            if (node == null)
+            Tensor?[] inputGrads;
+            if (node?.Outputs != null)
             {
-                if (!accumulateLeaves) continue;
+                // One output of a multi-output op: gather its gradient; run the rule after the last one.
+                var p = pending![node];
+                if (flowed) p.Grads[node.OutputIndex(t)] = g;
+                if (--p.Remaining > 0 || Array.TrueForAll(p.Grads, x => x == null)) continue;
                 if (profile) Diagnostics.OpProfiler.BeginBackward();
-                t.AccumulateGrad(g, createGraph);
-                if (profile) Diagnostics.OpProfiler.EndBackward("(leaf grad accumulate)");
-                continue;
+                inputGrads = node.MultiBackward!(p.Grads);
             }
-            if (node.Freed)
-                throw new InvalidOperationException($"Backward: the graph through '{node.Op}' was already freed by an earlier backward; pass retainGraph: true to the first call.");
-            if (profile) Diagnostics.OpProfiler.BeginBackward();
-            var inputGrads = node.Backward!(g);
+            else
+            {
+                if (!flowed) continue;
+                if (node == null)
+                {
+                    if (!accumulateLeaves) continue;
+                    if (profile) Diagnostics.OpProfiler.BeginBackward();
+                    t.AccumulateGrad(g!, createGraph);
+                    if (profile) Diagnostics.OpProfiler.EndBackward("(leaf grad accumulate)");
+                    continue;
+                }
+                if (node.Freed)
+                    throw new InvalidOperationException($"Backward: the graph through '{node.Op}' was already freed by an earlier backward; pass retainGraph: true to the first call.");
+                if (profile) Diagnostics.OpProfiler.BeginBackward();
+                inputGrads = node.Backward!(g!);
+            }
             for (int i = 0; i < node.Inputs.Length; i++)
             {
                 var x = node.Inputs[i];

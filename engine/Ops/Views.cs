@@ -232,19 +232,45 @@ public sealed partial class Tensor
     {
         int d = Dim(dim, "split");
         if (size <= 0) throw new ArgumentException($"split: size must be positive, got {size}.");
-        var parts = new List<Tensor>();
-        for (int s = 0; s < shape[d]; s += size) parts.Add(Narrow(d, s, Math.Min(size, shape[d] - s)));
-        return parts.ToArray();
+        var sizes = new int[(shape[d] + size - 1) / size];
+        for (int i = 0; i < sizes.Length; i++) sizes[i] = Math.Min(size, shape[d] - i * size);
+        return Split(sizes, d);
     }
 
-    /// <summary>Splits into pieces with the given sizes along dim.</summary>
+    /// <summary>
+    /// Splits into pieces with the given sizes along dim: views, recorded as one op with several outputs,
+    /// whose backward concatenates the pieces' gradients (zeros for a piece no gradient reached) in one copy.
+    /// </summary>
     public Tensor[] Split(int[] sizes, int dim = 0)
     {
         int d = Dim(dim, "split");
+        if (sizes.Any(s => s < 0)) throw new ArgumentException($"split: sizes {ShapeUtil.Str(sizes)} must not be negative (tensor{NameSuffix} of shape {ShapeStr}).");
         if (sizes.Sum() != shape[d]) throw new ArgumentException($"split: sizes {ShapeUtil.Str(sizes)} do not add up to dimension {d} of size {shape[d]}.");
         var parts = new Tensor[sizes.Length];
-        for (int i = 0, s = 0; i < sizes.Length; s += sizes[i], i++) parts[i] = Narrow(d, s, sizes[i]);
-        return parts;
+        for (int i = 0, s = 0; i < sizes.Length; s += sizes[i], i++) parts[i] = NarrowNoGrad(d, s, sizes[i]);
+        if (DType == DType.Int32) return parts;
+        var x = this;
+        sizes = (int[])sizes.Clone();   // the backward closure must not see later edits by the caller
+        return Autograd.RecordMulti("split", parts, [x], gs =>
+        {
+            var pieces = new Tensor[gs.Length];
+            for (int i = 0; i < gs.Length; i++)
+            {
+                if (gs[i] is { } g) { pieces[i] = g; continue; }
+                var ps = (int[])x.shape.Clone(); ps[d] = sizes[i];
+                pieces[i] = Full(ps, 0f, x.Device);
+            }
+            return [Cat(pieces, d)];
+        });
+    }
+
+    /// <summary>The slices along dim with that dimension removed (torch.unbind): views, with one backward that stacks their gradients.</summary>
+    public Tensor[] Unbind(int dim = 0)
+    {
+        int d = Dim(dim, "unbind");
+        var pieces = Split(Enumerable.Repeat(1, shape[d]).ToArray(), d);
+        for (int i = 0; i < pieces.Length; i++) pieces[i] = pieces[i].Squeeze(d);
+        return pieces;
     }
 
     /// <summary>Splits into <paramref name="chunks"/> nearly equal pieces along dim (as torch.chunk).</summary>
