@@ -9,6 +9,7 @@
 //   dotnet run -c Release --project bench -- step m2|m3 [--profile] [--threads 1]    M2/M3 step, CPU time and op profile (Kernels/ModelStep.cs)
 //   bench/compare.sh [--only K2,M3] [--quick]                                      Denoise vs the PyTorch peer, one table
 //   dotnet run -c Release --project bench -- --filter '*GemmBench*'              BenchmarkDotNet microbenchmarks
+//   dotnet run -c Release --project bench -- --filter '*TrainingStepBench*'     M1–M4 steps with BenchmarkDotNet's memory diagnoser (bytes/step)
 using BenchmarkDotNet.Running;
 
 namespace Denoise.Bench;

@@ -34,10 +34,28 @@ public static partial class Workloads
 
     static JsonObject WithParams(JsonObject r, long p) { r["params"] = p; return r; }
 
+    /// <summary>One training step of M1–M4 — a closure over its network, optimizer and fixed data, run inside its own
+    /// TensorScope — and the parameter count. The WORKLOADS runner times it; TrainingStepBench runs it under
+    /// BenchmarkDotNet's memory diagnoser.</summary>
+    internal static (Action Step, long Params) TrainingStep(string model) => model switch
+    {
+        "M1" => UNetStepBody(),
+        "M2" => Mlp2DStepBody(),
+        "M3" => GptStepBody(),
+        "M4" => DcganStepBody(),
+        _ => throw new ArgumentException($"TrainingStep: no model '{model}'; M1, M2, M3 or M4."),
+    };
+
     // ───────────────────── M1: UNet-S ─────────────────────
 
     /// <summary>B = 64 images (1, 28, 28), t ∈ [0, 1) as given, MSE against a random target, AdamW(2e-4, 0.9/0.999, wd 0, eps 1e-8).</summary>
     static JsonObject UNetStep(Options o)
+    {
+        var (step, p) = UNetStepBody();
+        return WithParams(Result(Time(step, o.Quick ? 1 : 2, o.Quick ? 3 : 10)), p);
+    }
+
+    static (Action, long) UNetStepBody()
     {
         var net = new UNet(UNetConfig.M1(), new Generator(70));
         long p = CheckParams("M1 UNet-S", net, 2_152_289);
@@ -46,14 +64,13 @@ public static partial class Workloads
         var x = Tensor.Randn([B, 1, 28, 28], new Generator(71));
         var target = Tensor.Randn([B, 1, 28, 28], new Generator(72));
         var t = Tensor.Rand([B], new Generator(73));
-        var r = Time(() =>
+        return (() =>
         {
             using var s = TensorScope.Begin();
             opt.ZeroGrad();
             F.MseLoss(net.Forward(x, t), target).Backward();
             opt.Step();
-        }, o.Quick ? 1 : 2, o.Quick ? 3 : 10);
-        return WithParams(Result(r), p);
+        }, p);
     }
 
     /// <summary>64 images × 50 Euler steps x ← x + (1/50)·net(x, tᵢ), tᵢ = i/50, no gradients.</summary>
@@ -81,6 +98,12 @@ public static partial class Workloads
 
     static JsonObject Mlp2DStep(Options o)
     {
+        var (step, p) = Mlp2DStepBody();
+        return WithParams(Result(Time(step, 5, o.Quick ? 10 : 50)), p);
+    }
+
+    static (Action, long) Mlp2DStepBody()
+    {
         var net = new Mlp2D(gen: new Generator(40));
         long p = CheckParams("M2 Mlp2D", net, 133_122);
         var opt = new Adam(net.Parameters(), lr: 1e-3f);
@@ -88,14 +111,13 @@ public static partial class Workloads
         var x = Tensor.Randn([B, 2], new Generator(41));
         var t = Tensor.Rand([B], new Generator(42));
         var target = Tensor.Randn([B, 2], new Generator(43));
-        var r = Time(() =>
+        return (() =>
         {
             using var s = TensorScope.Begin();
             opt.ZeroGrad();
             F.MseLoss(net.Forward(x, t), target).Backward();
             opt.Step();
-        }, 5, o.Quick ? 10 : 50);
-        return WithParams(Result(r), p);
+        }, p);
     }
 
     /// <summary>10,000 points × 100 Euler steps x ← x + (1/100)·v(x, tᵢ), tᵢ = i/100, no gradients.</summary>
@@ -123,6 +145,12 @@ public static partial class Workloads
 
     static JsonObject GptStep(Options o)
     {
+        var (step, p) = GptStepBody();
+        return WithParams(Result(Time(step, 2, o.Quick ? 5 : 10)), p);
+    }
+
+    static (Action, long) GptStepBody()
+    {
         var net = new GptChar(gen: new Generator(50));
         long p = CheckParams("M3 GptChar", net, 822_016);
         var opt = new AdamW(net.Parameters(), lr: 3e-4f, weightDecay: 0.1f);
@@ -130,15 +158,14 @@ public static partial class Workloads
         int T = net.Config.Context, V = net.Config.Vocab;
         var ids = Tensor.Randint(0, V, [B, T], new Generator(51));
         var targets = Tensor.Randint(0, V, [B * T], new Generator(52));
-        var r = Time(() =>
+        return (() =>
         {
             using var s = TensorScope.Begin();
             opt.ZeroGrad();
             var logits = net.Forward(ids);                                   // (B, T, V)
             F.CrossEntropy(logits.Reshape(B * T, V), targets).Backward();
             opt.Step();
-        }, 2, o.Quick ? 5 : 10);
-        return WithParams(Result(r), p);
+        }, p);
     }
 
     /// <summary>256 tokens for one sequence, sampled from softmax of the last position; the whole
@@ -172,6 +199,12 @@ public static partial class Workloads
     /// <summary>fake = G(z) once; D update on real vs fake.detach(); G update on D(fake) (non-saturating BCE).</summary>
     static JsonObject DcganStep(Options o)
     {
+        var (step, p) = DcganStepBody();
+        return WithParams(Result(Time(step, 2, o.Quick ? 5 : 10)), p);
+    }
+
+    static (Action, long) DcganStepBody()
+    {
         var G = new DcganGenerator(new Generator(60));
         var D = new DcganDiscriminator(new Generator(61));
         long pG = G.ParameterCount(), pD = D.ParameterCount();
@@ -184,7 +217,7 @@ public static partial class Workloads
         var ones = Tensor.Ones(B, 1);
         var zeros = Tensor.Zeros(B, 1);
         var zGen = new Generator(63);
-        var r = Time(() =>
+        return (() =>
         {
             using var s = TensorScope.Begin();
             var fake = G.Forward(Tensor.Randn([B, DcganGenerator.ZDim], zGen));
@@ -196,7 +229,6 @@ public static partial class Workloads
             optG.ZeroGrad();
             F.BinaryCrossEntropyWithLogits(D.Forward(fake), ones).Backward();
             optG.Step();
-        }, 2, o.Quick ? 5 : 10);
-        return WithParams(Result(r), pG + pD);
+        }, pG + pD);
     }
 }
