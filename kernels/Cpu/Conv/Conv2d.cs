@@ -59,7 +59,7 @@ using System.Buffers;
 namespace Denoise.Kernels.Cpu;
 
 /// <summary>The convolution versions kept in the project, slowest to fastest.</summary>
-public enum Conv2dVersion { V0PerImage, V1Chunked, V2Batched, V3Implicit, V4Shaped, V5Pixels, V6Stem }
+public enum Conv2dVersion { V0PerImage, V1Chunked, V2Batched, V3Implicit, V4Shaped, V5Pixels, V6Stem, V7 }
 
 /// <summary>A batched 2-D convolution: N images of geometry <paramref name="Geo"/>, Cout filters, Groups groups.</summary>
 public readonly record struct Conv2dProblem(int N, Conv2dGeometry Geo, int Cout, int Groups = 1)
@@ -94,7 +94,10 @@ public static unsafe partial class Conv2d
     static Conv2dVersion Supported(Conv2dVersion v) => v >= Conv2dVersion.V3Implicit && !V3Supported ? Conv2dVersion.V2Batched : v;
 
     /// <summary>The version <see cref="Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs for p.</summary>
-    public static Conv2dVersion BestForward(in Conv2dProblem p) => V5Fits(p.CoutG, p) ? Conv2dVersion.V5Pixels : Best;
+    public static Conv2dVersion BestForward(in Conv2dProblem p) => V6StemFits(p) ? Conv2dVersion.V7 : V6ForwardRoute(p);
+
+    /// <summary>What the routed forward ran before V7 (V6Stem has no forward kernel of its own).</summary>
+    static Conv2dVersion V6ForwardRoute(in Conv2dProblem p) => V5Fits(p.CoutG, p) ? Conv2dVersion.V5Pixels : Best;
 
     /// <summary>The version <see cref="InputGrad(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs for p.</summary>
     public static Conv2dVersion BestInputGrad(in Conv2dProblem p) =>
@@ -104,13 +107,19 @@ public static unsafe partial class Conv2d
     /// map and shape runs what the routed entry points would have run before it (V5Pixels or V4Shaped).</summary>
     static Conv2dVersion V6Route(Conv2dVersion v, Conv2dVersion before) => v == Conv2dVersion.V6Stem ? before : v;
 
+    /// <summary>V7 (Conv2d.V7.cs) has forward and input-grad kernels only; its weight-grad is V6's route.</summary>
+    static Conv2dVersion WeightGradRoute(Conv2dVersion v, in Conv2dProblem p) =>
+        v == Conv2dVersion.V6Stem || v == Conv2dVersion.V7 ? V6WeightGradRoute(p) : v;
+
     static Conv2dVersion V5InputGradRoute(in Conv2dProblem p) => V5Fits(p.CinG, p) ? Conv2dVersion.V5Pixels : Best;
 
     /// <summary>The version <see cref="WeightGrad(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs
     /// for p: V5's outer-product tiles win at every map size where their filter panels (32 or 64) are full (no
     /// horizontal sums, no padding columns; 28 × 28 (64 → 64) 105 → 133 GFLOP/s, (32 → 32) 83–113 → 137), but not
     /// on the stem's K = 9 (taps padded to 16).</summary>
-    public static Conv2dVersion BestWeightGrad(in Conv2dProblem p) =>
+    public static Conv2dVersion BestWeightGrad(in Conv2dProblem p) => V6StemFits(p) ? Conv2dVersion.V7 : V6WeightGradRoute(p);
+
+    static Conv2dVersion V6WeightGradRoute(in Conv2dProblem p) =>
         V3Supported && p.CoutG % 32 == 0 && p.KG >= V5WeightGradMinK ? Conv2dVersion.V5Pixels : Best;
     const int V5WeightGradMinK = 64;
 
@@ -136,12 +145,13 @@ public static unsafe partial class Conv2d
     {
         if (bias.IsEmpty) { Forward(v, x, w, y, p); return; }
         Check(p, bias.Length, p.Cout, "bias");
-        v = Supported(V6Route(v, BestForward(p)));
+        v = Supported(V6Route(v, V6ForwardRoute(p)));
         if (v >= Conv2dVersion.V3Implicit)
         {
             Check(p, x.Length, p.InputLength, "x"); Check(p, w.Length, p.WeightLength, "w"); Check(p, y.Length, p.OutputLength, "y");
             fixed (float* px = x, pw = w, pb = bias, py = y)
-                if (v == Conv2dVersion.V5Pixels) V5Forward(px, pw, pb, py, p);
+                if (v == Conv2dVersion.V7) V7Forward(px, pw, pb, py, p);
+                else if (v == Conv2dVersion.V5Pixels) V5Forward(px, pw, pb, py, p);
                 else if (v == Conv2dVersion.V4Shaped) V4Forward(px, pw, pb, py, p); else V3Forward(px, pw, pb, py, p);
             return;
         }
@@ -154,7 +164,7 @@ public static unsafe partial class Conv2d
     {
         if (bias.IsEmpty) { InputGrad(v, gy, w, dx, p); return; }
         Check(p, bias.Length, p.Cin, "bias");
-        v = Supported(v);
+        v = Supported(v == Conv2dVersion.V7 ? Conv2dVersion.V6Stem : v);   // V7's input-grad is V6's
         if (v == Conv2dVersion.V6Stem && !V6StemFits(p)) v = V5InputGradRoute(p);
         if (v >= Conv2dVersion.V3Implicit)
         {
@@ -184,8 +194,9 @@ public static unsafe partial class Conv2d
         Check(p, x.Length, p.InputLength, "x"); Check(p, w.Length, p.WeightLength, "w"); Check(p, y.Length, p.OutputLength, "y");
         fixed (float* px = x, pw = w, py = y)
         {
-            switch (Supported(V6Route(v, BestForward(p))))
+            switch (Supported(V6Route(v, V6ForwardRoute(p))))
             {
+                case Conv2dVersion.V7: V7Forward(px, pw, null, py, p); return;
                 case Conv2dVersion.V0PerImage: V0Forward(px, pw, py, p); return;
                 case Conv2dVersion.V2Batched: V2Forward(px, pw, py, p); return;
                 case Conv2dVersion.V3Implicit: V3Forward(px, pw, null, py, p); return;
@@ -202,7 +213,7 @@ public static unsafe partial class Conv2d
         Check(p, gy.Length, p.OutputLength, "gy"); Check(p, w.Length, p.WeightLength, "w"); Check(p, dx.Length, p.InputLength, "dx");
         fixed (float* pg = gy, pw = w, pd = dx)
         {
-            v = Supported(v);
+            v = Supported(v == Conv2dVersion.V7 ? Conv2dVersion.V6Stem : v);
             if (v == Conv2dVersion.V6Stem && !V6StemFits(p)) v = V5InputGradRoute(p);
             switch (v)
             {
@@ -225,7 +236,8 @@ public static unsafe partial class Conv2d
         fixed (float* px = x, pg = gy, pd = dw)
         {
             if (v == Conv2dVersion.V0PerImage) { V0WeightGrad(px, pg, pd, p); return; }
-            v = Supported(V6Route(v, BestWeightGrad(p)));
+            bool stem = v == Conv2dVersion.V7 && V6StemFits(p);
+            v = stem ? v : Supported(WeightGradRoute(v, p));
             if (v == Conv2dVersion.V4Shaped) v = V4WeightGradVersion(p);
             int nb = 1, len = (int)p.WeightLength;
             int parts = v switch
@@ -233,11 +245,13 @@ public static unsafe partial class Conv2d
                 Conv2dVersion.V2Batched => V2WeightGradParts(p, out nb),
                 Conv2dVersion.V3Implicit => V3WeightGradParts(p, out nb),
                 Conv2dVersion.V5Pixels => V5WeightGradParts(p),
+                Conv2dVersion.V7 => V7StemWeightGradParts(p),
                 _ => ImageParts(p),
             };
             if (parts == 1)
             {
-                if (v == Conv2dVersion.V5Pixels) V5WeightGrad(px, pg, pd, p, 1);
+                if (v == Conv2dVersion.V7) V7StemWeightGrad(px, pg, pd, p, 1);
+                else if (v == Conv2dVersion.V5Pixels) V5WeightGrad(px, pg, pd, p, 1);
                 else if (v == Conv2dVersion.V3Implicit) V3WeightGrad(px, pg, pd, p, nb, 1);
                 else if (v == Conv2dVersion.V2Batched) V2WeightGrad(px, pg, pd, p, nb, 1);
                 else RunJob(new Job(JobKind.WeightGrad, p, px, pg, pd, 1));
@@ -249,7 +263,8 @@ public static unsafe partial class Conv2d
             {
                 fixed (float* pp = partial)
                 {
-                    if (v == Conv2dVersion.V5Pixels) V5WeightGrad(px, pg, pp, p, parts);
+                    if (v == Conv2dVersion.V7) V7StemWeightGrad(px, pg, pp, p, parts);
+                    else if (v == Conv2dVersion.V5Pixels) V5WeightGrad(px, pg, pp, p, parts);
                     else if (v == Conv2dVersion.V3Implicit) V3WeightGrad(px, pg, pp, p, nb, parts);
                     else if (v == Conv2dVersion.V2Batched) V2WeightGrad(px, pg, pp, p, nb, parts);
                     else RunJob(new Job(JobKind.WeightGrad, p, px, pg, pp, parts));
