@@ -147,6 +147,7 @@ public static unsafe partial class Conv2d
     }
 
     /// <summary>off[k] = plane_k·nb·Plane + delta_k for one group's K taps, padded to a multiple of OffsetPad with the last entry.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static int* Offsets(int* plane, int* delta, int K, in Grid q, int nb)
     {
         int Kpad = (K + OffsetPad - 1) / OffsetPad * OffsetPad;
@@ -161,6 +162,7 @@ public static unsafe partial class Conv2d
     [ThreadStatic] static int[]? t_taps;
 
     /// <summary>The forward convolution's taps: k = (c, ki, kj) of each group, plane (c, ki·DH mod SH, kj·DW mod SW).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static int* ForwardTaps(in Conv2dProblem p, in Grid q, out int* delta)
     {
         int K = p.KG, total = p.Groups * K;
@@ -181,6 +183,7 @@ public static unsafe partial class Conv2d
     }
 
     /// <summary>Lowers images n0 … n0+nb−1 of x into L (layout in the file header), zeros included, and zeroes the slack.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Lower(float* x, float* L, in Grid q, int n0, int nb)
     {
         int HW = q.H * q.W;
@@ -243,6 +246,7 @@ public static unsafe partial class Conv2d
     }
 
     /// <summary>W (Cout × KG per group) → panels of <paramref name="rows"/> filters, element (k, r) at k·rows + r, zero rows past Fg.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static float* PackWeights(float* w, in Conv2dProblem p, int rows)
     {
         int K = p.KG, Fg = p.CoutG, panels = (Fg + rows - 1) / rows;
@@ -257,6 +261,7 @@ public static unsafe partial class Conv2d
 
     readonly struct ImplicitJob(Plan plan, float* x, float* y, int nb) : IParallelJob
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int part)
         {
             var q = plan.Q;
@@ -296,6 +301,7 @@ public static unsafe partial class Conv2d
     struct Segment { public int Col, Len; public long Dst; }
 
     /// <summary>Splits tile columns [q0, q0 + n) into runs that lie in one output row; returns how many.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static int Segments(in Grid q, int q0, int n, Segment* segs, in Plan plan)
     {
         int ns = 0, col = 0;
@@ -510,6 +516,7 @@ public static unsafe partial class Conv2d
     [ThreadStatic] static float[]? t_gq;
 
     /// <summary>gy of images n0 … n0+nb−1 onto the Q grid (Cout rows of stride ld), zero in padding columns.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static float* LowerGrad(float* gy, in Conv2dProblem p, in Grid q, int n0, int nb, int ld)
     {
         long need = (long)p.Cout * ld + 16;
@@ -530,6 +537,7 @@ public static unsafe partial class Conv2d
 
     readonly struct ImplicitWeightGradJob(Conv2dProblem p, float* x, float* gy, float* dwParts, int nb, int parts) : IParallelJob
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int part)
         {
             var q = Grid.Forward(p.Geo);

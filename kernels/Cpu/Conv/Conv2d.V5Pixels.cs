@@ -62,6 +62,7 @@ public static unsafe partial class Conv2d
     /// <summary>The valid output pixels of images 0 … nb−1 on grid q, in (image, row, column) order: grid column
     /// Q[j] and output offset dst[j] = i·outImage + oh·outRow + ow·outCol. Padded to a multiple of PxGroup by
     /// repeating the last Q. Returns the count.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static int Pixels(in Grid q, int nb, long outImage, int outRow, int outCol, out int* Q, out long* dst)
     {
         int n = nb * q.Hout * q.Wout, padded = (n + PxGroup - 1) / PxGroup * PxGroup;
@@ -85,6 +86,7 @@ public static unsafe partial class Conv2d
     }
 
     /// <summary>Runs of pixels whose outputs are colStride apart (one output row, or a whole image when rows are contiguous).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static int PixelSegments(long* dst, int count, int colStride, Segment* segs)
     {
         int ns = 0;
@@ -111,6 +113,7 @@ public static unsafe partial class Conv2d
     /// <summary>The implicit GEMM of a <see cref="Plan"/> with 64-row panels, over valid pixels only.</summary>
     readonly struct PixelJob(Plan plan, float* x, float* y, int parts) : IParallelJob
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int part)
         {
             var q = plan.Q;
@@ -196,6 +199,7 @@ public static unsafe partial class Conv2d
     /// j = i·P + p at G[(F / ft)·NP·ft + j·ft + F mod ft] (NP = nb·P), so a tile's rows are contiguous. (With one
     /// row of all Cout filters per pixel, a 64-filter tile read 256 B every 512 B at Cout = 128: the tile's 24 KiB
     /// then used half of L1's sets.) Filters Fg … Fpad−1 of each group are zero.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static float* TransposeGrad(float* gy, in Conv2dProblem p, int n0, int nb, int Fpad, int ft)
     {
         int P = p.P, Fg = p.CoutG;
@@ -228,6 +232,7 @@ public static unsafe partial class Conv2d
 
     readonly struct PixelWeightGradJob(Conv2dProblem p, float* x, float* gy, float* dwParts, int parts) : IParallelJob
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int part)
         {
             var q = Grid.Forward(p.Geo);

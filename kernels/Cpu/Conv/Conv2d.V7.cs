@@ -54,6 +54,7 @@ public static unsafe partial class Conv2d
 
     readonly struct StemForwardJob(float* x, float* w, float* bias, float* y, Conv2dProblem p, int parts) : IParallelJob
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int part)
         {
             var g = p.Geo;
@@ -166,6 +167,7 @@ public static unsafe partial class Conv2d
     /// an L1 buffer across images and summed horizontally once per part.</summary>
     readonly struct StemWeightGradJob(float* x, float* gy, float* dwParts, Conv2dProblem p, int parts) : IParallelJob
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int part)
         {
             var g = p.Geo;

@@ -49,12 +49,21 @@
 //   V6Stem      V5's routing plus a direct stencil for the input-grad of a Cin = 1, 3 × 3, stride-1
 //               convolution (the stem; Conv2d.V6Stem.cs): 4 dx rows × 32 columns per register block, one
 //               gy row at three shifts feeding three dx rows, weights in registers. Stem (1,28,32) input
-//               2.20 → 0.51 ms (m1conv --shapes 0 --threads 1 --cpu --versions V4Shaped,V6Stem)     (current)
+//               2.20 → 0.51 ms (m1conv --shapes 0 --threads 1 --cpu --versions V4Shaped,V6Stem)
+//   V7          V6 plus direct stencils for the stem's forward and weight-grad (Conv2d.V7.cs): the one-channel
+//               image in an L1 plane, 9 weights (forward) or 9 tap accumulators (weight-grad) in registers.
+//               Stem (1,28,32), 1 thread, CPU ms: forward 0.64 → 0.29, weight 0.65 → 0.47 (m1conv --shapes 0
+//               --versions V6Stem,V7); K2 stem fwd 1.13 → 0.43 of PyTorch (compare.sh --cpu-time)       (current)
+// Every helper with a loop that a pass runs (lowering, tap tables, packing, transposes, part jobs, the bias
+// sum) is compiled fully optimised on its first call: under tiered compilation a K2 benchmark (22 calls of a
+// few ms) ran inside the 100 ms call-counting delay, so PlaneSum, LowerRow and the 16 × 16 transposes ran as
+// tier-0 code with Vector512 calls not inlined (perf: Vector512.Load [QuickJitted] in the conv passes).
 // A 1×1, stride-1, unpadded convolution skips im2col in V0–V2: the image viewed as (Cin, H·W) is
 // its own col matrix (in V3 its grid is the image itself).
 // Run:   dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Conv2d
 // Bench: dotnet run -c Release --project bench -- --filter '*ConvVersionsBench*'
 using System.Buffers;
+using System.Runtime.CompilerServices;
 
 namespace Denoise.Kernels.Cpu;
 
@@ -288,6 +297,7 @@ public static unsafe partial class Conv2d
     {
         public int Ranges => ranges;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int r)
         {
             var (i0, n) = WorkerPool.Range(len, ranges, r);
@@ -318,6 +328,7 @@ public static unsafe partial class Conv2d
     {
         public int Ranges => ranges;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int r)
         {
             var (c0, count) = WorkerPool.Range(C, Math.Max(1, ranges), r);
@@ -333,6 +344,7 @@ public static unsafe partial class Conv2d
 
     /// <summary>Σ of n floats in a fixed order. (TensorPrimitives.Sum took ~0.5 µs per 784-float plane, 1.0 ms
     /// over the stem's 2048 planes against 0.13 ms for one call over all of them.)</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static float PlaneSum(float* a, int n)
     {
         var s0 = System.Runtime.Intrinsics.Vector512<float>.Zero; var s1 = s0; var s2 = s0; var s3 = s0;
