@@ -249,17 +249,56 @@ public class Conv2dTests
 
     [Test]
     public void V7_SameBitsOnOneAndTwoThreads() =>
-        AssertSameBitsOnOneAndTwoThreads(Conv2dVersion.V7, seed: 12, V7Problems[0], V7Problems[1], V7Problems[3], V7Problems[9], V7Problems[10], V5Problems[0]);
+        AssertSameBitsOnOneAndTwoThreads(Conv2dVersion.V7, seed: 12, V7Problems[0], V7Problems[1], V7Problems[3], V7Problems[9], V7Problems[10],
+            V5Problems[0], V5Problems[1], V5Problems[2], V5Problems[4], V3Problems[0], V4Problems[1], Problems[5]);
 
-    /// <summary>The routed entry points take V7 for the stem's forward and weight-grad, V6 for its input-grad.</summary>
+    /// <summary>V7 off the stem is V6's route with prefetching (V4 or V5 tiles, V2/V3/V5 weight-grads): every shape
+    /// of the earlier versions' tests against V0, tolerances as for V5.</summary>
+    static readonly Conv2dProblem[] V7RoutedProblems = Problems.Concat(V3Problems).Concat(V4Problems).Concat(V5Problems).ToArray();
+
+    static IEnumerable<TestCaseData> V7RoutedCases() => V7RoutedProblems.Select((p, i) =>
+        new TestCaseData(i).SetName($"Conv2d_V7RoutedMatchesV0_{i}_N{p.N}_C{p.Cin}x{p.Geo.H}x{p.Geo.W}_k{p.Geo.KH}x{p.Geo.KW}_s{p.Geo.SH}{p.Geo.SW}_to{p.Cout}_g{p.Groups}"));
+
+    [TestCaseSource(nameof(V7RoutedCases))]
+    public void V7_Routed_MatchesV0_AllThreeMaps(int index)
+    {
+        var p = V7RoutedProblems[index];
+        var rng = new Random(800 + index);
+        float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength), gy = Rand(rng, p.OutputLength);
+        var (y0, dx0, dw0) = RunAll(Conv2dVersion.V0PerImage, x, w, gy, p);
+        var (y7, dx7, dw7) = RunAll(Conv2dVersion.V7, x, w, gy, p);
+        double tolY = 1e-5 * (1 + p.KG), tolDx = 1e-5 * (1 + p.CoutG * p.Geo.KH * p.Geo.KW), tolDw = 1e-5 * (1 + p.N * p.P * 0.5);
+        for (int i = 0; i < y0.Length; i++) Assert.That(y7[i], Is.EqualTo(y0[i]).Within(tolY), $"y[{i}]");
+        for (int i = 0; i < dx0.Length; i++) Assert.That(dx7[i], Is.EqualTo(dx0[i]).Within(tolDx), $"dx[{i}]");
+        for (int i = 0; i < dw0.Length; i++) Assert.That(dw7[i], Is.EqualTo(dw0[i]).Within(tolDw), $"dw[{i}]");
+    }
+
+    /// <summary>Prefetching only moves memory into cache: V7 off the stem gives V6's route's bits exactly.</summary>
     [Test]
-    public void Best_RoutesTheStemToV7()
+    public void V7_Routed_SameBitsAsV6()
+    {
+        foreach (var p in V7RoutedProblems.Where(q => q.Cin > 1))
+        {
+            var rng = new Random(13);
+            float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength), gy = Rand(rng, p.OutputLength);
+            var six = RunAll(Conv2dVersion.V6Stem, x, w, gy, p);
+            var seven = RunAll(Conv2dVersion.V7, x, w, gy, p);
+            Assert.That(seven.Y, Is.EqualTo(six.Y), $"{p}: y");
+            Assert.That(seven.Dx, Is.EqualTo(six.Dx), $"{p}: dx");
+            Assert.That(seven.Dw, Is.EqualTo(six.Dw), $"{p}: dw");
+        }
+    }
+
+    /// <summary>The routed entry points take V7 on AVX-512 machines, V2Batched elsewhere.</summary>
+    [Test]
+    public void Best_IsV7OnAvx512()
     {
         var stem = new Conv2dProblem(64, new Conv2dGeometry(1, 28, 28, 3, 3, PH: 1, PW: 1), 32);
-        Assume.That(System.Runtime.Intrinsics.X86.Avx512F.IsSupported, "V6/V7 need AVX-512");
-        Assert.That(Conv2d.BestForward(stem), Is.EqualTo(Conv2dVersion.V7));
-        Assert.That(Conv2d.BestWeightGrad(stem), Is.EqualTo(Conv2dVersion.V7));
-        Assert.That(Conv2d.BestInputGrad(stem), Is.EqualTo(Conv2dVersion.V6Stem));
+        var expected = System.Runtime.Intrinsics.X86.Avx512F.IsSupported && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated
+            ? Conv2dVersion.V7 : Conv2dVersion.V2Batched;
+        Assert.That(Conv2d.BestForward(stem), Is.EqualTo(expected));
+        Assert.That(Conv2d.BestInputGrad(stem), Is.EqualTo(expected));
+        Assert.That(Conv2d.BestWeightGrad(stem), Is.EqualTo(expected));
     }
 
     /// <summary>Conv2d.BiasGrad (the bias gradient, Σ over images and pixels per channel) against a double sum on

@@ -112,6 +112,8 @@ public static unsafe partial class Conv2d
         /// <summary>Rows of the register tile: TileM (8 × 48), 1 (1 × ThinN), or PxRows (V5's 64 filters × 6 pixels).</summary>
         public int TileRows { get; init; }
         public int Panels => (M + TileRows - 1) / TileRows;
+        /// <summary>V7: while a part computes, prefetch into L2 the input of the part this thread likely takes next.</summary>
+        public bool Prefetch { get; init; }
         public float* A { get; init; }
         public int* TapPlane { get; init; }
         public int* TapDelta { get; init; }
@@ -269,6 +271,8 @@ public static unsafe partial class Conv2d
             float* L = LoweredWorkspace(q, q.LoweredLength(count));
             Lower(x, L, q, n0, count);
             int K = plan.K, M = plan.M, panels = plan.Panels, Qn = q.Columns(count);
+            var pf = plan.Prefetch ? NextPartPrefetch.ForImages(x, q, plan.N, NextPartImages(part, (plan.N + nb - 1) / nb, nb, plan.N),
+                plan.Groups * ((Qn + (plan.TileRows == 1 ? ThinN : TileN) - 1) / (plan.TileRows == 1 ? ThinN : TileN)) * panels) : default;
             // The thin tile (one row, ThinN columns) or the 8 × 48 one; the tile buffer fits either.
             bool thin = plan.TileRows == 1;
             int tm = thin ? 1 : TileM, tn = thin ? ThinN : TileN;
@@ -287,6 +291,7 @@ public static unsafe partial class Conv2d
                         float* a = plan.A + ((long)g * panels + pi) * tm * K;
                         if (thin) Tile1x128(K, a, L + q0, off, tile);
                         else Tile8x48(K, a, L + q0, off, tile);
+                        pf.Step();
                         int ch = g * M + pi * tm, rows = Math.Min(tm, M - pi * tm);
                         for (int r = 0; r < rows; r++)
                             StoreSegments(tile + r * tn, yb + (ch + r) * plan.OutChannel, segs, ns,
@@ -404,13 +409,13 @@ public static unsafe partial class Conv2d
     }
 
     /// <param name="rows">Register tile rows: TileM (V3), 1 for V4's thin tile, PxRows for V5's pixel tile.</param>
-    static void V3Forward(float* x, float* w, float* bias, float* y, in Conv2dProblem p, int rows = TileM)
+    static void V3Forward(float* x, float* w, float* bias, float* y, in Conv2dProblem p, int rows = TileM, bool prefetch = false)
     {
         var q = Grid.Forward(p.Geo);
         int* plane = ForwardTaps(p, q, out int* delta);
         RunPlan(new Plan
         {
-            Q = q, N = p.N, Groups = p.Groups, M = p.CoutG, K = p.KG, A = PackWeights(w, p, rows), TileRows = rows, TapPlane = plane, TapDelta = delta,
+            Q = q, N = p.N, Groups = p.Groups, M = p.CoutG, K = p.KG, A = PackWeights(w, p, rows), TileRows = rows, Prefetch = prefetch, TapPlane = plane, TapDelta = delta,
             Bias = bias, OutImage = (long)p.Cout * p.P, OutChannel = p.P, OutOrigin = 0, OutRow = q.Wout, OutCol = 1,
         }, x, y);
     }
@@ -426,7 +431,7 @@ public static unsafe partial class Conv2d
     /// </summary>
     /// <param name="bias">Added to every dx pixel of channel c (the transposed convolution's bias), or null.</param>
     /// <param name="rows">Register tile rows: TileM (V3), 1 for V4's thin tile, PxRows for V5's pixel tile.</param>
-    static void V3InputGrad(float* gy, float* w, float* bias, float* dx, in Conv2dProblem p, int rows = TileM)
+    static void V3InputGrad(float* gy, float* w, float* bias, float* dx, in Conv2dProblem p, int rows = TileM, bool prefetch = false)
     {
         if (p.N == 0) return;
         var g = p.Geo;
@@ -474,7 +479,7 @@ public static unsafe partial class Conv2d
                 }
                 RunPlan(new Plan
                 {
-                    Q = q, N = p.N, Groups = p.Groups, M = CinG, K = K, A = pa, TileRows = rows, TapPlane = plane, TapDelta = delta, Bias = bias,
+                    Q = q, N = p.N, Groups = p.Groups, M = CinG, K = K, A = pa, TileRows = rows, Prefetch = prefetch, TapPlane = plane, TapDelta = delta, Bias = bias,
                     OutImage = (long)p.Cin * p.HW, OutChannel = p.HW, OutOrigin = origin, OutRow = g.SH * g.W, OutCol = g.SW,
                 }, gy, dx);
             }

@@ -124,6 +124,8 @@ public static unsafe partial class Conv2d
             int npx = Pixels(q, count, plan.OutImage, plan.OutRow, plan.OutCol, out int* Q, out long* dst);
             int K = plan.K, M = plan.M, panels = plan.Panels;
             float* T = PixelTileBuffer(), Yt = T + PxGroup * PxRows;
+            var pf = plan.Prefetch ? NextPartPrefetch.ForImages(x, q, plan.N, NextPartRange(part, parts, plan.N),
+                plan.Groups * panels * ((npx + PxGroup - 1) / PxGroup)) : default;
             Segment* segs = stackalloc Segment[PxGroup];
             float* yb = y + n0 * plan.OutImage + plan.OutOrigin;
             for (int g = 0; g < plan.Groups; g++)
@@ -140,6 +142,7 @@ public static unsafe partial class Conv2d
                         int ns = PixelSegments(dst + j0, cnt, plan.OutCol, segs);
                         for (int t = 0; t < tiles; t++)
                             Px64x6(K, a, L, off, Q + j0 + t * PxCols, T + t * PxCols * PxRows);
+                        pf.Step();
                         // T (pixel, filter) → Yt (filter, pixel); rows of T past the last tile are stale and never stored.
                         for (int pb = 0; pb < blocks; pb++)
                             for (int fb = 0; fb < PxRows / 16; fb++)
@@ -230,7 +233,7 @@ public static unsafe partial class Conv2d
         return G;
     }
 
-    readonly struct PixelWeightGradJob(Conv2dProblem p, float* x, float* gy, float* dwParts, int parts) : IParallelJob
+    readonly struct PixelWeightGradJob(Conv2dProblem p, float* x, float* gy, float* dwParts, int parts, bool prefetch = false) : IParallelJob
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int part)
@@ -253,11 +256,17 @@ public static unsafe partial class Conv2d
                 Lower(x, L, q, b0, nb);
                 int npx = Pixels(q, nb, 0, 0, 0, out int* Q, out _);
                 float* G = TransposeGrad(gy, p, b0, nb, Fpad, ft);
+                // V7: the next batch of this part, or the first of the part this thread likely takes next.
+                var next = b0 + nb < n0 + count ? (b0 + nb, Math.Min(nbMax, n0 + count - b0 - nb)) : NextPartRange(part, parts, p.N);
+                int steps = p.Groups * ((npx + PxChunk - 1) / PxChunk);
+                var pfx = prefetch ? NextPartPrefetch.ForImages(x, q, p.N, next, steps) : default;
+                var pfg = prefetch ? NextPartPrefetch.ForImages(gy, new Grid(p.Cout, q.Hout, q.Wout, 1, 1, 0, 0, q.Hout, q.Wout, q.Hout, q.Wout), p.N, next, steps) : default;
                 for (int g = 0; g < p.Groups; g++)
                 {
                     int* off = Offsets(plane + g * K, delta + g * K, K, q, nb);
                     for (int j0 = 0; j0 < npx; j0 += PxChunk)
                     {
+                        pfx.Step(); pfg.Step();
                         int cnt = Math.Min(PxChunk, npx - j0);
                         for (int f0 = 0; f0 < Fpad; f0 += ft)
                             for (int k0 = 0; k0 < Kpad; k0 += kt)
@@ -367,9 +376,9 @@ public static unsafe partial class Conv2d
     /// caller) adds a whole partial dW — at 14 × 14 (64 → 64) 12 parts of ~5 images spent ~10% of the map there.</summary>
     static int V5WeightGradParts(in Conv2dProblem p) => Math.Min(8, V5Parts(p.N, Grid.Forward(p.Geo)));
 
-    static void V5WeightGrad(float* x, float* gy, float* dwOrPartials, in Conv2dProblem p, int parts)
+    static void V5WeightGrad(float* x, float* gy, float* dwOrPartials, in Conv2dProblem p, int parts, bool prefetch = false)
     {
-        var job = new PixelWeightGradJob(p, x, gy, dwOrPartials, parts);
+        var job = new PixelWeightGradJob(p, x, gy, dwOrPartials, parts, prefetch);
         if (parts == 1) job.Execute(0); else WorkerPool.Run(job, parts);
     }
 }

@@ -90,7 +90,7 @@ public readonly record struct Conv2dProblem(int N, Conv2dGeometry Geo, int Cout,
 
 public static unsafe partial class Conv2d
 {
-    /// <summary>The version every map falls back to where V5Pixels is not chosen (see <see cref="BestForward"/>).</summary>
+    /// <summary>The version every map falls back to where V5Pixels is not chosen (see <see cref="V6ForwardRoute"/>).</summary>
     public static Conv2dVersion Best => V3Supported ? Conv2dVersion.V4Shaped : Conv2dVersion.V2Batched;
 
     /// <summary>V5's 64-filter panels are full when the map's GEMM rows are a multiple of 64; below that V4's 8-row
@@ -102,32 +102,35 @@ public static unsafe partial class Conv2d
     /// <summary>V3–V5 need AVX-512; elsewhere they run V2Batched.</summary>
     static Conv2dVersion Supported(Conv2dVersion v) => v >= Conv2dVersion.V3Implicit && !V3Supported ? Conv2dVersion.V2Batched : v;
 
-    /// <summary>The version <see cref="Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs for p.</summary>
-    public static Conv2dVersion BestForward(in Conv2dProblem p) => V6StemFits(p) ? Conv2dVersion.V7 : V6ForwardRoute(p);
+    /// <summary>The version <see cref="Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs for p:
+    /// V7 on AVX-512 (the stem's stencil, else V6's route — V5's or V4's tile — with the next part's input prefetched;
+    /// M1's K2 maps 1 thread 2–9% faster than V6, bench/results/cpu-2026-11-23-session4-conv.md).</summary>
+    public static Conv2dVersion BestForward(in Conv2dProblem p) => V3Supported ? Conv2dVersion.V7 : Best;
 
     /// <summary>What the routed forward ran before V7 (V6Stem has no forward kernel of its own).</summary>
     static Conv2dVersion V6ForwardRoute(in Conv2dProblem p) => V5Fits(p.CoutG, p) ? Conv2dVersion.V5Pixels : Best;
 
-    /// <summary>The version <see cref="InputGrad(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs for p.</summary>
-    public static Conv2dVersion BestInputGrad(in Conv2dProblem p) =>
-        V6StemFits(p) ? Conv2dVersion.V6Stem : V5Fits(p.CinG, p) ? Conv2dVersion.V5Pixels : Best;
+    /// <summary>The version <see cref="InputGrad(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs for p:
+    /// V7 on AVX-512 (V6's stencil for the stem, else V6's route with the next part's gy prefetched).</summary>
+    public static Conv2dVersion BestInputGrad(in Conv2dProblem p) => V3Supported ? Conv2dVersion.V7 : Best;
 
     /// <summary>V6Stem has its own kernel only for the stem's input-grad (<see cref="V6StemFits"/>); every other
     /// map and shape runs what the routed entry points would have run before it (V5Pixels or V4Shaped).</summary>
     static Conv2dVersion V6Route(Conv2dVersion v, Conv2dVersion before) => v == Conv2dVersion.V6Stem ? before : v;
 
-    /// <summary>V7 (Conv2d.V7.cs) has forward and input-grad kernels only; its weight-grad is V6's route.</summary>
+    /// <summary>V7's weight-grad (Conv2d.V7.cs) off the stem is V6's route (V5's with the next batch prefetched).</summary>
     static Conv2dVersion WeightGradRoute(Conv2dVersion v, in Conv2dProblem p) =>
         v == Conv2dVersion.V6Stem || v == Conv2dVersion.V7 ? V6WeightGradRoute(p) : v;
 
     static Conv2dVersion V5InputGradRoute(in Conv2dProblem p) => V5Fits(p.CinG, p) ? Conv2dVersion.V5Pixels : Best;
 
     /// <summary>The version <see cref="WeightGrad(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs
-    /// for p: V5's outer-product tiles win at every map size where their filter panels (32 or 64) are full (no
+    /// for p: V7 on AVX-512 (the stem's stencil, else <see cref="V6WeightGradRoute"/> with V5's next batch prefetched).</summary>
+    public static Conv2dVersion BestWeightGrad(in Conv2dProblem p) => V3Supported ? Conv2dVersion.V7 : Best;
+
+    /// <summary>V6's weight-grad: V5's outer-product tiles win at every map size where their filter panels (32 or 64) are full (no
     /// horizontal sums, no padding columns; 28 × 28 (64 → 64) 105 → 133 GFLOP/s, (32 → 32) 83–113 → 137), but not
     /// on the stem's K = 9 (taps padded to 16).</summary>
-    public static Conv2dVersion BestWeightGrad(in Conv2dProblem p) => V6StemFits(p) ? Conv2dVersion.V7 : V6WeightGradRoute(p);
-
     static Conv2dVersion V6WeightGradRoute(in Conv2dProblem p) =>
         V3Supported && p.CoutG % 32 == 0 && p.KG >= V5WeightGradMinK ? Conv2dVersion.V5Pixels : Best;
     const int V5WeightGradMinK = 64;
@@ -173,13 +176,14 @@ public static unsafe partial class Conv2d
     {
         if (bias.IsEmpty) { InputGrad(v, gy, w, dx, p); return; }
         Check(p, bias.Length, p.Cin, "bias");
-        v = Supported(v == Conv2dVersion.V7 ? Conv2dVersion.V6Stem : v);   // V7's input-grad is V6's
+        v = Supported(v);
         if (v == Conv2dVersion.V6Stem && !V6StemFits(p)) v = V5InputGradRoute(p);
         if (v >= Conv2dVersion.V3Implicit)
         {
             Check(p, gy.Length, p.OutputLength, "gy"); Check(p, w.Length, p.WeightLength, "w"); Check(p, dx.Length, p.InputLength, "dx");
             fixed (float* pg = gy, pw = w, pb = bias, pd = dx)
-                if (v == Conv2dVersion.V6Stem) V6InputGrad(pg, pw, pb, pd, p);
+                if (v == Conv2dVersion.V7) V7InputGrad(pg, pw, pb, pd, p);
+                else if (v == Conv2dVersion.V6Stem) V6InputGrad(pg, pw, pb, pd, p);
                 else if (v == Conv2dVersion.V5Pixels) V5InputGrad(pg, pw, pb, pd, p);
                 else if (v == Conv2dVersion.V4Shaped) V4InputGrad(pg, pw, pb, pd, p); else V3InputGrad(pg, pw, pb, pd, p);
             return;
@@ -222,10 +226,11 @@ public static unsafe partial class Conv2d
         Check(p, gy.Length, p.OutputLength, "gy"); Check(p, w.Length, p.WeightLength, "w"); Check(p, dx.Length, p.InputLength, "dx");
         fixed (float* pg = gy, pw = w, pd = dx)
         {
-            v = Supported(v == Conv2dVersion.V7 ? Conv2dVersion.V6Stem : v);
+            v = Supported(v);
             if (v == Conv2dVersion.V6Stem && !V6StemFits(p)) v = V5InputGradRoute(p);
             switch (v)
             {
+                case Conv2dVersion.V7: V7InputGrad(pg, pw, null, pd, p); return;
                 case Conv2dVersion.V6Stem: V6InputGrad(pg, pw, null, pd, p); return;
                 case Conv2dVersion.V0PerImage: V0InputGrad(pg, pw, pd, p); return;
                 case Conv2dVersion.V2Batched: V2InputGrad(pg, pw, pd, p); return;
@@ -245,7 +250,7 @@ public static unsafe partial class Conv2d
         fixed (float* px = x, pg = gy, pd = dw)
         {
             if (v == Conv2dVersion.V0PerImage) { V0WeightGrad(px, pg, pd, p); return; }
-            bool stem = v == Conv2dVersion.V7 && V6StemFits(p);
+            bool stem = v == Conv2dVersion.V7 && V6StemFits(p), prefetch = v == Conv2dVersion.V7;
             v = stem ? v : Supported(WeightGradRoute(v, p));
             if (v == Conv2dVersion.V4Shaped) v = V4WeightGradVersion(p);
             int nb = 1, len = (int)p.WeightLength;
@@ -260,7 +265,7 @@ public static unsafe partial class Conv2d
             if (parts == 1)
             {
                 if (v == Conv2dVersion.V7) V7StemWeightGrad(px, pg, pd, p, 1);
-                else if (v == Conv2dVersion.V5Pixels) V5WeightGrad(px, pg, pd, p, 1);
+                else if (v == Conv2dVersion.V5Pixels) V5WeightGrad(px, pg, pd, p, 1, prefetch);
                 else if (v == Conv2dVersion.V3Implicit) V3WeightGrad(px, pg, pd, p, nb, 1);
                 else if (v == Conv2dVersion.V2Batched) V2WeightGrad(px, pg, pd, p, nb, 1);
                 else RunJob(new Job(JobKind.WeightGrad, p, px, pg, pd, 1));
@@ -273,7 +278,7 @@ public static unsafe partial class Conv2d
                 fixed (float* pp = partial)
                 {
                     if (v == Conv2dVersion.V7) V7StemWeightGrad(px, pg, pp, p, parts);
-                    else if (v == Conv2dVersion.V5Pixels) V5WeightGrad(px, pg, pp, p, parts);
+                    else if (v == Conv2dVersion.V5Pixels) V5WeightGrad(px, pg, pp, p, parts, prefetch);
                     else if (v == Conv2dVersion.V3Implicit) V3WeightGrad(px, pg, pp, p, nb, parts);
                     else if (v == Conv2dVersion.V2Batched) V2WeightGrad(px, pg, pp, p, nb, parts);
                     else RunJob(new Job(JobKind.WeightGrad, p, px, pg, pp, parts));
