@@ -1,28 +1,37 @@
-// Conv2d.V7.cs — V6 plus direct stencils for the stem's forward and weight gradient (Cin = 1, 3 × 3, stride 1,
-// dilation 1, no groups: the K2 / M1 stem, x (N, 1, 28, 28) → 32 channels). Its input-grad is V6's; every
-// other shape runs what V6 ran.
+// Conv2d.V7.cs — V6 plus (1) direct stencils for the stem's forward and weight gradient (Cin = 1, 3 × 3,
+// stride 1, dilation 1, no groups: the K2 / M1 stem, x (N, 1, 28, 28) → 32 channels), and (2) on every other
+// shape V6's tiles (V4's 8 × 48, V5's 64 × 6 and weight-grad tiles) with the memory traffic moved off the
+// critical path. The stem's input-grad is V6's. Same bits as V6 off the stem (tests).
 //
-// Why: with Cin = 1, K = 9, so the implicit GEMM does 9 FMAs per output column and spends the rest on
+// Why (1): with Cin = 1, K = 9, so the implicit GEMM does 9 FMAs per output column and spends the rest on
 // lowering the input, its 8 × 48 tile's transposed store (forward) and the weight-grad's tap tiles padded to
-// 16 taps (V4's 4 × 6 dot tiles with horizontal sums per batch). Here the image is one zero-padded L1 plane,
-// copied once per image and shared by every filter:
+// 16 taps. Here the image is one zero-padded L1 plane, copied once per image and shared by every filter:
 //   forward      a block of 4 output rows × 32 columns: 6 plane rows at 3 column shifts (36 loads) feed 72
 //                FMAs with the filter's 9 weights in registers; stored straight into y with masked row
 //                stores, the bias the accumulator's start.
 //   weight-grad  per filter, 9 accumulators (taps; lanes = 16 columns of a strip): per 4 gy rows, 6 plane
 //                rows at 3 shifts (18 loads) and 4 masked gy loads feed 36 FMAs. The accumulators live in an
 //                L1 buffer across the images of a part; one horizontal sum per tap and part.
-// Stem (64, 1, 28, 28) → 32, 1 thread, CPU ms, min of 9 (m1conv --shapes 0 --versions V6Stem,V7, load ≈ 10–13):
-//   forward 0.64 → 0.29, weight-grad 0.65 → 0.47 (medians 0.69 → 0.32, 0.99 → 0.79).
-// Tried and dropped (same runs, interleaved against V6): a 32-filter × 12-pixel tile for the 32-channel
-// 28 × 28 maps (V5's valid-pixel walk with full 32-row panels: forward 8.10 vs V4's 7.50 ms, input-grad
-// 8.27 vs 7.42, in three runs always 5–12% slower), and V5's pixel tiles with taps in blocks of 48/96/192
-// so a block of weights stays in L1 across a pixel group (64 → 64 at 14 × 14 and 128 → 128 at 7 × 7:
-// within ±5% of V5, no consistent sign).
-// Bits: forward outputs are one sum in a fixed order (bias, then ki, kj), whatever the image partition;
-// weight-grad parts are image ranges fixed by N (at most 8), summed in part order, so 1 and 2 threads give
-// the same bits (tests/Kernels/Conv2dTests.cs).
-// Bench: dotnet run -c Release --project bench -- m1conv --shapes 0 --threads 1 --cpu --versions V6Stem,V7
+//   Stem (64, 1, 28, 28) → 32, 1 thread, CPU ms, min of 9 (m1conv --shapes 0 --versions V6Stem,V7, load 10–13):
+//   forward 0.64 → 0.29, weight-grad 0.65 → 0.47.
+// Why (2): a part's tiles run from L1/L2 while its lowering reads x (or gy) from DRAM, and its stores write
+// y lines that miss every cache (6.4 MB at 32 × 28 × 28): perf put Lower at ~15% and the 8 × 48 tile's store
+// at ~20% of Tile8x48's samples on the 32-channel 28 × 28 maps. So, during a part's tiles:
+//   prefetch     the input of the part this thread likely takes next (part + threads; the next batch of
+//                the part in weight-grad) is prefetched into L2, a few lines per tile;
+//   defer        an 8 × 48 tile is stored one tile later, its output lines prefetched meanwhile (K ≥ 64).
+//   M1's K2 maps, 1 thread, CPU ms (m1conv --shapes 1,4,8 --versions V6Stem,V7, prefetch only): 242.7 →
+//   231.3, 236.2 → 226.2; with the deferred stores (--shapes 1,16,18): 32 → 32 at 28 × 28 forward 6.05 →
+//   5.72, 5.67 → 5.37 ms; all M1 maps (--versions V6Stem,Best, three runs) per map 0.92–0.97 of V6 at
+//   28 × 28, ~1.0 at 14 × 14 and 7 × 7 (bench/results/cpu-2026-11-23-session4-conv.md).
+// Tried and dropped (interleaved against V6): a 32-filter × 12-pixel tile for the 32-channel 28 × 28 maps
+// (V5's valid-pixel walk with full 32-row panels: forward 8.10 vs V4's 7.50 ms, input-grad 8.27 vs 7.42,
+// 5–12% slower in three runs), and V5's pixel tiles with taps in blocks of 48/96/192 so a block of weights
+// stays in L1 across a pixel group (64 → 64 at 14 × 14, 128 → 128 at 7 × 7: within ±5%, no consistent sign).
+// Bits: stem forward outputs are one sum in a fixed order (bias, then ki, kj), whatever the image partition;
+// stem weight-grad parts are image ranges fixed by N (at most 8), summed in part order; prefetches and store
+// timing change no arithmetic. So 1 and 2 threads give the same bits (tests/Kernels/Conv2dTests.cs).
+// Bench: dotnet run -c Release --project bench -- m1conv --threads 1 --cpu --versions V6Stem,V7
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -39,11 +48,14 @@ public static unsafe partial class Conv2d
         else V3Forward(x, w, bias, y, p, V5Fits(p.CoutG, p) ? V5TileRows(p.CoutG) : V4TileRows(p.CoutG), prefetch: true);
     }
 
-    /// <summary>V7's input-grad: V6's stencil for the stem, else V6's tile with the next part's gy prefetched.</summary>
+    /// <summary>V7's input-grad: V6's stencil for the stem, else V6's tile with the next part's gy prefetched. Strided
+    /// maps run one implicit GEMM per output phase, each with few taps, and stay as V6 ran them ((32,28,32,3,2) lost
+    /// 4–13% with the prefetches of every phase).</summary>
     static void V7InputGrad(float* gy, float* w, float* bias, float* dx, in Conv2dProblem p)
     {
         if (V6StemFits(p)) V6InputGrad(gy, w, bias, dx, p);
-        else V3InputGrad(gy, w, bias, dx, p, V5Fits(p.CinG, p) ? V5TileRows(p.CinG) : V4TileRows(p.CinG), prefetch: true);
+        else V3InputGrad(gy, w, bias, dx, p, V5Fits(p.CinG, p) ? V5TileRows(p.CinG) : V4TileRows(p.CinG),
+            prefetch: p.Geo.SH == 1 && p.Geo.SW == 1);
     }
 
     // ───────────────────── next-part prefetch ─────────────────────

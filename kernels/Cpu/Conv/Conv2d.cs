@@ -51,9 +51,11 @@
 //               gy row at three shifts feeding three dx rows, weights in registers. Stem (1,28,32) input
 //               2.20 → 0.51 ms (m1conv --shapes 0 --threads 1 --cpu --versions V4Shaped,V6Stem)
 //   V7          V6 plus direct stencils for the stem's forward and weight-grad (Conv2d.V7.cs): the one-channel
-//               image in an L1 plane, 9 weights (forward) or 9 tap accumulators (weight-grad) in registers.
-//               Stem (1,28,32), 1 thread, CPU ms: forward 0.64 → 0.29, weight 0.65 → 0.47 (m1conv --shapes 0
-//               --versions V6Stem,V7); K2 stem fwd 1.13 → 0.43 of PyTorch (compare.sh --cpu-time)       (current)
+//               image in an L1 plane, 9 weights (forward) or 9 tap accumulators (weight-grad) in registers;
+//               elsewhere V6's tiles with the next part's input prefetched into L2 and each 8 × 48 tile
+//               stored one tile later, its output lines prefetched. Stem (1,28,32), 1 thread, CPU ms:
+//               forward 0.64 → 0.29, weight 0.65 → 0.47 (m1conv --shapes 0 --versions V6Stem,V7); M1's maps
+//               0.92–0.97 of V6 at 28 × 28, ~1.0 at 14 × 14 and 7 × 7                               (current)
 // Every helper with a loop that a pass runs (lowering, tap tables, packing, transposes, part jobs, the bias
 // sum) is compiled fully optimised on its first call: under tiered compilation a K2 benchmark (22 calls of a
 // few ms) ran inside the 100 ms call-counting delay, so PlaneSum, LowerRow and the 16 × 16 transposes ran as
