@@ -140,6 +140,8 @@ public static unsafe partial class Conv2d
                     {
                         int cnt = Math.Min(PxGroup, npx - j0), tiles = (cnt + PxCols - 1) / PxCols, blocks = (cnt + 15) / 16;
                         int ns = PixelSegments(dst + j0, cnt, plan.OutCol, segs);
+                        // V7: the group's output lines, fetched while its tiles run (stored after them).
+                        if (plan.DeferStore) PrefetchTileOutput(yb, plan, segs, ns, g * M + pi * PxRows, Math.Min(PxRows, M - pi * PxRows));
                         for (int t = 0; t < tiles; t++)
                             Px64x6(K, a, L, off, Q + j0 + t * PxCols, T + t * PxCols * PxRows);
                         pf.Step();

@@ -19,7 +19,9 @@
 // at ~20% of Tile8x48's samples on the 32-channel 28 × 28 maps. So, during a part's tiles:
 //   prefetch     the input of the part this thread likely takes next (part + threads; the next batch of
 //                the part in weight-grad) is prefetched into L2, a few lines per tile;
-//   defer        an 8 × 48 tile is stored one tile later, its output lines prefetched meanwhile (K ≥ 64).
+//   defer        an 8 × 48 tile is stored one tile later, its output lines prefetched meanwhile (K ≥ 64);
+//                V5's 48-pixel groups prefetch their output lines before their tiles run (64 → 64 at 14 × 14
+//                forward 5.47 → 5.44, 5.36 → 5.20 ms; 128 → 128 at 7 × 7 5.25 → 5.04, 5.96 → 5.96: ~1–3%).
 //   M1's K2 maps, 1 thread, CPU ms (m1conv --shapes 1,4,8 --versions V6Stem,V7, prefetch only): 242.7 →
 //   231.3, 236.2 → 226.2; with the deferred stores (--shapes 1,16,18): 32 → 32 at 28 × 28 forward 6.05 →
 //   5.72, 5.67 → 5.37 ms; all M1 maps (--versions V6Stem,Best, three runs) per map 0.92–0.97 of V6 at
