@@ -11,8 +11,8 @@
 // convolution.
 //
 // Speed: the span kernels live in kernels/Cpu/Conv/Conv2d.cs (numbered versions; Conv2d.BestForward,
-// BestInputGrad and BestWeightGrad name the one these call per shape, V4Shaped or V5Pixels on AVX-512
-// machines): image batches on the worker pool, an
+// BestInputGrad and BestWeightGrad name the one these call per shape, V7 on AVX-512 machines: V4/V5
+// tiles or the stem's stencils): image batches on the worker pool, an
 // implicit GEMM that never materialises the col matrix, the bias added in the forward kernel's
 // store, and a fixed-order sum of per-batch weight gradients, so results are bit-identical
 // whatever the thread count.

@@ -1,5 +1,5 @@
 // Conv2dTests.cs — every Conv2d version (kernels/Cpu/Conv/Conv2d.cs) against V0PerImage on odd
-// shapes, for the three maps, and the promise of the same bits on 1 and 2 threads (V1–V6).
+// shapes, for the three maps, and the promise of the same bits on 1 and 2 threads (V1–V7).
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Conv2d
 using Denoise.Kernels.Cpu;
 using NUnit.Framework;
@@ -214,6 +214,92 @@ public class Conv2dTests
     [Test]
     public void V6_SameBitsOnOneAndTwoThreads() =>
         AssertSameBitsOnOneAndTwoThreads(Conv2dVersion.V6Stem, seed: 11, V6Problems[0], V6Problems[1], V6Problems[3], V6Problems[5]);
+
+    /// <summary>V7's stencils cover the forward and weight-grad of Cin = 1, 3 × 3, stride-1 convolutions (V6's shapes plus
+    /// batches that split into 1, 2 and 8 weight-grad parts, one 16-column strip, 47 columns, 5 rows, Cout 1/2/33).</summary>
+    static readonly Conv2dProblem[] V7Problems = V6Problems.Concat(new Conv2dProblem[]
+    {
+        new(9, new Conv2dGeometry(1, 5, 16, 3, 3, PH: 1, PW: 1), 2),               // one strip, 9 images: 2 weight-grad parts
+        new(37, new Conv2dGeometry(1, 6, 47, 3, 3, PH: 1, PW: 2), 33),             // 8 parts (uneven), 47 + 4 wide
+        new(2, new Conv2dGeometry(1, 1, 40, 3, 3, PH: 1, PW: 0), 1),               // one-row image, no column padding
+    }).ToArray();
+
+    static IEnumerable<TestCaseData> V7Cases() => V7Problems.Select((p, i) =>
+        new TestCaseData(i).SetName($"Conv2d_V7MatchesV0_{i}_N{p.N}_C{p.Cin}x{p.Geo.H}x{p.Geo.W}_k{p.Geo.KH}_s{p.Geo.SH}_p{p.Geo.PH}{p.Geo.PW}_to{p.Cout}"));
+
+    /// <summary>V7's forward stencil sums bias, then taps in (ki, kj) order; its weight-grad sums per part in column
+    /// lanes, then lanes and parts: rounding only against V0, the same tolerances as V3–V6.</summary>
+    [TestCaseSource(nameof(V7Cases))]
+    public void V7_MatchesV0_AllThreeMapsAndBias(int index)
+    {
+        var p = V7Problems[index];
+        var rng = new Random(700 + index);
+        float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength), gy = Rand(rng, p.OutputLength), b = Rand(rng, p.Cout);
+        var (y0, dx0, dw0) = RunAll(Conv2dVersion.V0PerImage, x, w, gy, p);
+        var (y7, dx7, dw7) = RunAll(Conv2dVersion.V7, x, w, gy, p);
+        double tolY = 1e-5 * (2 + p.KG), tolDx = 1e-5 * (2 + p.CoutG * p.Geo.KH * p.Geo.KW), tolDw = 1e-5 * (1 + p.N * p.P * 0.5);
+        for (int i = 0; i < y0.Length; i++) Assert.That(y7[i], Is.EqualTo(y0[i]).Within(tolY), $"y[{i}]");
+        for (int i = 0; i < dx0.Length; i++) Assert.That(dx7[i], Is.EqualTo(dx0[i]).Within(tolDx), $"dx[{i}]");
+        for (int i = 0; i < dw0.Length; i++) Assert.That(dw7[i], Is.EqualTo(dw0[i]).Within(tolDw), $"dw[{i}]");
+        float[] yb = Nan(p.OutputLength);
+        Conv2d.Forward(Conv2dVersion.V7, x, w, b, yb, p);
+        for (int i = 0; i < y0.Length; i++)
+            Assert.That(yb[i], Is.EqualTo(y0[i] + b[i / p.P % p.Cout]).Within(tolY), $"y+bias[{i}]");
+    }
+
+    [Test]
+    public void V7_SameBitsOnOneAndTwoThreads() =>
+        AssertSameBitsOnOneAndTwoThreads(Conv2dVersion.V7, seed: 12, V7Problems[0], V7Problems[1], V7Problems[3], V7Problems[9], V7Problems[10],
+            V5Problems[0], V5Problems[1], V5Problems[2], V5Problems[4], V3Problems[0], V4Problems[1], Problems[5]);
+
+    /// <summary>V7 off the stem is V6's route with prefetching (V4 or V5 tiles, V2/V3/V5 weight-grads): every shape
+    /// of the earlier versions' tests against V0, tolerances as for V5.</summary>
+    static readonly Conv2dProblem[] V7RoutedProblems = Problems.Concat(V3Problems).Concat(V4Problems).Concat(V5Problems).ToArray();
+
+    static IEnumerable<TestCaseData> V7RoutedCases() => V7RoutedProblems.Select((p, i) =>
+        new TestCaseData(i).SetName($"Conv2d_V7RoutedMatchesV0_{i}_N{p.N}_C{p.Cin}x{p.Geo.H}x{p.Geo.W}_k{p.Geo.KH}x{p.Geo.KW}_s{p.Geo.SH}{p.Geo.SW}_to{p.Cout}_g{p.Groups}"));
+
+    [TestCaseSource(nameof(V7RoutedCases))]
+    public void V7_Routed_MatchesV0_AllThreeMaps(int index)
+    {
+        var p = V7RoutedProblems[index];
+        var rng = new Random(800 + index);
+        float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength), gy = Rand(rng, p.OutputLength);
+        var (y0, dx0, dw0) = RunAll(Conv2dVersion.V0PerImage, x, w, gy, p);
+        var (y7, dx7, dw7) = RunAll(Conv2dVersion.V7, x, w, gy, p);
+        double tolY = 1e-5 * (1 + p.KG), tolDx = 1e-5 * (1 + p.CoutG * p.Geo.KH * p.Geo.KW), tolDw = 1e-5 * (1 + p.N * p.P * 0.5);
+        for (int i = 0; i < y0.Length; i++) Assert.That(y7[i], Is.EqualTo(y0[i]).Within(tolY), $"y[{i}]");
+        for (int i = 0; i < dx0.Length; i++) Assert.That(dx7[i], Is.EqualTo(dx0[i]).Within(tolDx), $"dx[{i}]");
+        for (int i = 0; i < dw0.Length; i++) Assert.That(dw7[i], Is.EqualTo(dw0[i]).Within(tolDw), $"dw[{i}]");
+    }
+
+    /// <summary>Prefetching only moves memory into cache: V7 off the stem gives V6's route's bits exactly.</summary>
+    [Test]
+    public void V7_Routed_SameBitsAsV6()
+    {
+        foreach (var p in V7RoutedProblems.Where(q => q.Cin > 1))
+        {
+            var rng = new Random(13);
+            float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength), gy = Rand(rng, p.OutputLength);
+            var six = RunAll(Conv2dVersion.V6Stem, x, w, gy, p);
+            var seven = RunAll(Conv2dVersion.V7, x, w, gy, p);
+            Assert.That(seven.Y, Is.EqualTo(six.Y), $"{p}: y");
+            Assert.That(seven.Dx, Is.EqualTo(six.Dx), $"{p}: dx");
+            Assert.That(seven.Dw, Is.EqualTo(six.Dw), $"{p}: dw");
+        }
+    }
+
+    /// <summary>The routed entry points take V7 on AVX-512 machines, V2Batched elsewhere.</summary>
+    [Test]
+    public void Best_IsV7OnAvx512()
+    {
+        var stem = new Conv2dProblem(64, new Conv2dGeometry(1, 28, 28, 3, 3, PH: 1, PW: 1), 32);
+        var expected = System.Runtime.Intrinsics.X86.Avx512F.IsSupported && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated
+            ? Conv2dVersion.V7 : Conv2dVersion.V2Batched;
+        Assert.That(Conv2d.BestForward(stem), Is.EqualTo(expected));
+        Assert.That(Conv2d.BestInputGrad(stem), Is.EqualTo(expected));
+        Assert.That(Conv2d.BestWeightGrad(stem), Is.EqualTo(expected));
+    }
 
     /// <summary>Conv2d.BiasGrad (the bias gradient, Σ over images and pixels per channel) against a double sum on
     /// odd shapes, and the same bits on 1 and 2 threads (channels split over the pool).</summary>

@@ -45,6 +45,7 @@ public static unsafe partial class Conv2d
     {
         public int Parts => parts;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int part)
         {
             int batches = (p.N + nb - 1) / nb;
@@ -91,6 +92,7 @@ public static unsafe partial class Conv2d
     }
 
     /// <summary>col (ColRows × ld) ← images n0 … n0+count−1 side by side (ld = nb·P; unused columns untouched).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void LowerBatch(float* x, float* col, in Conv2dProblem p, int n0, int count, int ld)
     {
         int inLen = p.Cin * p.HW, P = p.P, rows = p.Geo.ColRows;
@@ -101,6 +103,7 @@ public static unsafe partial class Conv2d
     }
 
     /// <summary>buf (Cout × ld) ↔ t[n] (Cout × P) for images n0 …: gather (toBuf) or scatter.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void GatherScatter(float* t, float* buf, in Conv2dProblem p, int n0, int count, int ld, bool toBuf)
     {
         int P = p.P, C = p.Cout;

@@ -112,6 +112,11 @@ public static unsafe partial class Conv2d
         /// <summary>Rows of the register tile: TileM (8 × 48), 1 (1 × ThinN), or PxRows (V5's 64 filters × 6 pixels).</summary>
         public int TileRows { get; init; }
         public int Panels => (M + TileRows - 1) / TileRows;
+        /// <summary>V7: while a part computes, prefetch into L2 the input of the part this thread likely takes next.</summary>
+        public bool Prefetch { get; init; }
+        /// <summary>V7: store each 8 × 48 (or thin) tile one tile later, its output lines prefetched meanwhile (see
+        /// ImplicitJob); only where a tile has DeferMinK taps or more to hide the prefetches behind.</summary>
+        public bool DeferStore { get; init; }
         public float* A { get; init; }
         public int* TapPlane { get; init; }
         public int* TapDelta { get; init; }
@@ -147,6 +152,7 @@ public static unsafe partial class Conv2d
     }
 
     /// <summary>off[k] = plane_k·nb·Plane + delta_k for one group's K taps, padded to a multiple of OffsetPad with the last entry.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static int* Offsets(int* plane, int* delta, int K, in Grid q, int nb)
     {
         int Kpad = (K + OffsetPad - 1) / OffsetPad * OffsetPad;
@@ -161,6 +167,7 @@ public static unsafe partial class Conv2d
     [ThreadStatic] static int[]? t_taps;
 
     /// <summary>The forward convolution's taps: k = (c, ki, kj) of each group, plane (c, ki·DH mod SH, kj·DW mod SW).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static int* ForwardTaps(in Conv2dProblem p, in Grid q, out int* delta)
     {
         int K = p.KG, total = p.Groups * K;
@@ -181,6 +188,7 @@ public static unsafe partial class Conv2d
     }
 
     /// <summary>Lowers images n0 … n0+nb−1 of x into L (layout in the file header), zeros included, and zeroes the slack.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Lower(float* x, float* L, in Grid q, int n0, int nb)
     {
         int HW = q.H * q.W;
@@ -243,20 +251,40 @@ public static unsafe partial class Conv2d
     }
 
     /// <summary>W (Cout × KG per group) → panels of <paramref name="rows"/> filters, element (k, r) at k·rows + r, zero rows past Fg.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static float* PackWeights(float* w, in Conv2dProblem p, int rows)
     {
-        int K = p.KG, Fg = p.CoutG, panels = (Fg + rows - 1) / rows;
+        int K = p.KG, Fg = p.CoutG, panels = (Fg + rows - 1) / rows, K16 = K & ~15;
         float* d = PackBuffer((long)p.Groups * panels * rows * K), dst = d;
         for (int g = 0; g < p.Groups; g++)
-            for (int f0 = 0; f0 < Fg; f0 += rows)
+            for (int f0 = 0; f0 < Fg; f0 += rows, d += (long)rows * K)
+            {
+                if (rows % 16 == 0 && f0 + rows <= Fg)
+                {
+                    // Whole panels by 16 × 16 register transposes: the element-wise loop read one strided float per
+                    // element and was ~5% of a 7 × 7 (128 → 128) forward, run before the parallel part.
+                    float* src = w + (long)(g * Fg + f0) * K;
+                    for (int r0 = 0; r0 < rows; r0 += 16)
+                        for (int k0 = 0; k0 < K16; k0 += 16)
+                            Transpose16.Run(src + (long)r0 * K + k0, K, d + (long)k0 * rows + r0, rows);
+                    for (int k = K16; k < K; k++)
+                        for (int r = 0; r < rows; r++) d[(long)k * rows + r] = src[(long)r * K + k];
+                    continue;
+                }
                 for (int k = 0; k < K; k++)
                     for (int r = 0; r < rows; r++)
-                        *d++ = f0 + r < Fg ? w[(long)(g * Fg + f0 + r) * K + k] : 0f;
+                        d[(long)k * rows + r] = f0 + r < Fg ? w[(long)(g * Fg + f0 + r) * K + k] : 0f;
+            }
         return dst;
     }
 
+    /// <summary>V7 defers tile stores from this many taps up: the head's input-grad (K = 9) lost 0.45 → 0.54 ms with
+    /// them (three prefetches per row segment against 9 taps of FMAs).</summary>
+    const int DeferMinK = 64;
+
     readonly struct ImplicitJob(Plan plan, float* x, float* y, int nb) : IParallelJob
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int part)
         {
             var q = plan.Q;
@@ -264,38 +292,80 @@ public static unsafe partial class Conv2d
             float* L = LoweredWorkspace(q, q.LoweredLength(count));
             Lower(x, L, q, n0, count);
             int K = plan.K, M = plan.M, panels = plan.Panels, Qn = q.Columns(count);
+            var pf = plan.Prefetch ? NextPartPrefetch.ForImages(x, q, plan.N, NextPartImages(part, (plan.N + nb - 1) / nb, nb, plan.N),
+                plan.Groups * ((Qn + (plan.TileRows == 1 ? ThinN : TileN) - 1) / (plan.TileRows == 1 ? ThinN : TileN)) * panels) : default;
             // The thin tile (one row, ThinN columns) or the 8 × 48 one; the tile buffer fits either.
             bool thin = plan.TileRows == 1;
             int tm = thin ? 1 : TileM, tn = thin ? ThinN : TileN;
-            float* tile = stackalloc float[Math.Max(TileM * TileN, ThinN)];
-            Segment* segs = stackalloc Segment[Math.Max(TileN, ThinN) + 1];
+            const int tileLen = TileM * TileN > ThinN ? TileM * TileN : ThinN, segLen = (TileN > ThinN ? TileN : ThinN) + 1;
+            // Two tile and two segment buffers: V7 stores a tile after the next one is computed (below).
+            float* tiles = stackalloc float[2 * tileLen];
+            Segment* segBufs = stackalloc Segment[2 * segLen];
+            int tileSlot = 0, segSlot = 0;
+            bool defer = plan.DeferStore, pending = false;
+            float* pTile = null; Segment* pSegs = null; int pNs = 0, pCh = 0, pRows = 0;
             float* yb = y + n0 * plan.OutImage + plan.OutOrigin;
             for (int g = 0; g < plan.Groups; g++)
             {
                 int* off = Offsets(plan.TapPlane + g * K, plan.TapDelta + g * K, K, q, count);
                 for (int q0 = 0; q0 < Qn; q0 += tn)
                 {
+                    Segment* segs = segBufs + segSlot * segLen;
                     int ns = Segments(q, q0, Math.Min(tn, Qn - q0), segs, plan);
                     if (ns == 0) continue;
+                    segSlot ^= 1;
                     for (int pi = 0; pi < panels; pi++)
                     {
-                        float* a = plan.A + ((long)g * panels + pi) * tm * K;
+                        float* a = plan.A + ((long)g * panels + pi) * tm * K, tile = tiles + tileSlot * tileLen;
                         if (thin) Tile1x128(K, a, L + q0, off, tile);
                         else Tile8x48(K, a, L + q0, off, tile);
+                        pf.Step();
                         int ch = g * M + pi * tm, rows = Math.Min(tm, M - pi * tm);
-                        for (int r = 0; r < rows; r++)
-                            StoreSegments(tile + r * tn, yb + (ch + r) * plan.OutChannel, segs, ns,
-                                plan.Bias == null ? 0f : plan.Bias[ch + r], plan.OutCol);
+                        if (!defer) { StoreTile(tile, tn, yb, plan, segs, ns, ch, rows); continue; }
+                        // V7: the store of a tile waits one tile, and its output lines are fetched meanwhile: a 28 × 28
+                        // map's y (6.4 MB at 32 channels) misses every cache, and the store's read-for-ownership then
+                        // stalled the core (perf: ImplicitJob.Execute, the store, at 21% of Tile8x48's samples).
+                        PrefetchTileOutput(yb, plan, segs, ns, ch, rows);
+                        if (pending) StoreTile(pTile, tn, yb, plan, pSegs, pNs, pCh, pRows);
+                        pending = true; pTile = tile; pSegs = segs; pNs = ns; pCh = ch; pRows = rows;
+                        tileSlot ^= 1;
                     }
                 }
             }
+            if (pending) StoreTile(pTile, tn, yb, plan, pSegs, pNs, pCh, pRows);
         }
+    }
+
+    /// <summary>Brings the output lines a tile's segments will be stored to into L1 (first, 16th and last float of each).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void PrefetchTileOutput(float* yb, in Plan plan, Segment* segs, int ns, int ch, int rows)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            float* d = yb + (ch + r) * plan.OutChannel;
+            for (int s = 0; s < ns; s++)
+            {
+                float* a = d + segs[s].Dst;
+                long last = (long)(segs[s].Len - 1) * plan.OutCol;
+                Sse.Prefetch0(a); Sse.Prefetch0(a + Math.Min(16L, last)); Sse.Prefetch0(a + last);
+            }
+        }
+    }
+
+    /// <summary>Rows r &lt; rows of a tile (row stride tn) into output channels ch + r, by segments, bias added.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void StoreTile(float* tile, int tn, float* yb, in Plan plan, Segment* segs, int ns, int ch, int rows)
+    {
+        for (int r = 0; r < rows; r++)
+            StoreSegments(tile + r * tn, yb + (ch + r) * plan.OutChannel, segs, ns,
+                plan.Bias == null ? 0f : plan.Bias[ch + r], plan.OutCol);
     }
 
     /// <summary>A run of valid columns: tile column Col, Len of them, landing at output offset Dst (image, row, column applied).</summary>
     struct Segment { public int Col, Len; public long Dst; }
 
     /// <summary>Splits tile columns [q0, q0 + n) into runs that lie in one output row; returns how many.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static int Segments(in Grid q, int q0, int n, Segment* segs, in Plan plan)
     {
         int ns = 0, col = 0;
@@ -398,13 +468,13 @@ public static unsafe partial class Conv2d
     }
 
     /// <param name="rows">Register tile rows: TileM (V3), 1 for V4's thin tile, PxRows for V5's pixel tile.</param>
-    static void V3Forward(float* x, float* w, float* bias, float* y, in Conv2dProblem p, int rows = TileM)
+    static void V3Forward(float* x, float* w, float* bias, float* y, in Conv2dProblem p, int rows = TileM, bool prefetch = false)
     {
         var q = Grid.Forward(p.Geo);
         int* plane = ForwardTaps(p, q, out int* delta);
         RunPlan(new Plan
         {
-            Q = q, N = p.N, Groups = p.Groups, M = p.CoutG, K = p.KG, A = PackWeights(w, p, rows), TileRows = rows, TapPlane = plane, TapDelta = delta,
+            Q = q, N = p.N, Groups = p.Groups, M = p.CoutG, K = p.KG, A = PackWeights(w, p, rows), TileRows = rows, Prefetch = prefetch, DeferStore = prefetch && p.KG >= DeferMinK, TapPlane = plane, TapDelta = delta,
             Bias = bias, OutImage = (long)p.Cout * p.P, OutChannel = p.P, OutOrigin = 0, OutRow = q.Wout, OutCol = 1,
         }, x, y);
     }
@@ -420,7 +490,7 @@ public static unsafe partial class Conv2d
     /// </summary>
     /// <param name="bias">Added to every dx pixel of channel c (the transposed convolution's bias), or null.</param>
     /// <param name="rows">Register tile rows: TileM (V3), 1 for V4's thin tile, PxRows for V5's pixel tile.</param>
-    static void V3InputGrad(float* gy, float* w, float* bias, float* dx, in Conv2dProblem p, int rows = TileM)
+    static void V3InputGrad(float* gy, float* w, float* bias, float* dx, in Conv2dProblem p, int rows = TileM, bool prefetch = false)
     {
         if (p.N == 0) return;
         var g = p.Geo;
@@ -461,14 +531,29 @@ public static unsafe partial class Conv2d
                     // A[gr][m = c, k = (j, t)] = w[gr·CoutG + j, c, ki_t, kj_t], in panels of `rows` rows.
                     float* d = pa + (long)gr * panels * rows * K;
                     for (int m0 = 0; m0 < CinG; m0 += rows)
+                    {
+                        if (T == KK && m0 + rows <= CinG)
+                        {
+                            // Every tap, in (ki, kj) order, and a whole panel: each row's KK taps are contiguous in w,
+                            // so read them in order and scatter into the panel's L1-sized (j) block. (The element-wise
+                            // gather below was ~7% of a 7 × 7 (128 → 128) input-grad, run before the parallel part.)
+                            for (int j = 0; j < CoutG; j++, d += T * rows)
+                                for (int r = 0; r < rows; r++)
+                                {
+                                    float* s = w + ((long)(gr * CoutG + j) * CinG + m0 + r) * KK;
+                                    for (int t = 0; t < T; t++) d[t * rows + r] = s[t];
+                                }
+                            continue;
+                        }
                         for (int j = 0; j < CoutG; j++)
                             for (int t = 0; t < T; t++)
                                 for (int r = 0; r < rows; r++)
                                     *d++ = m0 + r < CinG ? w[(((long)(gr * CoutG + j) * CinG + m0 + r) * g.KH + tapKi[t]) * g.KW + tapKj[t]] : 0f;
+                    }
                 }
                 RunPlan(new Plan
                 {
-                    Q = q, N = p.N, Groups = p.Groups, M = CinG, K = K, A = pa, TileRows = rows, TapPlane = plane, TapDelta = delta, Bias = bias,
+                    Q = q, N = p.N, Groups = p.Groups, M = CinG, K = K, A = pa, TileRows = rows, Prefetch = prefetch, DeferStore = prefetch && K >= DeferMinK, TapPlane = plane, TapDelta = delta, Bias = bias,
                     OutImage = (long)p.Cin * p.HW, OutChannel = p.HW, OutOrigin = origin, OutRow = g.SH * g.W, OutCol = g.SW,
                 }, gy, dx);
             }
@@ -510,6 +595,7 @@ public static unsafe partial class Conv2d
     [ThreadStatic] static float[]? t_gq;
 
     /// <summary>gy of images n0 … n0+nb−1 onto the Q grid (Cout rows of stride ld), zero in padding columns.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static float* LowerGrad(float* gy, in Conv2dProblem p, in Grid q, int n0, int nb, int ld)
     {
         long need = (long)p.Cout * ld + 16;
@@ -530,6 +616,7 @@ public static unsafe partial class Conv2d
 
     readonly struct ImplicitWeightGradJob(Conv2dProblem p, float* x, float* gy, float* dwParts, int nb, int parts) : IParallelJob
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int part)
         {
             var q = Grid.Forward(p.Geo);

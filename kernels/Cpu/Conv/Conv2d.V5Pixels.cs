@@ -62,6 +62,7 @@ public static unsafe partial class Conv2d
     /// <summary>The valid output pixels of images 0 … nb−1 on grid q, in (image, row, column) order: grid column
     /// Q[j] and output offset dst[j] = i·outImage + oh·outRow + ow·outCol. Padded to a multiple of PxGroup by
     /// repeating the last Q. Returns the count.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static int Pixels(in Grid q, int nb, long outImage, int outRow, int outCol, out int* Q, out long* dst)
     {
         int n = nb * q.Hout * q.Wout, padded = (n + PxGroup - 1) / PxGroup * PxGroup;
@@ -85,6 +86,7 @@ public static unsafe partial class Conv2d
     }
 
     /// <summary>Runs of pixels whose outputs are colStride apart (one output row, or a whole image when rows are contiguous).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static int PixelSegments(long* dst, int count, int colStride, Segment* segs)
     {
         int ns = 0;
@@ -111,6 +113,7 @@ public static unsafe partial class Conv2d
     /// <summary>The implicit GEMM of a <see cref="Plan"/> with 64-row panels, over valid pixels only.</summary>
     readonly struct PixelJob(Plan plan, float* x, float* y, int parts) : IParallelJob
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int part)
         {
             var q = plan.Q;
@@ -121,6 +124,8 @@ public static unsafe partial class Conv2d
             int npx = Pixels(q, count, plan.OutImage, plan.OutRow, plan.OutCol, out int* Q, out long* dst);
             int K = plan.K, M = plan.M, panels = plan.Panels;
             float* T = PixelTileBuffer(), Yt = T + PxGroup * PxRows;
+            var pf = plan.Prefetch ? NextPartPrefetch.ForImages(x, q, plan.N, NextPartRange(part, parts, plan.N),
+                plan.Groups * panels * ((npx + PxGroup - 1) / PxGroup)) : default;
             Segment* segs = stackalloc Segment[PxGroup];
             float* yb = y + n0 * plan.OutImage + plan.OutOrigin;
             for (int g = 0; g < plan.Groups; g++)
@@ -135,8 +140,11 @@ public static unsafe partial class Conv2d
                     {
                         int cnt = Math.Min(PxGroup, npx - j0), tiles = (cnt + PxCols - 1) / PxCols, blocks = (cnt + 15) / 16;
                         int ns = PixelSegments(dst + j0, cnt, plan.OutCol, segs);
+                        // V7: the group's output lines, fetched while its tiles run (stored after them).
+                        if (plan.DeferStore) PrefetchTileOutput(yb, plan, segs, ns, g * M + pi * PxRows, Math.Min(PxRows, M - pi * PxRows));
                         for (int t = 0; t < tiles; t++)
                             Px64x6(K, a, L, off, Q + j0 + t * PxCols, T + t * PxCols * PxRows);
+                        pf.Step();
                         // T (pixel, filter) → Yt (filter, pixel); rows of T past the last tile are stale and never stored.
                         for (int pb = 0; pb < blocks; pb++)
                             for (int fb = 0; fb < PxRows / 16; fb++)
@@ -196,6 +204,7 @@ public static unsafe partial class Conv2d
     /// j = i·P + p at G[(F / ft)·NP·ft + j·ft + F mod ft] (NP = nb·P), so a tile's rows are contiguous. (With one
     /// row of all Cout filters per pixel, a 64-filter tile read 256 B every 512 B at Cout = 128: the tile's 24 KiB
     /// then used half of L1's sets.) Filters Fg … Fpad−1 of each group are zero.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static float* TransposeGrad(float* gy, in Conv2dProblem p, int n0, int nb, int Fpad, int ft)
     {
         int P = p.P, Fg = p.CoutG;
@@ -226,8 +235,9 @@ public static unsafe partial class Conv2d
         return G;
     }
 
-    readonly struct PixelWeightGradJob(Conv2dProblem p, float* x, float* gy, float* dwParts, int parts) : IParallelJob
+    readonly struct PixelWeightGradJob(Conv2dProblem p, float* x, float* gy, float* dwParts, int parts, bool prefetch = false) : IParallelJob
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int part)
         {
             var q = Grid.Forward(p.Geo);
@@ -248,11 +258,17 @@ public static unsafe partial class Conv2d
                 Lower(x, L, q, b0, nb);
                 int npx = Pixels(q, nb, 0, 0, 0, out int* Q, out _);
                 float* G = TransposeGrad(gy, p, b0, nb, Fpad, ft);
+                // V7: the next batch of this part, or the first of the part this thread likely takes next.
+                var next = b0 + nb < n0 + count ? (b0 + nb, Math.Min(nbMax, n0 + count - b0 - nb)) : NextPartRange(part, parts, p.N);
+                int steps = p.Groups * ((npx + PxChunk - 1) / PxChunk);
+                var pfx = prefetch ? NextPartPrefetch.ForImages(x, q, p.N, next, steps) : default;
+                var pfg = prefetch ? NextPartPrefetch.ForImages(gy, new Grid(p.Cout, q.Hout, q.Wout, 1, 1, 0, 0, q.Hout, q.Wout, q.Hout, q.Wout), p.N, next, steps) : default;
                 for (int g = 0; g < p.Groups; g++)
                 {
                     int* off = Offsets(plane + g * K, delta + g * K, K, q, nb);
                     for (int j0 = 0; j0 < npx; j0 += PxChunk)
                     {
+                        pfx.Step(); pfg.Step();
                         int cnt = Math.Min(PxChunk, npx - j0);
                         for (int f0 = 0; f0 < Fpad; f0 += ft)
                             for (int k0 = 0; k0 < Kpad; k0 += kt)
@@ -362,9 +378,9 @@ public static unsafe partial class Conv2d
     /// caller) adds a whole partial dW — at 14 × 14 (64 → 64) 12 parts of ~5 images spent ~10% of the map there.</summary>
     static int V5WeightGradParts(in Conv2dProblem p) => Math.Min(8, V5Parts(p.N, Grid.Forward(p.Geo)));
 
-    static void V5WeightGrad(float* x, float* gy, float* dwOrPartials, in Conv2dProblem p, int parts)
+    static void V5WeightGrad(float* x, float* gy, float* dwOrPartials, in Conv2dProblem p, int parts, bool prefetch = false)
     {
-        var job = new PixelWeightGradJob(p, x, gy, dwOrPartials, parts);
+        var job = new PixelWeightGradJob(p, x, gy, dwOrPartials, parts, prefetch);
         if (parts == 1) job.Execute(0); else WorkerPool.Run(job, parts);
     }
 }

@@ -43,6 +43,7 @@ public static unsafe partial class Conv2d
 
     readonly struct StemInputGradJob(float* gy, float* w, float* bias, float* dx, Conv2dProblem p, int parts) : IParallelJob
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int part)
         {
             var g = p.Geo;

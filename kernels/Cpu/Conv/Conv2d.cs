@@ -49,17 +49,28 @@
 //   V6Stem      V5's routing plus a direct stencil for the input-grad of a Cin = 1, 3 × 3, stride-1
 //               convolution (the stem; Conv2d.V6Stem.cs): 4 dx rows × 32 columns per register block, one
 //               gy row at three shifts feeding three dx rows, weights in registers. Stem (1,28,32) input
-//               2.20 → 0.51 ms (m1conv --shapes 0 --threads 1 --cpu --versions V4Shaped,V6Stem)     (current)
+//               2.20 → 0.51 ms (m1conv --shapes 0 --threads 1 --cpu --versions V4Shaped,V6Stem)
+//   V7          V6 plus direct stencils for the stem's forward and weight-grad (Conv2d.V7.cs): the one-channel
+//               image in an L1 plane, 9 weights (forward) or 9 tap accumulators (weight-grad) in registers;
+//               elsewhere V6's tiles with the next part's input prefetched into L2 and each 8 × 48 tile
+//               stored one tile later, its output lines prefetched. Stem (1,28,32), 1 thread, CPU ms:
+//               forward 0.64 → 0.29, weight 0.65 → 0.47 (m1conv --shapes 0 --versions V6Stem,V7); M1's maps
+//               0.92–0.97 of V6 at 28 × 28, ~1.0 at 14 × 14 and 7 × 7                               (current)
+// Every helper with a loop that a pass runs (lowering, tap tables, packing, transposes, part jobs, the bias
+// sum) is compiled fully optimised on its first call: under tiered compilation a K2 benchmark (22 calls of a
+// few ms) ran inside the 100 ms call-counting delay, so PlaneSum, LowerRow and the 16 × 16 transposes ran as
+// tier-0 code with Vector512 calls not inlined (perf: Vector512.Load [QuickJitted] in the conv passes).
 // A 1×1, stride-1, unpadded convolution skips im2col in V0–V2: the image viewed as (Cin, H·W) is
 // its own col matrix (in V3 its grid is the image itself).
 // Run:   dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Conv2d
 // Bench: dotnet run -c Release --project bench -- --filter '*ConvVersionsBench*'
 using System.Buffers;
+using System.Runtime.CompilerServices;
 
 namespace Denoise.Kernels.Cpu;
 
 /// <summary>The convolution versions kept in the project, slowest to fastest.</summary>
-public enum Conv2dVersion { V0PerImage, V1Chunked, V2Batched, V3Implicit, V4Shaped, V5Pixels, V6Stem }
+public enum Conv2dVersion { V0PerImage, V1Chunked, V2Batched, V3Implicit, V4Shaped, V5Pixels, V6Stem, V7 }
 
 /// <summary>A batched 2-D convolution: N images of geometry <paramref name="Geo"/>, Cout filters, Groups groups.</summary>
 public readonly record struct Conv2dProblem(int N, Conv2dGeometry Geo, int Cout, int Groups = 1)
@@ -81,7 +92,7 @@ public readonly record struct Conv2dProblem(int N, Conv2dGeometry Geo, int Cout,
 
 public static unsafe partial class Conv2d
 {
-    /// <summary>The version every map falls back to where V5Pixels is not chosen (see <see cref="BestForward"/>).</summary>
+    /// <summary>The version every map falls back to where V5Pixels is not chosen (see <see cref="V6ForwardRoute"/>).</summary>
     public static Conv2dVersion Best => V3Supported ? Conv2dVersion.V4Shaped : Conv2dVersion.V2Batched;
 
     /// <summary>V5's 64-filter panels are full when the map's GEMM rows are a multiple of 64; below that V4's 8-row
@@ -93,24 +104,36 @@ public static unsafe partial class Conv2d
     /// <summary>V3–V5 need AVX-512; elsewhere they run V2Batched.</summary>
     static Conv2dVersion Supported(Conv2dVersion v) => v >= Conv2dVersion.V3Implicit && !V3Supported ? Conv2dVersion.V2Batched : v;
 
-    /// <summary>The version <see cref="Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs for p.</summary>
-    public static Conv2dVersion BestForward(in Conv2dProblem p) => V5Fits(p.CoutG, p) ? Conv2dVersion.V5Pixels : Best;
+    /// <summary>The version <see cref="Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs for p:
+    /// V7 on AVX-512 (the stem's stencil, else V6's route — V5's or V4's tile — with the next part's input prefetched;
+    /// M1's K2 maps 1 thread 2–9% faster than V6, bench/results/cpu-2026-11-23-session4-conv.md).</summary>
+    public static Conv2dVersion BestForward(in Conv2dProblem p) => V3Supported ? Conv2dVersion.V7 : Best;
 
-    /// <summary>The version <see cref="InputGrad(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs for p.</summary>
-    public static Conv2dVersion BestInputGrad(in Conv2dProblem p) =>
-        V6StemFits(p) ? Conv2dVersion.V6Stem : V5Fits(p.CinG, p) ? Conv2dVersion.V5Pixels : Best;
+    /// <summary>What the routed forward ran before V7 (V6Stem has no forward kernel of its own).</summary>
+    static Conv2dVersion V6ForwardRoute(in Conv2dProblem p) => V5Fits(p.CoutG, p) ? Conv2dVersion.V5Pixels : Best;
+
+    /// <summary>The version <see cref="InputGrad(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs for p:
+    /// V7 on AVX-512 (V6's stencil for the stem, else V6's route with the next part's gy prefetched).</summary>
+    public static Conv2dVersion BestInputGrad(in Conv2dProblem p) => V3Supported ? Conv2dVersion.V7 : Best;
 
     /// <summary>V6Stem has its own kernel only for the stem's input-grad (<see cref="V6StemFits"/>); every other
     /// map and shape runs what the routed entry points would have run before it (V5Pixels or V4Shaped).</summary>
     static Conv2dVersion V6Route(Conv2dVersion v, Conv2dVersion before) => v == Conv2dVersion.V6Stem ? before : v;
 
+    /// <summary>V7's weight-grad (Conv2d.V7.cs) off the stem is V6's route (V5's with the next batch prefetched).</summary>
+    static Conv2dVersion WeightGradRoute(Conv2dVersion v, in Conv2dProblem p) =>
+        v == Conv2dVersion.V6Stem || v == Conv2dVersion.V7 ? V6WeightGradRoute(p) : v;
+
     static Conv2dVersion V5InputGradRoute(in Conv2dProblem p) => V5Fits(p.CinG, p) ? Conv2dVersion.V5Pixels : Best;
 
     /// <summary>The version <see cref="WeightGrad(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs
-    /// for p: V5's outer-product tiles win at every map size where their filter panels (32 or 64) are full (no
+    /// for p: V7 on AVX-512 (the stem's stencil, else <see cref="V6WeightGradRoute"/> with V5's next batch prefetched).</summary>
+    public static Conv2dVersion BestWeightGrad(in Conv2dProblem p) => V3Supported ? Conv2dVersion.V7 : Best;
+
+    /// <summary>V6's weight-grad: V5's outer-product tiles win at every map size where their filter panels (32 or 64) are full (no
     /// horizontal sums, no padding columns; 28 × 28 (64 → 64) 105 → 133 GFLOP/s, (32 → 32) 83–113 → 137), but not
     /// on the stem's K = 9 (taps padded to 16).</summary>
-    public static Conv2dVersion BestWeightGrad(in Conv2dProblem p) =>
+    static Conv2dVersion V6WeightGradRoute(in Conv2dProblem p) =>
         V3Supported && p.CoutG % 32 == 0 && p.KG >= V5WeightGradMinK ? Conv2dVersion.V5Pixels : Best;
     const int V5WeightGradMinK = 64;
 
@@ -136,12 +159,13 @@ public static unsafe partial class Conv2d
     {
         if (bias.IsEmpty) { Forward(v, x, w, y, p); return; }
         Check(p, bias.Length, p.Cout, "bias");
-        v = Supported(V6Route(v, BestForward(p)));
+        v = Supported(V6Route(v, V6ForwardRoute(p)));
         if (v >= Conv2dVersion.V3Implicit)
         {
             Check(p, x.Length, p.InputLength, "x"); Check(p, w.Length, p.WeightLength, "w"); Check(p, y.Length, p.OutputLength, "y");
             fixed (float* px = x, pw = w, pb = bias, py = y)
-                if (v == Conv2dVersion.V5Pixels) V5Forward(px, pw, pb, py, p);
+                if (v == Conv2dVersion.V7) V7Forward(px, pw, pb, py, p);
+                else if (v == Conv2dVersion.V5Pixels) V5Forward(px, pw, pb, py, p);
                 else if (v == Conv2dVersion.V4Shaped) V4Forward(px, pw, pb, py, p); else V3Forward(px, pw, pb, py, p);
             return;
         }
@@ -160,7 +184,8 @@ public static unsafe partial class Conv2d
         {
             Check(p, gy.Length, p.OutputLength, "gy"); Check(p, w.Length, p.WeightLength, "w"); Check(p, dx.Length, p.InputLength, "dx");
             fixed (float* pg = gy, pw = w, pb = bias, pd = dx)
-                if (v == Conv2dVersion.V6Stem) V6InputGrad(pg, pw, pb, pd, p);
+                if (v == Conv2dVersion.V7) V7InputGrad(pg, pw, pb, pd, p);
+                else if (v == Conv2dVersion.V6Stem) V6InputGrad(pg, pw, pb, pd, p);
                 else if (v == Conv2dVersion.V5Pixels) V5InputGrad(pg, pw, pb, pd, p);
                 else if (v == Conv2dVersion.V4Shaped) V4InputGrad(pg, pw, pb, pd, p); else V3InputGrad(pg, pw, pb, pd, p);
             return;
@@ -184,8 +209,9 @@ public static unsafe partial class Conv2d
         Check(p, x.Length, p.InputLength, "x"); Check(p, w.Length, p.WeightLength, "w"); Check(p, y.Length, p.OutputLength, "y");
         fixed (float* px = x, pw = w, py = y)
         {
-            switch (Supported(V6Route(v, BestForward(p))))
+            switch (Supported(V6Route(v, V6ForwardRoute(p))))
             {
+                case Conv2dVersion.V7: V7Forward(px, pw, null, py, p); return;
                 case Conv2dVersion.V0PerImage: V0Forward(px, pw, py, p); return;
                 case Conv2dVersion.V2Batched: V2Forward(px, pw, py, p); return;
                 case Conv2dVersion.V3Implicit: V3Forward(px, pw, null, py, p); return;
@@ -206,6 +232,7 @@ public static unsafe partial class Conv2d
             if (v == Conv2dVersion.V6Stem && !V6StemFits(p)) v = V5InputGradRoute(p);
             switch (v)
             {
+                case Conv2dVersion.V7: V7InputGrad(pg, pw, null, pd, p); return;
                 case Conv2dVersion.V6Stem: V6InputGrad(pg, pw, null, pd, p); return;
                 case Conv2dVersion.V0PerImage: V0InputGrad(pg, pw, pd, p); return;
                 case Conv2dVersion.V2Batched: V2InputGrad(pg, pw, pd, p); return;
@@ -225,7 +252,8 @@ public static unsafe partial class Conv2d
         fixed (float* px = x, pg = gy, pd = dw)
         {
             if (v == Conv2dVersion.V0PerImage) { V0WeightGrad(px, pg, pd, p); return; }
-            v = Supported(V6Route(v, BestWeightGrad(p)));
+            bool stem = v == Conv2dVersion.V7 && V6StemFits(p), prefetch = v == Conv2dVersion.V7;
+            v = stem ? v : Supported(WeightGradRoute(v, p));
             if (v == Conv2dVersion.V4Shaped) v = V4WeightGradVersion(p);
             int nb = 1, len = (int)p.WeightLength;
             int parts = v switch
@@ -233,11 +261,13 @@ public static unsafe partial class Conv2d
                 Conv2dVersion.V2Batched => V2WeightGradParts(p, out nb),
                 Conv2dVersion.V3Implicit => V3WeightGradParts(p, out nb),
                 Conv2dVersion.V5Pixels => V5WeightGradParts(p),
+                Conv2dVersion.V7 => V7StemWeightGradParts(p),
                 _ => ImageParts(p),
             };
             if (parts == 1)
             {
-                if (v == Conv2dVersion.V5Pixels) V5WeightGrad(px, pg, pd, p, 1);
+                if (v == Conv2dVersion.V7) V7StemWeightGrad(px, pg, pd, p, 1);
+                else if (v == Conv2dVersion.V5Pixels) V5WeightGrad(px, pg, pd, p, 1, prefetch);
                 else if (v == Conv2dVersion.V3Implicit) V3WeightGrad(px, pg, pd, p, nb, 1);
                 else if (v == Conv2dVersion.V2Batched) V2WeightGrad(px, pg, pd, p, nb, 1);
                 else RunJob(new Job(JobKind.WeightGrad, p, px, pg, pd, 1));
@@ -249,7 +279,8 @@ public static unsafe partial class Conv2d
             {
                 fixed (float* pp = partial)
                 {
-                    if (v == Conv2dVersion.V5Pixels) V5WeightGrad(px, pg, pp, p, parts);
+                    if (v == Conv2dVersion.V7) V7StemWeightGrad(px, pg, pp, p, parts);
+                    else if (v == Conv2dVersion.V5Pixels) V5WeightGrad(px, pg, pp, p, parts, prefetch);
                     else if (v == Conv2dVersion.V3Implicit) V3WeightGrad(px, pg, pp, p, nb, parts);
                     else if (v == Conv2dVersion.V2Batched) V2WeightGrad(px, pg, pp, p, nb, parts);
                     else RunJob(new Job(JobKind.WeightGrad, p, px, pg, pp, parts));
@@ -273,13 +304,22 @@ public static unsafe partial class Conv2d
     {
         public int Ranges => ranges;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int r)
         {
             var (i0, n) = WorkerPool.Range(len, ranges, r);
-            var sum = new Span<float>(dw + i0, n);
-            new ReadOnlySpan<float>(partials + i0, n).CopyTo(sum);
+            float* sum = dw + i0;
+            new ReadOnlySpan<float>(partials + i0, n).CopyTo(new Span<float>(sum, n));
+            // Own loop rather than TensorPrimitives.Add: System.Numerics.Tensors is not precompiled, and within a
+            // benchmark's first ~100 ms its Add ran as tier-0 code (perf, 7 × 7 (128 → 128) weight-grad). Element-wise
+            // adds in part order: the same bits either way.
             for (int c = 1; c < parts; c++)
-                System.Numerics.Tensors.TensorPrimitives.Add(sum, new ReadOnlySpan<float>(partials + (long)c * len + i0, n), sum);
+            {
+                float* a = partials + (long)c * len + i0;
+                int i = 0;
+                for (; i + 16 <= n; i += 16) System.Runtime.Intrinsics.Vector512.Store(System.Runtime.Intrinsics.Vector512.Load(sum + i) + System.Runtime.Intrinsics.Vector512.Load(a + i), sum + i);
+                for (; i < n; i++) sum[i] += a[i];
+            }
         }
     }
 
@@ -303,6 +343,7 @@ public static unsafe partial class Conv2d
     {
         public int Ranges => ranges;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int r)
         {
             var (c0, count) = WorkerPool.Range(C, Math.Max(1, ranges), r);
@@ -318,6 +359,7 @@ public static unsafe partial class Conv2d
 
     /// <summary>Σ of n floats in a fixed order. (TensorPrimitives.Sum took ~0.5 µs per 784-float plane, 1.0 ms
     /// over the stem's 2048 planes against 0.13 ms for one call over all of them.)</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static float PlaneSum(float* a, int n)
     {
         var s0 = System.Runtime.Intrinsics.Vector512<float>.Zero; var s1 = s0; var s2 = s0; var s3 = s0;

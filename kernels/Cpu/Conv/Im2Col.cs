@@ -12,6 +12,7 @@
 // a strided gather.
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Im2Col
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 
 namespace Denoise.Kernels.Cpu;
 
@@ -54,6 +55,7 @@ public static class Conv2dIm2Col
     /// Im2Col into a wider matrix: col row r starts at r·<paramref name="ld"/> (ld ≥ Hout·Wout), so
     /// several images can sit side by side as column blocks of one GEMM operand (Conv2d V2Batched).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Im2Col(ReadOnlySpan<float> image, Span<float> col, in Conv2dGeometry g, int c0, int count, int ld)
     {
         Check(image.Length, col.Length, g, c0, count, ld);
@@ -98,6 +100,7 @@ public static class Conv2dIm2Col
         => Col2Im(col, image, g, c0, count, g.ColCols);
 
     /// <summary>Col2Im from a wider matrix whose row r starts at r·<paramref name="ld"/> (the adjoint of the strided Im2Col).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Col2Im(ReadOnlySpan<float> col, Span<float> image, in Conv2dGeometry g, int c0, int count, int ld)
     {
         Check(image.Length, col.Length, g, c0, count, ld);
