@@ -138,11 +138,13 @@ internal static class StridedCopy
     {
         if (dst.Numel == 0) return;
         if (dst.Storage is GpuStorage && GpuOps.Copy(src, dst)) return;
-        int r = dst.Rank;
-        var shape = dst.shape;
-        var ss = src.strides; var ds = dst.strides;
         var sd = src.Data; var dd = dst.Data;
-        if (r == 0) { dd[dst.offset] = sd[src.offset]; return; }
+        if (dst.Rank == 0) { dd[dst.offset] = sd[src.offset]; return; }
+        // Merge the dims both sides step through as one: Cat along channels of NCHW then copies whole
+        // (C_i·H·W) blocks instead of rows of W floats (M1's skip concatenations: rows of 7–28 floats).
+        var (shape, st) = Strided.Coalesce(dst.shape, src.strides, dst.strides);
+        var ss = st[0]; var ds = st[1];
+        int r = shape.Length;
         int inner = shape[r - 1], si = ss[r - 1], di = ds[r - 1];
         int outer = dst.Numel / inner;
         var idx = new int[r];
