@@ -195,8 +195,8 @@ public sealed class ResBlock : Module
     public Tensor Forward(Tensor x, Tensor e)
     {
         var h = conv1.Forward(F.GroupNormSiLU(x, groups, norm1.Weight, norm1.Bias));
-        h = h + timeProj.Forward(e).Unsqueeze(2).Unsqueeze(3);        // (B, cout, 1, 1) broadcast over H, W
-        h = conv2.Forward(F.GroupNormSiLU(h, groups, norm2.Weight, norm2.Bias));
+        // h + Linear(e) (B, cout) broadcast over H, W, added inside the fused norm (never written out)
+        h = conv2.Forward(F.GroupNormSiLU(h, timeProj.Forward(e), groups, norm2.Weight, norm2.Bias));
         return h + (skip?.Forward(x) ?? x);
     }
 }
