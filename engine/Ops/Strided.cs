@@ -133,6 +133,26 @@ internal static class Strided
 
 internal static class StridedCopy
 {
+    /// <summary>Copies contiguous inner blocks number first … first + count − 1 of a coalesced (shape, strides) pair.</summary>
+    unsafe readonly struct BlockCopyJob(float* src, float* dst, int[] shape, int[] ss, int[] ds, int outer, int parts) : IParallelJob
+    {
+        public void Execute(int part)
+        {
+            var (first, count) = WorkerPool.Range(outer, parts, part);
+            int r = shape.Length, inner = shape[r - 1];
+            for (int o = first; o < first + count; o++)
+            {
+                long so = 0, dof = 0;
+                for (int d = r - 2, rest = o; d >= 0; d--)   // block o's position: outer index in mixed radix
+                {
+                    int i = rest % shape[d]; rest /= shape[d];
+                    so += (long)i * ss[d]; dof += (long)i * ds[d];
+                }
+                new ReadOnlySpan<float>(src + so, inner).CopyTo(new Span<float>(dst + dof, inner));
+            }
+        }
+    }
+
     /// <summary>dst[...] = src[...] for two views of the same shape (dst may be a strided region of a bigger tensor).</summary>
     public static void Copy(Tensor src, Tensor dst)
     {
@@ -147,6 +167,17 @@ internal static class StridedCopy
         int r = shape.Length;
         int inner = shape[r - 1], si = ss[r - 1], di = ds[r - 1];
         int outer = dst.Numel / inner;
+        if (si == 1 && di == 1 && outer > 1 && (long)outer * inner >= Map.ParallelThreshold && WorkerPool.Threads > 1)
+        {
+            // Large block copies (Cat of activations) on the pool: one core does not saturate memory.
+            int parts = Math.Min(outer, WorkerPool.PartsFor((long)outer * inner, 1 << 16));
+            unsafe
+            {
+                fixed (float* ps = sd, pd = dd)
+                    WorkerPool.Run(new BlockCopyJob(ps + src.offset, pd + dst.offset, shape, ss, ds, outer, parts), parts);
+            }
+            return;
+        }
         var idx = new int[r];
         int so = src.offset, dof = dst.offset;
         for (int o = 0; o < outer; o++)
