@@ -133,6 +133,43 @@ internal static class Strided
 
 internal static class StridedCopy
 {
+    /// <summary>
+    /// y = x (y contiguous) when x is, after coalescing, a batch of transposed planes: stride 1 on the
+    /// second-last dim, not on the last (x.Transpose(1, 2) of a contiguous (B, C, T)). Such a copy, element
+    /// by element, reads every source element from a different cache line; TransposeCopy moves 16 × 16
+    /// tiles in registers. False (nothing written) for any other layout.
+    /// </summary>
+    public static unsafe bool TryTransposed(Tensor x, Tensor y)
+    {
+        if (x.Rank < 2 || x.Numel < 256) return false;
+        var (shape, st) = Strided.Coalesce(x.shape, x.strides);
+        var sx = st[0];
+        int r = shape.Length;
+        if (r < 2) return false;
+        int n1 = shape[r - 2], n2 = shape[r - 1], si = sx[r - 1];
+        if (sx[r - 2] != 1 || si < n1 || n1 < 16 || n2 < 16) return false;
+        int outer = y.Numel / (n1 * n2);
+        var idx = new int[r];
+        fixed (float* px = x.Data, py = y.Data)
+        {
+            float* src = px + x.offset, dst = py + y.offset;
+            long so = 0;
+            for (int o = 0; o < outer; o++)
+            {
+                // y plane o: y[i·n2 + j] = x[i + j·si], i < n1, j < n2 (x's rows j become y's columns).
+                TransposeCopy.Run(src + so, si, dst + (long)o * n1 * n2, n2, n2, n1);
+                for (int d = r - 3; d >= 0; d--)
+                {
+                    so += sx[d];
+                    if (++idx[d] < shape[d]) break;
+                    so -= (long)sx[d] * shape[d];
+                    idx[d] = 0;
+                }
+            }
+        }
+        return true;
+    }
+
     /// <summary>Copies contiguous inner blocks number first … first + count − 1 of a coalesced (shape, strides) pair.</summary>
     unsafe readonly struct BlockCopyJob(float* src, float* dst, int[] shape, int[] ss, int[] ds, int outer, int parts) : IParallelJob
     {
