@@ -223,7 +223,7 @@ public sealed class SelfAttention : Module
         var h = norm.Forward(x).Reshape(B, C, T).Transpose(1, 2);      // (B, T, C): one token per pixel
         var q_k_v = qkv.Forward(h).Reshape(B, T, 3, heads, d)          // (B, T, 3, heads, d)
                                .Permute(2, 0, 3, 1, 4);                // (3, B, heads, T, d)
-        var o = F.ScaledDotProductAttention(q_k_v.Select(0, 0), q_k_v.Select(0, 1), q_k_v.Select(0, 2));   // (B, heads, T, d)
+        var o = F.ScaledDotProductAttentionPacked(q_k_v);              // (B, heads, T, d), q, k, v = q_k_v[0], [1], [2]
         o = o.Transpose(1, 2).Reshape(B, T, C);                        // (B, T, heads·d)
         return x + proj.Forward(o).Transpose(1, 2).Reshape(B, C, H, W);
     }
