@@ -17,6 +17,8 @@
 //                output rows that share a source row as vectors first, then scatters the summed row
 //                by wi, so the scalar scatter runs once per source row instead of once per output
 //                row. Planes split over the WorkerPool in parts fixed by the shape.  (current)
+//                M1 step, 1 thread CPU time (bench `m1 --profile --cpu-time --threads 1`, min of 3 interleaved
+//                runs, load 8–13): 1.7 ms forward + 2.7 ms backward (IndexSelect path: 4.3 + 7.2 ms).
 // Adjoint bits: V0 accumulates each dx in output order, V1 sums the rows of a source row first, so
 // they agree to rounding, not bit for bit. Each plane has one fixed order in V1 whatever the
 // thread count, so 1 and 2 threads give the same bits.
