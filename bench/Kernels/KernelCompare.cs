@@ -147,6 +147,12 @@ public static class KernelCompare
                 parts.Add(($"{v} fwd +SiLU", () => GroupNorm.Forward(v, x, ga, be, y, mean, rstd, silu)));
                 parts.Add(($"{v} bwd +SiLU", () => GroupNorm.Backward(v, x, dy, ga, be, mean, rstd, dx, dg, db, silu)));
             }
+            // M1's ResBlock: the time embedding as the norm's per-(n, c) shift, against the broadcast add it replaced.
+            float[] sh = Tensor.Randn([N * C], gen).ToArray(), dsh = new float[N * C], xs = new float[len];
+            int S = H * W;
+            parts.Add(("V2Overlap fwd +SiLU +shift", () => GroupNorm.Forward(NormVersion.V2Overlap, x, ga, be, sh, y, mean, rstd, silu)));
+            parts.Add(("V2Overlap bwd +SiLU +shift", () => GroupNorm.Backward(NormVersion.V2Overlap, x, dy, ga, be, sh, mean, rstd, dx, dg, db, dsh, silu)));
+            parts.Add(("broadcast add x + shift", () => { for (int i = 0; i < N * C; i++) Map.BinaryScalarB<Denoise.Kernels.Ops.Add>(x.AsSpan(i * S, S), sh[i], xs.AsSpan(i * S, S)); }));
             Report($"K3 {N}x{C}x{H}x{W} GroupNorm(8) kernels", rounds, null, parts.ToArray());
 
             // The workload's engine path, on 1 and 2 threads interleaved: where the 2-thread backward loses its speed-up.

@@ -24,6 +24,31 @@ public static partial class F
         return GroupNormFused(x, groups, weight, bias, eps, silu: true);
     }
 
+    /// <summary>
+    /// silu(GroupNorm(x + shift)) with shift (N, C) broadcast over the spatial dims, in one fused kernel:
+    /// a UNet ResBlock's time embedding added before its second norm, without writing x + shift out.
+    /// The same as <c>GroupNormSiLU(x + shift.Reshape(N, C, 1, …), …)</c>, gradients included.
+    /// </summary>
+    public static Tensor GroupNormSiLU(Tensor x, Tensor shift, int groups, Tensor? weight = null, Tensor? bias = null, float eps = 1e-5f)
+    {
+        CheckGroupNorm(x, groups, weight, bias);
+        if (shift.Rank != 2 || shift.Shape[0] != x.Shape[0] || shift.Shape[1] != x.Shape[1])
+            throw new ArgumentException($"group_norm: shift{shift.NameSuffix} must be (N, C) = ({x.Shape[0]}, {x.Shape[1]}) for input {x.ShapeStr}, got {shift.ShapeStr}.");
+        shift.CheckFloat("group_norm");
+        Tensor.CheckSameDevice("group_norm", x, shift);
+        if (x.Device != Device.Cpu)   // no shifted GPU kernel: the broadcast add, then the fused norm
+            return GroupNormFused(x + shift.Reshape(ChannelShapeOf(x, shift)), groups, weight, bias, eps, silu: true);
+        return GroupNormFused(x, groups, weight, bias, eps, silu: true, shift);
+    }
+
+    /// <summary>(N, C, 1, …, 1) of x's rank: shift viewed to broadcast over x's spatial dims.</summary>
+    static int[] ChannelShapeOf(Tensor x, Tensor shift)
+    {
+        var s = Enumerable.Repeat(1, x.Rank).ToArray();
+        s[0] = shift.Shape[0]; s[1] = shift.Shape[1];
+        return s;
+    }
+
     static void CheckGroupNorm(Tensor x, int groups, Tensor? weight, Tensor? bias)
     {
         if (x.Rank < 2) throw new ArgumentException($"group_norm: input{x.NameSuffix} must be (N, C, …), got {x.ShapeStr}.");
@@ -36,43 +61,58 @@ public static partial class F
     }
 
     /// <summary>[silu](GroupNorm(x)) with the fused forward and (first-order) fused backward.</summary>
-    internal static Tensor GroupNormFused(Tensor x, int groups, Tensor? w, Tensor? b, float eps, bool silu)
+    /// <summary>[silu](GroupNorm(x [+ shift])) with the fused forward and (first-order) fused backward;
+    /// shift (N, C), CPU only, is added per sample and channel inside the kernel.</summary>
+    internal static Tensor GroupNormFused(Tensor x, int groups, Tensor? w, Tensor? b, float eps, bool silu, Tensor? shift = null)
     {
         int N = x.Shape[0], C = x.Shape[1], S = N * C == 0 ? 0 : x.Numel / (N * C);
         var s = new GroupNormShape(N, C, S, groups, eps, silu);
         var xc = x.ContiguousNoGrad();
-        var wc = w?.ContiguousNoGrad(); var bc = b?.ContiguousNoGrad();
+        var wc = w?.ContiguousNoGrad(); var bc = b?.ContiguousNoGrad(); var shc = shift?.ContiguousNoGrad();
         var y = Tensor.Empty(x.Shape.ToArray(), DType.Float32, x.Device);
         var mean = Tensor.Empty([N * groups], DType.Float32, x.Device); var rstd = Tensor.Empty([N * groups], DType.Float32, x.Device);
         if (y.Storage is GpuStorage) GpuOps.GroupNormForward(xc, wc, bc, y, mean, rstd, s);
-        else GroupNormKernel.Forward(xc.Span, wc == null ? default : wc.Span, bc == null ? default : bc.Span, y.Span, mean.Span, rstd.Span, s);
+        else GroupNormKernel.Forward(NormVersion.V2Overlap, xc.Span, wc == null ? default : wc.Span, bc == null ? default : bc.Span,
+            shc == null ? default : shc.Span, y.Span, mean.Span, rstd.Span, s);
 
         var inputs = new List<Tensor> { x };
         if (w != null) inputs.Add(w);
         if (b != null) inputs.Add(b);
+        if (shift != null) inputs.Add(shift);
         return Autograd.Record(silu ? "group_norm_silu" : "group_norm", y, inputs.ToArray(), g =>
         {
-            var (dx, dw, db) = Autograd.IsEnabled
-                ? GroupNormBackwardComposed(g, x, groups, w, b, eps, silu)
-                : GroupNormBackwardFused(g, xc, wc, bc, mean, rstd, s, w?.RequiresGrad == true, b?.RequiresGrad == true);
+            Tensor dx; Tensor? dw, db, dshift = null;
+            if (Autograd.IsEnabled)
+            {
+                // create-graph: the closed form in differentiable ops on x + shift; dshift = Σ_spatial dx.
+                var xs = shift == null ? x : x + shift.Reshape(ChannelShapeOf(x, shift));
+                (dx, dw, db) = GroupNormBackwardComposed(g, xs, groups, w, b, eps, silu);
+                if (shift?.RequiresGrad == true) dshift = dx.Reshape(N, C, -1).Sum(2);
+            }
+            else
+                (dx, dw, db, dshift) = GroupNormBackwardFused(g, xc, wc, bc, shc, mean, rstd, s, w?.RequiresGrad == true,
+                    b?.RequiresGrad == true, shift?.RequiresGrad == true);
             var grads = new List<Tensor?> { x.RequiresGrad ? dx : null };
             if (w != null) grads.Add(dw);
             if (b != null) grads.Add(db);
+            if (shift != null) grads.Add(dshift);
             return grads.ToArray();
         });
     }
 
-    static (Tensor Dx, Tensor? Dw, Tensor? Db) GroupNormBackwardFused(Tensor g, Tensor xc, Tensor? wc, Tensor? bc,
-        Tensor mean, Tensor rstd, GroupNormShape s, bool wantW, bool wantB)
+    static (Tensor Dx, Tensor? Dw, Tensor? Db, Tensor? Dshift) GroupNormBackwardFused(Tensor g, Tensor xc, Tensor? wc, Tensor? bc, Tensor? shc,
+        Tensor mean, Tensor rstd, GroupNormShape s, bool wantW, bool wantB, bool wantShift)
     {
         var gc = g.ContiguousNoGrad();
         var dx = Tensor.Empty(xc.Shape.ToArray(), DType.Float32, xc.Device);
         var dw = wantW ? Tensor.Empty([s.C], DType.Float32, xc.Device) : null;
         var db = wantB ? Tensor.Empty([s.C], DType.Float32, xc.Device) : null;
-        if (dx.Storage is GpuStorage) { GpuOps.GroupNormBackward(xc, gc, wc, bc, mean, rstd, dx, dw, db, s); return (dx, dw, db); }
-        GroupNormKernel.Backward(xc.Span, gc.Span, wc == null ? default : wc.Span, bc == null ? default : bc.Span,
-            mean.Span, rstd.Span, dx.Span, dw == null ? default : dw.Span, db == null ? default : db.Span, s);
-        return (dx, dw, db);
+        var dshift = wantShift ? Tensor.Empty([s.N, s.C], DType.Float32, xc.Device) : null;
+        if (dx.Storage is GpuStorage) { GpuOps.GroupNormBackward(xc, gc, wc, bc, mean, rstd, dx, dw, db, s); return (dx, dw, db, null); }
+        GroupNormKernel.Backward(NormVersion.V2Overlap, xc.Span, gc.Span, wc == null ? default : wc.Span, bc == null ? default : bc.Span,
+            shc == null ? default : shc.Span, mean.Span, rstd.Span, dx.Span, dw == null ? default : dw.Span, db == null ? default : db.Span,
+            dshift == null ? default : dshift.Span, s);
+        return (dx, dw, db, dshift);
     }
 
     /// <summary>

@@ -133,18 +133,88 @@ internal static class Strided
 
 internal static class StridedCopy
 {
+    /// <summary>
+    /// y = x (y contiguous) when x is, after coalescing, a batch of transposed planes: stride 1 on the
+    /// second-last dim, not on the last (x.Transpose(1, 2) of a contiguous (B, C, T)). Such a copy, element
+    /// by element, reads every source element from a different cache line; TransposeCopy moves 16 × 16
+    /// tiles in registers. False (nothing written) for any other layout.
+    /// </summary>
+    public static unsafe bool TryTransposed(Tensor x, Tensor y)
+    {
+        if (x.Rank < 2 || x.Numel < 256) return false;
+        var (shape, st) = Strided.Coalesce(x.shape, x.strides);
+        var sx = st[0];
+        int r = shape.Length;
+        if (r < 2) return false;
+        int n1 = shape[r - 2], n2 = shape[r - 1], si = sx[r - 1];
+        if (sx[r - 2] != 1 || si < n1 || n1 < 16 || n2 < 16) return false;
+        int outer = y.Numel / (n1 * n2);
+        var idx = new int[r];
+        fixed (float* px = x.Data, py = y.Data)
+        {
+            float* src = px + x.offset, dst = py + y.offset;
+            long so = 0;
+            for (int o = 0; o < outer; o++)
+            {
+                // y plane o: y[i·n2 + j] = x[i + j·si], i < n1, j < n2 (x's rows j become y's columns).
+                TransposeCopy.Run(src + so, si, dst + (long)o * n1 * n2, n2, n2, n1);
+                for (int d = r - 3; d >= 0; d--)
+                {
+                    so += sx[d];
+                    if (++idx[d] < shape[d]) break;
+                    so -= (long)sx[d] * shape[d];
+                    idx[d] = 0;
+                }
+            }
+        }
+        return true;
+    }
+
+    /// <summary>Copies contiguous inner blocks number first … first + count − 1 of a coalesced (shape, strides) pair.</summary>
+    unsafe readonly struct BlockCopyJob(float* src, float* dst, int[] shape, int[] ss, int[] ds, int outer, int parts) : IParallelJob
+    {
+        public void Execute(int part)
+        {
+            var (first, count) = WorkerPool.Range(outer, parts, part);
+            int r = shape.Length, inner = shape[r - 1];
+            for (int o = first; o < first + count; o++)
+            {
+                long so = 0, dof = 0;
+                for (int d = r - 2, rest = o; d >= 0; d--)   // block o's position: outer index in mixed radix
+                {
+                    int i = rest % shape[d]; rest /= shape[d];
+                    so += (long)i * ss[d]; dof += (long)i * ds[d];
+                }
+                new ReadOnlySpan<float>(src + so, inner).CopyTo(new Span<float>(dst + dof, inner));
+            }
+        }
+    }
+
     /// <summary>dst[...] = src[...] for two views of the same shape (dst may be a strided region of a bigger tensor).</summary>
     public static void Copy(Tensor src, Tensor dst)
     {
         if (dst.Numel == 0) return;
         if (dst.Storage is GpuStorage && GpuOps.Copy(src, dst)) return;
-        int r = dst.Rank;
-        var shape = dst.shape;
-        var ss = src.strides; var ds = dst.strides;
         var sd = src.Data; var dd = dst.Data;
-        if (r == 0) { dd[dst.offset] = sd[src.offset]; return; }
+        if (dst.Rank == 0) { dd[dst.offset] = sd[src.offset]; return; }
+        // Merge the dims both sides step through as one: Cat along channels of NCHW then copies whole
+        // (C_i·H·W) blocks instead of rows of W floats (M1's skip concatenations: rows of 7–28 floats).
+        var (shape, st) = Strided.Coalesce(dst.shape, src.strides, dst.strides);
+        var ss = st[0]; var ds = st[1];
+        int r = shape.Length;
         int inner = shape[r - 1], si = ss[r - 1], di = ds[r - 1];
         int outer = dst.Numel / inner;
+        if (si == 1 && di == 1 && outer > 1 && (long)outer * inner >= Map.ParallelThreshold && WorkerPool.Threads > 1)
+        {
+            // Large block copies (Cat of activations) on the pool: one core does not saturate memory.
+            int parts = Math.Min(outer, WorkerPool.PartsFor((long)outer * inner, 1 << 16));
+            unsafe
+            {
+                fixed (float* ps = sd, pd = dd)
+                    WorkerPool.Run(new BlockCopyJob(ps + src.offset, pd + dst.offset, shape, ss, ds, outer, parts), parts);
+            }
+            return;
+        }
         var idx = new int[r];
         int so = src.offset, dof = dst.offset;
         for (int o = 0; o < outer; o++)

@@ -23,7 +23,7 @@ public sealed partial class Tensor
     {
         var y = Empty(shape, DType, Device);
         if (DType == DType.Int32) Strided.CopyInts(this, y);
-        else Strided.Unary<Kernels.Ops.Identity>(this, y);
+        else if (y.Storage is GpuStorage || !StridedCopy.TryTransposed(this, y)) Strided.Unary<Kernels.Ops.Identity>(this, y);
         return y;
     }
 

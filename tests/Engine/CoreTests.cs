@@ -235,6 +235,51 @@ public class CoreTests
     }
 }
 
+/// <summary>Cat's copy (StridedCopy): coalesced blocks, and large copies split over the pool.</summary>
+[NonParallelizable]
+public class CatCopyTests
+{
+    /// <summary>Cat along channels of NCHW (blocks of C_i·H·W), along the last dim (rows) and of a
+    /// transposed view (a strided source), small and above the pool threshold, on 1 and 2 threads:
+    /// every element where the index arithmetic puts it.</summary>
+    [TestCase(3, 5, 7, 2, 1), TestCase(64, 96, 28, 28, 1), TestCase(33, 7, 5, 3, 3), TestCase(257, 129, 3, 5, 3)]
+    public void Cat_PlacesEveryElement_OnOneAndTwoThreads(int N, int C, int H, int W, int dim)
+    {
+        using var scope = TensorScope.Begin();
+        var a = GradCheck.Rand(1, N, C, H, W);
+        var b = GradCheck.Rand(2, N, 3, H, W);
+        var t = GradCheck.Rand(3, N, C, W, H).Transpose(2, 3);     // (N, C, H, W), strided
+        int saved = Denoise.Kernels.Cpu.WorkerPool.Threads;
+        try
+        {
+            foreach (int threads in new[] { 1, 2 })
+            {
+                Denoise.Kernels.Cpu.WorkerPool.Threads = threads;
+                var parts = dim == 1 ? new[] { a, b, t } : new[] { a, t };
+                var y = Tensor.Cat(parts, dim).ToArray();
+                int at = 0, Cy = dim == 1 ? 2 * C + 3 : C, Wy = dim == 3 ? 2 * W : W;
+                foreach (var p in parts)
+                {
+                    var pv = p.Contiguous().ToArray();
+                    int Cp = p.Shape[1], Wp = p.Shape[3];
+                    for (int n = 0; n < N; n++)
+                        for (int c = 0; c < Cp; c++)
+                            for (int h = 0; h < H; h++)
+                                for (int w = 0; w < Wp; w++)
+                                {
+                                    int yc = dim == 1 ? at + c : c, yw = dim == 3 ? at + w : w;
+                                    float want = pv[((n * Cp + c) * H + h) * Wp + w];
+                                    float got = y[((n * Cy + yc) * H + h) * Wy + yw];
+                                    if (got != want) Assert.Fail($"{threads} threads: y[{n},{yc},{h},{yw}] = {got}, expected {want}");
+                                }
+                    at += dim == 1 ? Cp : Wp;
+                }
+            }
+        }
+        finally { Denoise.Kernels.Cpu.WorkerPool.Threads = saved; }
+    }
+}
+
 public class AnomalyTests
 {
     [Test]

@@ -217,6 +217,8 @@ public class PoolingTests
         GradCheck.Check(xs => F.Upsample(xs[0], 2f, "bilinear"), [GradCheck.Rand(8, 1, 2, 3, 2)], what: "bilinear 2x");
         GradCheck.Check(xs => F.Interpolate(xs[0], (2, 5), "bilinear", alignCorners: true), [GradCheck.Rand(8, 1, 1, 4, 3)], what: "bilinear align_corners");
         GradCheck.CheckSecondOrder(xs => F.Upsample(xs[0], 2f, "bilinear").Tanh(), [GradCheck.Rand(9, 1, 1, 3, 2)], what: "bilinear");
+        GradCheck.CheckSecondOrder(xs => F.Upsample(xs[0], 2f).Tanh(), [GradCheck.Rand(9, 1, 2, 3, 2)], what: "nearest 2x");
+        GradCheck.CheckSecondOrder(xs => F.Interpolate(xs[0], (2, 5)).Tanh(), [GradCheck.Rand(9, 2, 1, 3, 3)], what: "nearest to (2, 5)");
     }
 
     // ───────────── padding ─────────────

@@ -33,6 +33,41 @@ public class FusedNormTests
         GradCheck.CheckSecondOrder(xs => F.GroupNormSiLU(xs[0], 2, xs[1], xs[2]), [GradCheck.Rand(35, 1, 4, 3), GradCheck.Rand(36, 4), GradCheck.Rand(37, 4)], what: "group_norm_silu");
     }
 
+    /// <summary>GroupNormSiLU(x, shift) against GroupNormSiLU(x + shift broadcast): odd spatial sizes
+    /// (7×5: the row tails), forward and every gradient, shift's included.</summary>
+    [Test]
+    public void GroupNormSiLU_Shift_MatchesTheBroadcastAdd_ForwardAndGradients()
+    {
+        using var scope = TensorScope.Begin();
+        var x = (GradCheck.Rand(40, 3, 8, 7, 5) * 2f + 0.5f).Detach().RequiresGrad_();
+        var sh = (GradCheck.Rand(41, 3, 8) * 3f).Detach().RequiresGrad_();
+        var w = GradCheck.Rand(42, 8).Detach().RequiresGrad_();
+        var b = GradCheck.Rand(43, 8).Detach().RequiresGrad_();
+        var g = GradCheck.Rand(44, 3, 8, 7, 5);
+        var yf = F.GroupNormSiLU(x, sh, 4, w, b);
+        var yc = F.GroupNormSiLU(x + sh.Reshape(3, 8, 1, 1), 4, w, b);
+        Close(yf, yc, 1e-5);
+        var gf = Autograd.Grad([yf], [x, sh, w, b], [g]);
+        var gc = Autograd.Grad([yc], [x, sh, w, b], [g]);
+        for (int i = 0; i < 4; i++) Close(gf[i]!, gc[i]!, 1e-4);
+    }
+
+    [Test]
+    public void GroupNormSiLU_Shift_Gradients_FirstAndSecondOrder()
+    {
+        GradCheck.Check(xs => F.GroupNormSiLU(xs[0], xs[1], 2, xs[2], xs[3]),
+            [GradCheck.Rand(45, 2, 4, 3), GradCheck.Rand(46, 2, 4), GradCheck.Rand(47, 4), GradCheck.Rand(48, 4)], what: "group_norm_silu shift");
+        GradCheck.CheckSecondOrder(xs => F.GroupNormSiLU(xs[0], xs[1], 2, xs[2], xs[3]),
+            [GradCheck.Rand(49, 1, 4, 3), GradCheck.Rand(50, 1, 4), GradCheck.Rand(51, 4), GradCheck.Rand(52, 4)], what: "group_norm_silu shift");
+    }
+
+    [Test]
+    public void GroupNormSiLU_Shift_OfTheWrongShape_Throws_NamingShapes()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => F.GroupNormSiLU(GradCheck.Rand(53, 2, 4, 3, 3), GradCheck.Rand(54, 2, 3), 2));
+        Assert.That(ex!.Message, Does.Contain("(N, C) = (2, 4)").And.Contain("(2, 3)"));
+    }
+
     [Test]
     public void GroupNorm_WithoutAffine_SecondOrder()
     {

@@ -195,6 +195,7 @@ public class EmaTests
     }
 }
 
+[NonParallelizable]
 public class OptimKernelTests
 {
     // The vector loops and the scalar tail must do the same IEEE operations in the same order: running
@@ -214,6 +215,43 @@ public class OptimKernelTests
             AdamKernel.Step(p1.AsSpan(i, 1), g.AsSpan(i, 1), m1.AsSpan(i, 1), v1.AsSpan(i, 1), amsgrad ? x1.AsSpan(i, 1) : [],
                 0.9f, 0.999f, 1e-8f, 0.01f, 0.999f, 0.01f, 0.03f);
         Assert.That(p1, Is.EqualTo(p)); Assert.That(m1, Is.EqualTo(m)); Assert.That(v1, Is.EqualTo(v)); Assert.That(x1, Is.EqualTo(x));
+    }
+
+    /// <summary>A tensor above AdamKernel.ParallelThreshold (odd length) runs in ranges on the pool:
+    /// the same bits as one serial pass of 45-element spans, on 1 and 2 threads.</summary>
+    [TestCase(false)]
+    [TestCase(true)]
+    public void AdamKernel_SplitOverThePool_SameBitsAsSerial(bool amsgrad)
+    {
+        const int n = 3 * (1 << 16) + 7;
+        float[] p = R(6, n), g = R(7, n), m = R(8, n), v = R(9, n, 0, 1), x = R(10, n, 0, 1);
+        (float[], float[], float[], float[]) Run(int threads, bool serial)
+        {
+            float[] p1 = (float[])p.Clone(), m1 = (float[])m.Clone(), v1 = (float[])v.Clone(), x1 = (float[])x.Clone();
+            int saved = WorkerPool.Threads;
+            try
+            {
+                WorkerPool.Threads = threads;
+                if (!serial) AdamKernel.Step(p1, g, m1, v1, amsgrad ? x1 : [], 0.9f, 0.999f, 1e-8f, 0f, 0.999f, 0.01f, 0.03f);
+                else
+                    for (int i = 0; i < n; i += 45)   // spans below the threshold: never split
+                    {
+                        int len = Math.Min(45, n - i);
+                        AdamKernel.Step(p1.AsSpan(i, len), g.AsSpan(i, len), m1.AsSpan(i, len), v1.AsSpan(i, len),
+                            amsgrad ? x1.AsSpan(i, len) : [], 0.9f, 0.999f, 1e-8f, 0f, 0.999f, 0.01f, 0.03f);
+                    }
+            }
+            finally { WorkerPool.Threads = saved; }
+            return (p1, m1, v1, x1);
+        }
+        var reference = Run(1, serial: true);
+        foreach (int threads in new[] { 1, 2 })
+        {
+            var r = Run(threads, serial: false);
+            Assert.That(r.Item1, Is.EqualTo(reference.Item1), $"p, {threads} threads");
+            Assert.That(r.Item2, Is.EqualTo(reference.Item2)); Assert.That(r.Item3, Is.EqualTo(reference.Item3));
+            Assert.That(r.Item4, Is.EqualTo(reference.Item4));
+        }
     }
 
     [TestCase(false, false)]

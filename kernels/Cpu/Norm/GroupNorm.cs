@@ -8,6 +8,10 @@
 // Backward (closed form of the chain rule through mean and rstd), dh = dy or dy·silu'(h),
 // silu'(h) = σ(h)·(1 + h·(1 − σ(h))):
 //   dx = rstd·(γ_c·dh − mean_g(γ·dh) − x̂·mean_g(γ·dh·x̂)),   dγ_c = Σ_{n,s} dh·x̂,   dβ_c = Σ_{n,s} dh
+// Optional shift (N·C): the norm of x + shift_{n,c} (broadcast over S), for a UNet ResBlock's time
+// embedding, which was a separate broadcast add writing and re-reading the whole activation (M1: 9 of
+// them a step, serial at any thread count). Every version takes it by moving each channel's centre,
+// x + shift_c − mean = x − (mean − shift_c); the backward also returns dshift_{n,c} = Σ_s dx.
 //
 // Versions, each kept and tested against V0 (tests/Kernels/NormTests.cs). K3 (64,64,14,14) G=8 +
 // SiLU, forward+backward, 2 threads (NormBench; the composed engine path took ~25 ms):
@@ -58,28 +62,47 @@ public static unsafe class GroupNorm
     /// <summary>y = [silu](γ·x̂ + β); mean, rstd (N·G) are saved for the backward.</summary>
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta,
         Span<float> y, Span<float> mean, Span<float> rstd, in GroupNormShape s)
-        => Forward(NormVersion.V2Overlap, x, gamma, beta, y, mean, rstd, s);
+        => Forward(NormVersion.V2Overlap, x, gamma, beta, default, y, mean, rstd, s);
 
     /// <summary>dx, and dγ/dβ (C) when those spans are not empty.</summary>
     public static void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta,
         ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd, Span<float> dx, Span<float> dgamma, Span<float> dbeta, in GroupNormShape s)
-        => Backward(NormVersion.V2Overlap, x, dy, gamma, beta, mean, rstd, dx, dgamma, dbeta, s);
+        => Backward(NormVersion.V2Overlap, x, dy, gamma, beta, default, mean, rstd, dx, dgamma, dbeta, default, s);
 
     public static void Forward(NormVersion v, ReadOnlySpan<float> x, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta,
         Span<float> y, Span<float> mean, Span<float> rstd, in GroupNormShape s)
+        => Forward(v, x, gamma, beta, default, y, mean, rstd, s);
+
+    public static void Backward(NormVersion v, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta,
+        ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd, Span<float> dx, Span<float> dgamma, Span<float> dbeta, in GroupNormShape s)
+        => Backward(v, x, dy, gamma, beta, default, mean, rstd, dx, dgamma, dbeta, default, s);
+
+    /// <summary>
+    /// The norm of x + shift, shift (N·C) one value per sample and channel broadcast over S (a UNet
+    /// ResBlock's time embedding, otherwise a separate broadcast add that wrote and re-read the whole
+    /// activation). Empty shift: the plain norm. Inside the kernels the shift only moves each channel's
+    /// centre: x + shift_c − mean = x − (mean − shift_c).
+    /// </summary>
+    public static void Forward(NormVersion v, ReadOnlySpan<float> x, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta,
+        ReadOnlySpan<float> shift, Span<float> y, Span<float> mean, Span<float> rstd, in GroupNormShape s)
     {
         Check(s, x.Length, y.Length, gamma.Length, beta.Length, mean.Length, rstd.Length);
-        fixed (float* px = x, pg = gamma, pb = beta, py = y, pm = mean, pr = rstd)
+        CheckShift(s, shift.Length, "shift");
+        fixed (float* px = x, pg = gamma, pb = beta, psh = shift, py = y, pm = mean, pr = rstd)
         {
-            var job = new FwdJob(s, px, gamma.IsEmpty ? null : pg, beta.IsEmpty ? null : pb, py, pm, pr, v, Parts(s));
+            var job = new FwdJob(s, px, gamma.IsEmpty ? null : pg, beta.IsEmpty ? null : pb, shift.IsEmpty ? null : psh, py, pm, pr, v, Parts(s));
             if (job.Parts == 1) job.Execute(0); else WorkerPool.Run(job, job.Parts);
         }
     }
 
+    /// <summary>As the plain backward for x + shift; dshift (N·C, when not empty) = Σ_S dx, the shift's gradient.</summary>
     public static void Backward(NormVersion v, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta,
-        ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd, Span<float> dx, Span<float> dgamma, Span<float> dbeta, in GroupNormShape s)
+        ReadOnlySpan<float> shift, ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd, Span<float> dx, Span<float> dgamma, Span<float> dbeta,
+        Span<float> dshift, in GroupNormShape s)
     {
         Check(s, x.Length, dx.Length, gamma.Length, beta.Length, mean.Length, rstd.Length);
+        CheckShift(s, shift.Length, "shift");
+        CheckShift(s, dshift.Length, "dshift");
         if (dy.Length != x.Length) throw new ArgumentException($"group_norm backward: dy has {dy.Length} elements, x {x.Length}.");
         bool wantAffine = !dgamma.IsEmpty || !dbeta.IsEmpty;
         if ((!dgamma.IsEmpty && dgamma.Length != s.C) || (!dbeta.IsEmpty && dbeta.Length != s.C))
@@ -89,11 +112,11 @@ public static unsafe class GroupNorm
         double[]? part = wantAffine ? ArrayPool<double>.Shared.Rent(2 * Math.Max(nc, 1)) : null;
         try
         {
-            fixed (float* px = x, pdy = dy, pg = gamma, pb = beta, pm = mean, pr = rstd, pdx = dx)
+            fixed (float* px = x, pdy = dy, pg = gamma, pb = beta, psh = shift, pm = mean, pr = rstd, pdx = dx, pds = dshift)
             fixed (double* pp = part)
             {
-                var job = new BwdJob(s, px, pdy, gamma.IsEmpty ? null : pg, beta.IsEmpty ? null : pb, pm, pr, pdx,
-                    pp, pp == null ? null : pp + nc, v, Parts(s));
+                var job = new BwdJob(s, px, pdy, gamma.IsEmpty ? null : pg, beta.IsEmpty ? null : pb, shift.IsEmpty ? null : psh, pm, pr, pdx,
+                    dshift.IsEmpty ? null : pds, pp, pp == null ? null : pp + nc, v, Parts(s));
                 if (job.Parts == 1) job.Execute(0); else WorkerPool.Run(job, job.Parts);
             }
             if (part != null)
@@ -112,7 +135,7 @@ public static unsafe class GroupNorm
     static int Parts(in GroupNormShape s) =>
         s.N <= 1 ? 1 : (int)Math.Clamp(s.Length / (1 << 15), 1, Math.Min(s.N, 16));
 
-    readonly struct FwdJob(GroupNormShape s, float* x, float* gamma, float* beta, float* y, float* mean, float* rstd,
+    readonly struct FwdJob(GroupNormShape s, float* x, float* gamma, float* beta, float* shift, float* y, float* mean, float* rstd,
         NormVersion v, int parts) : IParallelJob
     {
         public int Parts => parts;
@@ -122,15 +145,15 @@ public static unsafe class GroupNorm
             for (int n = n0; n < n0 + count; n++)
                 for (int g = 0; g < s.G; g++)
                 {
-                    if (v == NormVersion.V0Reference) V0Forward(s, x, gamma, beta, y, mean, rstd, n, g);
-                    else if (v == NormVersion.V2Overlap && V2Applies(s)) V2Forward(s, x, gamma, beta, y, mean, rstd, n, g);
-                    else V1Forward(s, x, gamma, beta, y, mean, rstd, n, g);
+                    if (v == NormVersion.V0Reference) V0Forward(s, x, gamma, beta, shift, y, mean, rstd, n, g);
+                    else if (v == NormVersion.V2Overlap && V2Applies(s)) V2Forward(s, x, gamma, beta, shift, y, mean, rstd, n, g);
+                    else V1Forward(s, x, gamma, beta, shift, y, mean, rstd, n, g);
                 }
         }
     }
 
-    readonly struct BwdJob(GroupNormShape s, float* x, float* dy, float* gamma, float* beta, float* mean, float* rstd,
-        float* dx, double* pg, double* pb, NormVersion v, int parts) : IParallelJob
+    readonly struct BwdJob(GroupNormShape s, float* x, float* dy, float* gamma, float* beta, float* shift, float* mean, float* rstd,
+        float* dx, float* dshift, double* pg, double* pb, NormVersion v, int parts) : IParallelJob
     {
         public int Parts => parts;
         public void Execute(int part)
@@ -139,22 +162,22 @@ public static unsafe class GroupNorm
             for (int n = n0; n < n0 + count; n++)
                 for (int g = 0; g < s.G; g++)
                 {
-                    if (v == NormVersion.V0Reference) V0Backward(s, x, dy, gamma, beta, mean, rstd, dx, pg, pb, n, g);
-                    else if (v == NormVersion.V2Overlap && V2Applies(s)) V2Backward(s, x, dy, gamma, beta, mean, rstd, dx, pg, pb, n, g);
-                    else V1Backward(s, x, dy, gamma, beta, mean, rstd, dx, pg, pb, n, g);
+                    if (v == NormVersion.V0Reference) V0Backward(s, x, dy, gamma, beta, shift, mean, rstd, dx, dshift, pg, pb, n, g);
+                    else if (v == NormVersion.V2Overlap && V2Applies(s)) V2Backward(s, x, dy, gamma, beta, shift, mean, rstd, dx, dshift, pg, pb, n, g);
+                    else V1Backward(s, x, dy, gamma, beta, shift, mean, rstd, dx, dshift, pg, pb, n, g);
                 }
         }
     }
 
     // ───────────────────── V0: plain loops in double ─────────────────────
 
-    static void V0Forward(in GroupNormShape s, float* x, float* gamma, float* beta, float* y, float* mean, float* rstd, int n, int g)
+    static void V0Forward(in GroupNormShape s, float* x, float* gamma, float* beta, float* shift, float* y, float* mean, float* rstd, int n, int g)
     {
         long M = s.M, o = ((long)n * s.C + (long)g * s.Cg) * s.S;
         double sum = 0, sq = 0;
-        for (long i = 0; i < M; i++) sum += x[o + i];
+        for (long i = 0; i < M; i++) sum += X(s, x, shift, n, g, o, i);
         double m = M == 0 ? 0 : sum / M;
-        for (long i = 0; i < M; i++) { double d = x[o + i] - m; sq += d * d; }
+        for (long i = 0; i < M; i++) { double d = X(s, x, shift, n, g, o, i) - m; sq += d * d; }
         double r = 1 / Math.Sqrt((M == 0 ? 0 : sq / M) + s.Eps);
         mean[n * s.G + g] = (float)m; rstd[n * s.G + g] = (float)r;
         for (int cl = 0; cl < s.Cg; cl++)
@@ -164,14 +187,18 @@ public static unsafe class GroupNorm
             for (int j = 0; j < s.S; j++)
             {
                 long i = o + (long)cl * s.S + j;
-                double h = (x[i] - m) * r * ga + be;
+                double h = (X(s, x, shift, n, g, o, (long)cl * s.S + j) - m) * r * ga + be;
                 y[i] = (float)(s.SiLU ? h / (1 + Math.Exp(-h)) : h);
             }
         }
     }
 
-    static void V0Backward(in GroupNormShape s, float* x, float* dy, float* gamma, float* beta, float* mean, float* rstd,
-        float* dx, double* pg, double* pb, int n, int g)
+    /// <summary>x + shift at offset i of group (n, g) (group start o), in double.</summary>
+    static double X(in GroupNormShape s, float* x, float* shift, int n, int g, long o, long i) =>
+        (double)x[o + i] + (shift == null ? 0 : shift[n * s.C + g * s.Cg + (int)(i / s.S)]);
+
+    static void V0Backward(in GroupNormShape s, float* x, float* dy, float* gamma, float* beta, float* shift, float* mean, float* rstd,
+        float* dx, float* dshift, double* pg, double* pb, int n, int g)
     {
         long M = s.M, o = ((long)n * s.C + (long)g * s.Cg) * s.S;
         double m = mean[n * s.G + g], r = rstd[n * s.G + g], sum1 = 0, sum2 = 0;
@@ -179,15 +206,16 @@ public static unsafe class GroupNorm
             for (int cl = 0; cl < s.Cg; cl++)
             {
                 int c = g * s.Cg + cl;
-                double ga = gamma == null ? 1 : gamma[c], be = beta == null ? 0 : beta[c], sd = 0, sdx = 0;
+                double ga = gamma == null ? 1 : gamma[c], be = beta == null ? 0 : beta[c], sd = 0, sdx = 0, sdxi = 0;
                 for (int j = 0; j < s.S; j++)
                 {
                     long i = o + (long)cl * s.S + j;
-                    double xh = (x[i] - m) * r, dh = dy[i];
+                    double xh = (X(s, x, shift, n, g, o, (long)cl * s.S + j) - m) * r, dh = dy[i];
                     if (s.SiLU) { double h = xh * ga + be, sg = 1 / (1 + Math.Exp(-h)); dh *= sg * (1 + h * (1 - sg)); }
                     if (pass == 0) { sd += dh; sdx += dh * xh; }
-                    else dx[i] = (float)(r * (ga * dh - sum1 / M - xh * sum2 / M));
+                    else { double d = r * (ga * dh - sum1 / M - xh * sum2 / M); dx[i] = (float)d; sdxi += d; }
                 }
+                if (pass == 1 && dshift != null) dshift[n * s.C + c] = (float)sdxi;
                 if (pass == 0)
                 {
                     sum1 += ga * sd; sum2 += ga * sdx;
@@ -199,23 +227,26 @@ public static unsafe class GroupNorm
     // ───────────────────── V1: two fused vector passes ─────────────────────
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void V1Forward(in GroupNormShape s, float* x, float* gamma, float* beta, float* y, float* mean, float* rstd, int n, int g)
+    static void V1Forward(in GroupNormShape s, float* x, float* gamma, float* beta, float* shift, float* y, float* mean, float* rstd, int n, int g)
     {
         long M = s.M, o = ((long)n * s.C + (long)g * s.Cg) * s.S;
         int S = s.S;
+        float* sh = shift == null ? null : shift + n * s.C + g * s.Cg;   // this group's shifts
         // Pass 1: mean, then the centred sum of squares (the group is a few KiB: the re-read hits L1/L2).
         double sum = 0;
-        for (int cl = 0; cl < s.Cg; cl++) sum += RowSum(x + o + (long)cl * S, S);
+        for (int cl = 0; cl < s.Cg; cl++) sum += RowSum(x + o + (long)cl * S, S) + (sh == null ? 0 : (double)S * sh[cl]);
         float m = M == 0 ? 0f : (float)(sum / M);
         double sq = 0;
-        for (int cl = 0; cl < s.Cg; cl++) sq += RowCentredSquares(x + o + (long)cl * S, S, m);
+        for (int cl = 0; cl < s.Cg; cl++) sq += RowCentredSquares(x + o + (long)cl * S, S, sh == null ? m : m - sh[cl]);
         float r = (float)(1 / Math.Sqrt((M == 0 ? 0 : sq / M) + s.Eps));
         mean[n * s.G + g] = m; rstd[n * s.G + g] = r;
         // Pass 2: y = (x − mean)·a + β with a = rstd·γ, then SiLU. (Folding mean into the bias,
         // x·a + (β − mean·a), saves a subtraction but cancels catastrophically when |mean| ≫ std.)
+        float m0 = m;
         for (int cl = 0; cl < s.Cg; cl++)
         {
             int c = g * s.Cg + cl;
+            m = sh == null ? m0 : m0 - sh[cl];                          // this channel's centre
             float a = r * (gamma == null ? 1f : gamma[c]), b = beta == null ? 0f : beta[c];
             float* xr = x + o + (long)cl * S, yr = y + o + (long)cl * S;
             int j = 0;
@@ -248,17 +279,19 @@ public static unsafe class GroupNorm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void V1Backward(in GroupNormShape s, float* x, float* dy, float* gamma, float* beta, float* mean, float* rstd,
-        float* dx, double* pg, double* pb, int n, int g)
+    static void V1Backward(in GroupNormShape s, float* x, float* dy, float* gamma, float* beta, float* shift, float* mean, float* rstd,
+        float* dx, float* dshift, double* pg, double* pb, int n, int g)
     {
         long M = s.M, o = ((long)n * s.C + (long)g * s.Cg) * s.S;
         int S = s.S;
-        float m = mean[n * s.G + g], r = rstd[n * s.G + g];
+        float m0 = mean[n * s.G + g], r = rstd[n * s.G + g], m;
+        float* sh = shift == null ? null : shift + n * s.C + g * s.Cg;
         double sum1 = 0, sum2 = 0;
         // Pass 1: dh (into dx), Σ dh and Σ dh·x̂ per channel.
         for (int cl = 0; cl < s.Cg; cl++)
         {
             int c = g * s.Cg + cl;
+            m = sh == null ? m0 : m0 - sh[cl];
             float ga = gamma == null ? 1f : gamma[c], be = beta == null ? 0f : beta[c];
             float* xr = x + o + (long)cl * S, dyr = dy + o + (long)cl * S, dr = dx + o + (long)cl * S;
             float sd = 0, sdx = 0;
@@ -322,6 +355,7 @@ public static unsafe class GroupNorm
         for (int cl = 0; cl < s.Cg; cl++)
         {
             int c = g * s.Cg + cl;
+            m = sh == null ? m0 : m0 - sh[cl];
             float A = r * (gamma == null ? 1f : gamma[c]), B = -r * r * c2, D = -r * c1;
             float* xr = x + o + (long)cl * S, dr = dx + o + (long)cl * S, hr = (s.SiLU ? dx : dy) + o + (long)cl * S;
             int j = 0;
@@ -340,6 +374,7 @@ public static unsafe class GroupNorm
                         Vector256.FusedMultiplyAdd(Vector256.Load(xr + j) - mv, bv, dv)).Store(dr + j);
             }
             for (; j < S; j++) dr[j] = MathF.FusedMultiplyAdd(hr[j], A, MathF.FusedMultiplyAdd(xr[j] - m, B, D));
+            if (dshift != null) dshift[n * s.C + c] = (float)RowSum(dr, S);
         }
     }
 
@@ -353,18 +388,33 @@ public static unsafe class GroupNorm
         Vector512.GreaterThanOrEqual(Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), Vector512.Create(16 - rem)).AsSingle();
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void V2Forward(in GroupNormShape s, float* x, float* gamma, float* beta, float* y, float* mean, float* rstd, int n, int g)
+    static void V2Forward(in GroupNormShape s, float* x, float* gamma, float* beta, float* shift, float* y, float* mean, float* rstd, int n, int g)
     {
         long o = ((long)n * s.C + (long)g * s.Cg) * s.S;
         int S = s.S, M = (int)s.M;
         bool silu = s.SiLU;
-        float m = (float)(GroupSum(x + o, M) / M);
-        float r = (float)(1 / Math.Sqrt(GroupCentredSquares(x + o, M, m) / M + s.Eps));
+        float* sh = shift == null ? null : shift + n * s.C + g * s.Cg;
+        float m, r;
+        if (sh == null)
+        {
+            m = (float)(GroupSum(x + o, M) / M);
+            r = (float)(1 / Math.Sqrt(GroupCentredSquares(x + o, M, m) / M + s.Eps));
+        }
+        else
+        {
+            // Shifted rows: Σ(x + shift_c) = Σx + S·Σshift_c, squares row by row about mean − shift_c.
+            double sum = GroupSum(x + o, M);
+            for (int cl = 0; cl < s.Cg; cl++) sum += (double)S * sh[cl];
+            m = (float)(sum / M);
+            double sq = 0;
+            for (int cl = 0; cl < s.Cg; cl++) sq += RowCentredSquares(x + o + (long)cl * S, S, m - sh[cl]);
+            r = (float)(1 / Math.Sqrt(sq / M + s.Eps));
+        }
         mean[n * s.G + g] = m; rstd[n * s.G + g] = r;
-        var mv = Vector512.Create(m);
         for (int cl = 0; cl < s.Cg; cl++)
         {
             int c = g * s.Cg + cl;
+            var mv = Vector512.Create(sh == null ? m : m - sh[cl]);
             Vector512<float> av = Vector512.Create(r * (gamma == null ? 1f : gamma[c])), bv = Vector512.Create(beta == null ? 0f : beta[c]);
             float* xr = x + o + (long)cl * S, yr = y + o + (long)cl * S;
             // j runs to S − 16 inclusive: when S % 16 ≠ 0 the last step overlaps and rewrites equal values.
@@ -379,13 +429,14 @@ public static unsafe class GroupNorm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void V2Backward(in GroupNormShape s, float* x, float* dy, float* gamma, float* beta, float* mean, float* rstd,
-        float* dx, double* pg, double* pb, int n, int g)
+    static void V2Backward(in GroupNormShape s, float* x, float* dy, float* gamma, float* beta, float* shift, float* mean, float* rstd,
+        float* dx, float* dshift, double* pg, double* pb, int n, int g)
     {
         long o = ((long)n * s.C + (long)g * s.Cg) * s.S;
         int S = s.S, full = S & ~15, rem = S - full;
         bool silu = s.SiLU;
         float m = mean[n * s.G + g], r = rstd[n * s.G + g];
+        float* sh = shift == null ? null : shift + n * s.C + g * s.Cg;
         var mv = Vector512.Create(m); var rv = Vector512.Create(r);
         var one = Vector512<float>.One;
         var tailMask = TailMask(rem);
@@ -398,6 +449,7 @@ public static unsafe class GroupNorm
             {
                 int c = g * s.Cg + cl;
                 Vector512<float> gv = Vector512.Create(gamma == null ? 1f : gamma[c]), bv = Vector512.Create(beta == null ? 0f : beta[c]);
+                if (sh != null) mv = Vector512.Create(m - sh[cl]);
                 float* xr = x + o + (long)cl * S, dyr = dy + o + (long)cl * S, dr = dx + o + (long)cl * S;
                 for (int j = 0; ; j = Math.Min(j + 16, S - 16))
                 {
@@ -412,6 +464,7 @@ public static unsafe class GroupNorm
         {
             int c = g * s.Cg + cl;
             float ga = gamma == null ? 1f : gamma[c];
+            if (sh != null) mv = Vector512.Create(m - sh[cl]);
             float* xr = x + o + (long)cl * S, hr = (silu ? dx : dy) + o + (long)cl * S;
             Vector512<float> sdv = default, sdxv = default;
             int j = 0;
@@ -439,12 +492,26 @@ public static unsafe class GroupNorm
         {
             int c = g * s.Cg + cl;
             var av = Vector512.Create(r * (gamma == null ? 1f : gamma[c]));
+            if (sh != null) mv = Vector512.Create(m - sh[cl]);
             float* xr = x + o + (long)cl * S, dr = dx + o + (long)cl * S, hr = (silu ? dx : dy) + o + (long)cl * S;
             var tail = rem == 0 ? default
                 : Vector512.FusedMultiplyAdd(Vector512.Load(hr + S - 16), av, Vector512.FusedMultiplyAdd(Vector512.Load(xr + S - 16) - mv, bB, dD));
-            for (int j = 0; j < full; j += 16)
-                Vector512.FusedMultiplyAdd(Vector512.Load(hr + j), av,
-                    Vector512.FusedMultiplyAdd(Vector512.Load(xr + j) - mv, bB, dD)).Store(dr + j);
+            if (dshift == null)
+                for (int j = 0; j < full; j += 16)
+                    Vector512.FusedMultiplyAdd(Vector512.Load(hr + j), av,
+                        Vector512.FusedMultiplyAdd(Vector512.Load(xr + j) - mv, bB, dD)).Store(dr + j);
+            else
+            {
+                // The shift's gradient Σ_S dx, summed as it is stored (the tail's new lanes only).
+                Vector512<float> acc = rem == 0 ? default : tail & tailMask;
+                for (int j = 0; j < full; j += 16)
+                {
+                    var d = Vector512.FusedMultiplyAdd(Vector512.Load(hr + j), av, Vector512.FusedMultiplyAdd(Vector512.Load(xr + j) - mv, bB, dD));
+                    d.Store(dr + j);
+                    acc += d;
+                }
+                dshift[n * s.C + c] = Vector512.Sum(acc);
+            }
             if (rem != 0) tail.Store(dr + S - 16);
         }
     }
@@ -520,6 +587,12 @@ public static unsafe class GroupNorm
         double sum = tail;
         for (; j < len; j++) { double d = p[j] - m; sum += d * d; }
         return sum;
+    }
+
+    static void CheckShift(in GroupNormShape s, int len, string name)
+    {
+        if (len != 0 && len != s.N * s.C)
+            throw new ArgumentException($"group_norm: {name} has {len} elements, expected N·C = {s.N * s.C} (one per sample and channel) or none, for {s}.");
     }
 
     static void Check(in GroupNormShape s, int xLen, int yLen, int gLen, int bLen, int mLen, int rLen)

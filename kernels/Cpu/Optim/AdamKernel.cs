@@ -19,6 +19,7 @@
 // same IEEE operations in the same order with no FMA contraction, so the result of an element
 // does not depend on which loop handled it.
 //
+// Tensors of ≥ ParallelThreshold elements run as ranges on the WorkerPool (same bits on any thread count).
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Optim
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -32,7 +33,7 @@ public static class AdamKernel
     /// One Adam/AdamW step in place. <paramref name="vMax"/> is empty unless amsgrad. All other
     /// spans must have p's length. See the file header for the formula.
     /// </summary>
-    public static void Step(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, Span<float> vMax,
+    public static unsafe void Step(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, Span<float> vMax,
         float beta1, float beta2, float eps, float l2, float decay, float stepSize, float bc2Sqrt)
     {
         int n = p.Length;
@@ -41,7 +42,35 @@ public static class AdamKernel
         bool amsgrad = !vMax.IsEmpty;
         if (amsgrad && vMax.Length != n)
             throw new ArgumentException($"AdamKernel.Step: vMax has length {vMax.Length}, expected {n}.");
+        // Large tensors (a UNet's 3×3 conv weights: 74K–295K floats) in ranges on the pool: the update is
+        // memory bound and one core does not saturate memory. Every element is computed alone, the same
+        // way in the vector loops and the scalar tail, so the split does not change any bit.
+        int parts = n < ParallelThreshold || WorkerPool.Threads == 1 ? 1 : WorkerPool.PartsFor(n, ParallelThreshold / 2);
+        if (parts == 1) { StepRange(p, g, m, v, vMax, beta1, beta2, eps, l2, decay, stepSize, bc2Sqrt); return; }
+        fixed (float* pp = p, pg = g, pm = m, pv = v, px = vMax)
+            WorkerPool.Run(new Job(pp, pg, pm, pv, amsgrad ? px : null, n, parts, beta1, beta2, eps, l2, decay, stepSize, bc2Sqrt), parts);
+    }
 
+    /// <summary>Tensors of at least this many elements are split over the WorkerPool.</summary>
+    public static int ParallelThreshold { get; set; } = 1 << 16;
+
+    unsafe readonly struct Job(float* p, float* g, float* m, float* v, float* vMax, int n, int parts,
+        float beta1, float beta2, float eps, float l2, float decay, float stepSize, float bc2Sqrt) : IParallelJob
+    {
+        public void Execute(int part)
+        {
+            var (i0, len) = WorkerPool.Range(n, parts, part);
+            StepRange(new Span<float>(p + i0, len), new ReadOnlySpan<float>(g + i0, len), new Span<float>(m + i0, len),
+                new Span<float>(v + i0, len), vMax == null ? default : new Span<float>(vMax + i0, len),
+                beta1, beta2, eps, l2, decay, stepSize, bc2Sqrt);
+        }
+    }
+
+    static void StepRange(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, Span<float> vMax,
+        float beta1, float beta2, float eps, float l2, float decay, float stepSize, float bc2Sqrt)
+    {
+        int n = p.Length;
+        bool amsgrad = !vMax.IsEmpty;
         float w1 = 1f - beta1, w2 = 1f - beta2;
         ref float pr = ref MemoryMarshal.GetReference(p);
         ref float gr = ref MemoryMarshal.GetReference(g);
