@@ -31,11 +31,7 @@ public static partial class F
         && q.Rank == k.Rank && k.Rank == v.Rank && k.Shape[^2] > 0
         && q.Shape[..^2].SequenceEqual(k.Shape[..^2]) && k.Shape[..^2].SequenceEqual(v.Shape[..^2]);
 
-    /// <summary>The fused forward's output and what its backward reads.</summary>
-    readonly record struct FusedAttention(Tensor O, Tensor Lse, Tensor Q, AttentionLayout Ql, Tensor K, AttentionLayout Kl,
-        Tensor V, AttentionLayout Vl, AttentionShape S);
-
-    static FusedAttention AttentionFusedForward(Tensor q, Tensor k, Tensor v, bool isCausal, float scale)
+    internal static Tensor AttentionFused(Tensor q, Tensor k, Tensor v, bool isCausal, float scale)
     {
         Tensor.CheckSameDevice("scaled_dot_product_attention", q, k);
         Tensor.CheckSameDevice("scaled_dot_product_attention", k, v);
@@ -50,55 +46,13 @@ public static partial class F
         var lse = Tensor.Empty([B * H * Tq], DType.Float32, q.Device);       // log Σ_j exp(S_ij): all the backward keeps of P
         if (o.Storage is GpuStorage) GpuOps.AttentionForward(qs, ql, ks, kl, vs, vl, o, lse, s);   // kernels/Gpu/Attention
         else AttentionKernel.Forward(qs.Data, ql, ks.Data, kl, vs.Data, vl, o.Span, lse.Span, s);
-        return new FusedAttention(o, lse, qs, ql, ks, kl, vs, vl, s);
-    }
 
-    internal static Tensor AttentionFused(Tensor q, Tensor k, Tensor v, bool isCausal, float scale)
-    {
-        var f = AttentionFusedForward(q, k, v, isCausal, scale);
-        return Autograd.Record("scaled_dot_product_attention", f.O, [q, k, v], g =>
+        return Autograd.Record("scaled_dot_product_attention", o, [q, k, v], g =>
         {
             var (dq, dk, dv) = Autograd.IsEnabled
                 ? AttentionBackwardComposed(g, q, k, v, isCausal, scale)
-                : AttentionBackwardFused(g, f.Q, f.Ql, f.K, f.Kl, f.V, f.Vl, f.O, f.Lse, f.S);
+                : AttentionBackwardFused(g, qs, ql, ks, kl, vs, vl, o, lse, s);
             return [q.RequiresGrad ? dq : null, k.RequiresGrad ? dk : null, v.RequiresGrad ? dv : null];
-        });
-    }
-
-    /// <summary>
-    /// softmax(scale·Q·Kᵀ [+ causal])·V with q, k, v = qkv[0], qkv[1], qkv[2] of a packed qkv (3, …, T, d):
-    /// the head-split view of a fused q/k/v projection (UNet SelfAttention). The same values as
-    /// ScaledDotProductAttention on the three Selects, but on the CPU one recorded op with qkv as its
-    /// input: the backward writes dq, dk, dv as the three blocks of one (3, …) gradient. Through the
-    /// Selects each got padded with zeros to qkv's whole shape and the three were summed (M1: 3 × 1.2M
-    /// floats zeroed and copied, then two adds, every step). Create-graph: the composed rule on the
-    /// recorded Selects, stacked, so second order works.
-    /// </summary>
-    public static Tensor ScaledDotProductAttentionPacked(Tensor qkv, bool isCausal = false, float? scale = null)
-    {
-        if (qkv.Rank < 3 || qkv.Shape[0] != 3)
-            throw new ArgumentException($"scaled_dot_product_attention (packed): qkv{qkv.NameSuffix} must be (3, …, T, d), got {qkv.ShapeStr}.");
-        float sc = scale ?? 1f / MathF.Sqrt(qkv.Shape[^1]);
-        Tensor q, k, v;
-        using (Autograd.NoGrad()) { q = qkv.Select(0, 0); k = qkv.Select(0, 1); v = qkv.Select(0, 2); }
-        if (qkv.Device != Device.Cpu || !UseFusedAttention || !CanFuseAttention(q, k, v))
-            return ScaledDotProductAttention(qkv.Select(0, 0), qkv.Select(0, 1), qkv.Select(0, 2), isCausal: isCausal, scale: sc);
-        var f = AttentionFusedForward(q, k, v, isCausal, sc);
-        return Autograd.Record("scaled_dot_product_attention", f.O, [qkv], g =>
-        {
-            if (Autograd.IsEnabled)
-            {
-                var (q1, k1, v1) = (qkv.Select(0, 0), qkv.Select(0, 1), qkv.Select(0, 2));   // recorded: create-graph
-                var (dq, dk, dv) = AttentionBackwardComposed(g, q1, k1, v1, isCausal, sc);
-                return [Tensor.Stack([dq, dk, dv], 0)];
-            }
-            var (gs, gl) = AttentionOperand(g, f.S.B, f.S.H);
-            var dqkv = Tensor.Empty(qkv.Shape.ToArray(), DType.Float32, qkv.Device);      // contiguous: dq, dk, dv blocks
-            int n = q.Numel;
-            var d = dqkv.Span;
-            AttentionKernel.Backward(f.Q.Data, f.Ql, f.K.Data, f.Kl, f.V.Data, f.Vl, f.O.Span, f.Lse.Span, gs.Data, gl,
-                d.Slice(0, n), d.Slice(n, n), d.Slice(2 * n, n), f.S);
-            return [dqkv];
         });
     }
 

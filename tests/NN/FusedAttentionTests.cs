@@ -72,35 +72,6 @@ public class FusedAttentionTests
             what: "fused sdpa");
     }
 
-    /// <summary>The packed op on the permuted view of a fused qkv projection (B, T, 3, heads, d) →
-    /// (3, B, heads, T, d), as the UNet uses it, against the three Selects through the plain op:
-    /// forward and the gradient of the projection, on odd sizes (T = 7, d = 5).</summary>
-    [TestCase(false), TestCase(true)]
-    public void Packed_MatchesTheThreeSelects_ForwardAndGradient(bool causal)
-    {
-        using var scope = TensorScope.Begin();
-        const int B = 3, T = 7, heads = 2, d = 5;
-        var proj = GradCheck.Rand(60, B, T, 3 * heads * d).Detach().RequiresGrad_();
-        var g = GradCheck.Rand(61, B, heads, T, d);
-        Tensor Packed(Tensor p) => p.Reshape(B, T, 3, heads, d).Permute(2, 0, 3, 1, 4);
-        var yp = F.ScaledDotProductAttentionPacked(Packed(proj), isCausal: causal);
-        var qkv = Packed(proj);
-        var ys = F.ScaledDotProductAttention(qkv.Select(0, 0), qkv.Select(0, 1), qkv.Select(0, 2), isCausal: causal);
-        Close(yp, ys, 1e-6);
-        Close(Autograd.Grad([yp], [proj], [g])[0]!, Autograd.Grad([ys], [proj], [g])[0]!, 1e-5);
-    }
-
-    [Test]
-    public void Packed_Gradients_FirstAndSecondOrder()
-    {
-        GradCheck.Check(xs => F.ScaledDotProductAttentionPacked(xs[0].Reshape(2, 5, 3, 2, 3).Permute(2, 0, 3, 1, 4)),
-            [GradCheck.Rand(62, 2, 5, 18)], what: "packed sdpa");
-        GradCheck.CheckSecondOrder(xs => F.ScaledDotProductAttentionPacked(xs[0], scale: 0.7f), [GradCheck.Rand(63, 3, 1, 2, 4, 3)],
-            what: "packed sdpa");
-        var ex = Assert.Throws<ArgumentException>(() => F.ScaledDotProductAttentionPacked(GradCheck.Rand(64, 2, 1, 4, 3)));
-        Assert.That(ex!.Message, Does.Contain("(3, …, T, d)").And.Contain("(2, 1, 4, 3)"));
-    }
-
     [TestCase(false), TestCase(true)]
     public void Fused_T1024_AllocatesLinearInT_NotTSquared(bool causal)
     {
