@@ -27,7 +27,7 @@ using System.Runtime.CompilerServices;
 namespace Denoise.Kernels.Cpu;
 
 /// <summary>The GEMM versions kept in the project, slowest to fastest.</summary>
-public enum GemmVersion { V0Naive, V1Reorder, V2Packed, V3Pooled, V4Blocked }
+public enum GemmVersion { V0Naive, V1Reorder, V2Packed, V3Pooled, V4Blocked, V5Swept }
 
 public static partial class Gemm
 {
@@ -66,6 +66,7 @@ public static partial class Gemm
             case GemmVersion.V2Packed: V2Packed(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
             case GemmVersion.V3Pooled: V3Pooled(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
             case GemmVersion.V4Blocked: V4Blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+            case GemmVersion.V5Swept: V5Swept(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
             default: throw new ArgumentOutOfRangeException(nameof(version));
         }
     }
@@ -131,6 +132,7 @@ public static partial class Gemm
             case GemmVersion.V2Packed: V2Packed(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, maxThreads: 1); break;
             case GemmVersion.V3Pooled: V3Pooled(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, maxThreads: 1); break;
             case GemmVersion.V4Blocked: V4Blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, maxThreads: 1); break;
+            case GemmVersion.V5Swept: V5Swept(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, maxThreads: 1); break;
             default: Run(version, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); break;   // V0, V1: serial anyway
         }
     }
