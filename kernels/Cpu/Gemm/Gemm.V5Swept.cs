@@ -106,6 +106,7 @@ public static partial class Gemm
 
     /// <summary>The loop nest on one thread. With <paramref name="sharedB"/> op(B) is already packed
     /// (by <see cref="PackBJob"/>; this block's columns start at column j0 of a ldPacked-wide packing).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static unsafe void Serial5(bool transA, bool transB, int M, int N, int K, float alpha,
         float* A, int lda, float* B, int ldb, float beta, float* C, int ldc, int nr, int kcBlock,
         float* sharedB, int j0, int ldPacked)
@@ -145,6 +146,7 @@ public static partial class Gemm
         return (float*)((p + 63) & ~(nint)63);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static unsafe void Macro5(int mc, int nc, int kc, float* pa, float* pb, float* C, int ldc,
         float alpha, float beta, int nr)
     {

@@ -45,13 +45,13 @@ public static partial class Gemm
 
     /// <summary>The version <see cref="Run(bool, bool, int, int, int, float, ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, float, Span{float}, int)"/>
     /// uses: the current best unless a benchmark sets another to time a whole training step with it.</summary>
-    public static GemmVersion Current { get; set; } = GemmVersion.V4Blocked;
+    public static GemmVersion Current { get; set; } = GemmVersion.V5Swept;
 
     /// <summary>C = alpha · op(A) · op(B) + beta · C with the current best version.</summary>
     public static void Run(bool transA, bool transB, int M, int N, int K, float alpha,
         ReadOnlySpan<float> A, int lda, ReadOnlySpan<float> B, int ldb, float beta, Span<float> C, int ldc)
     {
-        if (Current == GemmVersion.V4Blocked) V4Blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        if (Current == GemmVersion.V5Swept) V5Swept(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         else Run(Current, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     }
 
