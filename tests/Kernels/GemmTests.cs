@@ -133,6 +133,37 @@ public class GemmTests
         finally { Gemm.MaxThreads = saved; Gemm.ParallelThreshold = savedThreshold; }
     }
 
+    // V5 packs op(B) once for all threads unless it is larger than SharedPackLimit (or another GEMM holds
+    // the shared buffer); then every part packs its own columns. That path must give the same bits too.
+    [TestCase(257, 257, 257, false, false)]
+    [TestCase(131, 517, 200, true, true)]
+    [TestCase(70, 300, 129, false, true)]
+    public void V5_PerPartPacking_BitIdenticalToSingleThread(int M, int N, int K, bool transA, bool transB)
+    {
+        var rng = new Random(17);
+        int lda = transA ? M : K, ldb = transB ? K : N;
+        float[] A = Rand(rng, (transA ? K : M) * lda), B = Rand(rng, (transB ? N : K) * ldb);
+        float[] C0 = Rand(rng, M * N);
+        int saved = Gemm.MaxThreads;
+        long savedThreshold = Gemm.ParallelThreshold, savedLimit = Gemm.SharedPackLimit;
+        try
+        {
+            Gemm.ParallelThreshold = 1;
+            float[] single = (float[])C0.Clone();
+            Gemm.MaxThreads = 1;
+            Gemm.Run(GemmVersion.V5Swept, transA, transB, M, N, K, 0.75f, A, lda, B, ldb, 0.25f, single, N);
+            Gemm.SharedPackLimit = 0;
+            foreach (int threads in new[] { 2, 3, 5 })
+            {
+                float[] multi = (float[])C0.Clone();
+                Gemm.MaxThreads = threads;
+                Gemm.Run(GemmVersion.V5Swept, transA, transB, M, N, K, 0.75f, A, lda, B, ldb, 0.25f, multi, N);
+                Assert.That(multi, Is.EqualTo(single), $"threads={threads}");
+            }
+        }
+        finally { Gemm.MaxThreads = saved; Gemm.ParallelThreshold = savedThreshold; Gemm.SharedPackLimit = savedLimit; }
+    }
+
     // V3 changed only who runs which block: each element's arithmetic is V2's, so the bits are V2's.
     [TestCase(257, 257, 257, false, false)]
     [TestCase(512, 256, 256, false, true)]

@@ -12,9 +12,11 @@ public static partial class Gemm
     internal static int NB5 = 256;    // columns of op(B) per L2 block (multiple of NR512)
     internal static int KC5 = KC4;
     internal static int Pref5 = 1;    // 0 none, 1 next tile, 2 this tile
-    internal static bool Share5 = true;
-    /// <summary>Largest op(B) packed whole for the threads to share (floats; 64 MiB).</summary>
-    const long SharedBMax = 16L << 20;
+
+    /// <summary>Largest op(B), in floats (padded to whole micro-panels), that V5 packs once for all
+    /// threads; the buffer is kept for the process. K1 n = 2048 needs 4M (16 MiB). Larger ones are
+    /// packed per part, as V4 does (same bits).</summary>
+    public static long SharedPackLimit { get; set; } = 4L << 20;
 
     [ThreadStatic] static float[]? t_pack5;
     static float[]? s_packB;
@@ -48,11 +50,11 @@ public static partial class Gemm
             }
             int nTiles = (N + nr - 1) / nr;
             long packedB = (long)K * nTiles * nr;
-            // One shared op(B) at a time: a second caller meanwhile runs on its own thread, as the
-            // WorkerPool itself would run it (same bits either way).
-            if (!Share5 || packedB > SharedBMax || Interlocked.CompareExchange(ref s_packBBusy, 1, 0) != 0)
+            // One shared op(B) at a time, up to SharedPackLimit floats: otherwise (a second caller, a
+            // huge op(B)) each part packs its own columns, as V4 does. Same bits either way.
+            if (packedB > SharedPackLimit || Interlocked.CompareExchange(ref s_packBBusy, 1, 0) != 0)
             {
-                Serial5(transA, transB, M, N, K, alpha, pA, lda, pB, ldb, beta, pC, ldc, nr, KC5, null, 0, 0);
+                WorkerPool.Run(new SweptJob(transA, transB, M, N, K, alpha, pA, lda, pB, ldb, beta, pC, ldc, nr, mp, np, null), mp * np);
                 return;
             }
             try
@@ -63,7 +65,7 @@ public static partial class Gemm
                 float* shared = (float*)((p + 63) & ~(nint)63);
                 int packParts = Math.Min(nTiles, 4 * threads);
                 WorkerPool.Run(new PackBJob(transB, pB, ldb, K, N, nr, KC5, shared, packParts), packParts);
-                WorkerPool.Run(new SweptJob(transA, M, N, K, alpha, pA, lda, beta, pC, ldc, nr, mp, np, shared), mp * np);
+                WorkerPool.Run(new SweptJob(transA, transB, M, N, K, alpha, pA, lda, pB, ldb, beta, pC, ldc, nr, mp, np, shared), mp * np);
             }
             finally { Volatile.Write(ref s_packBBusy, 0); }
         }
@@ -87,8 +89,8 @@ public static partial class Gemm
         }
     }
 
-    readonly unsafe struct SweptJob(bool transA, int M, int N, int K, float alpha,
-        float* A, int lda, float beta, float* C, int ldc, int nr, int mp, int np, float* sharedB) : IParallelJob
+    readonly unsafe struct SweptJob(bool transA, bool transB, int M, int N, int K, float alpha,
+        float* A, int lda, float* B, int ldb, float beta, float* C, int ldc, int nr, int mp, int np, float* sharedB) : IParallelJob
     {
         public void Execute(int part)
         {
@@ -99,7 +101,8 @@ public static partial class Gemm
             int j0 = u0 * nr, cols = Math.Min(N, (u0 + uc) * nr) - j0;
             if (rows <= 0 || cols <= 0) return;
             float* a = A + (transA ? i0 : (nint)i0 * lda);
-            Serial5(transA, false, rows, cols, K, alpha, a, lda, null, 0, beta, C + (nint)i0 * ldc + j0, ldc, nr, KC5,
+            float* b = B + (transB ? (nint)j0 * ldb : j0);
+            Serial5(transA, transB, rows, cols, K, alpha, a, lda, b, ldb, beta, C + (nint)i0 * ldc + j0, ldc, nr, KC5,
                 sharedB, j0, nTiles * nr);
         }
     }
