@@ -1,5 +1,36 @@
-// Gemm.V5Swept.cs — V4's micro-kernel and K block in the BLIS loop order, op(B) packed once and
-// shared by the threads.
+// Gemm.V5Swept.cs — V4's micro-kernel and K block in the BLIS loop order (Van Zee & van de Geijn 2015,
+// the loops BLIS runs on Skylake-X, with our A and B in the roles of its B and A), and op(B) packed
+// once for all threads instead of once per thread.
+//
+// Loop nest of one part, outermost first:
+//   ic over M by MB5 = 2048   — one band of op(A) rows (for K1: all of them)
+//   pc over K by KC4 = 384    — the band's op(A) is packed for this K block (MB5·KC·4 = 3 MiB, L3)
+//   jc over N by NB5 = 256    — one KC × 256 block of the packed op(B) (384 KiB) stays in L2 …
+//   ir over the band by MR    — … while every 6-row micro-panel of op(A) passes over it,
+//   jr over the block by NR   — and C is swept along a row of tiles: 6 rows, 4 tiles, then the next 6 rows.
+// What it fixes in V4 (one thread, thread CPU time; profile of the packing and the macro-kernel, load 8–10):
+//   1. C. V4 walked C down a column of tiles (jr outer, ir inner) once per K block: every 6×64 tile
+//      touched 6 new rows, at n = 2048 6 new 4 KiB pages, and C (16 MiB) came back from DRAM each
+//      K block. Its tile prefetch did not hide that: V4's macro-kernel ran at 166 GFLOP/s with C in
+//      place and at 195 with C redirected to one cached tile. Sweeping along rows keeps C's pages
+//      and lines consecutive; the next tile is prefetched one whole kernel call ahead. V5's
+//      macro-kernel: 192 (n = 1024), 179 (n = 2048; 185 with C redirected).
+//   2. op(A) packed once per K block, not once per NC = 1024 slab of columns (twice at n = 2048).
+//   3. Two threads: V4's parts each packed their own op(B) columns, so a 2 × 1 grid packed all of
+//      op(B) twice (one whole extra pack per thread: ~0.28 ms of a ~6 ms n = 1024 product). V5 first
+//      packs op(B) — all K blocks — into one shared buffer, its column ranges spread over the pool
+//      (PackBJob), then runs the grid (SweptJob), whose parts pack only their own rows of op(A).
+//      The grid therefore prefers cuts along M (PlanGrid, sharedB). Two pool hand-offs instead of one
+//      (~1 µs each while the worker spins). One thread uses the same shared buffer.
+//   4. The pack and macro loops were tier-0 (then OSR) JIT code for the first ~30 calls of a process —
+//      every call of the 22-call K1 workload. They are now AggressiveOptimization (V2–V4's too):
+//      n = 256, one thread: 0.30 → 0.22 ms; n = 512: 1.97 → 1.55 ms (bench `workloads --only K1 --cpu-time`).
+// Tried and left out (no gain beyond the ±3 % noise of a machine at load 8–25): MB5 of 144–576 (A band in
+// L2, C band re-read from L3), NB5 of 128–384, KC of 448/512, the C tile prefetched for this call
+// instead of the next, op(B) packed row by row, op(A)'s next panel prefetched while packing, and 12×32
+// and 8×48 micro-kernels (same 193–211 GFLOP/s as 6×64 with their panels hot).
+// Bits: each element is V4's — one FMA chain over k per KC4 block, the same unfused alpha·ab + beta·C,
+// the same edge-tile merge — so V5 equals V4 bit for bit on any shape and any grid (tests/Kernels/GemmTests.cs).
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -8,10 +39,9 @@ namespace Denoise.Kernels.Cpu;
 
 public static partial class Gemm
 {
-    internal static int MB5 = 2048;   // rows of op(A) packed per K block
-    internal static int NB5 = 256;    // columns of op(B) per L2 block (multiple of NR512)
-    internal static int KC5 = KC4;
-    internal static int Pref5 = 1;    // 0 none, 1 next tile, 2 this tile
+    // Rows of op(A) packed per K block (MB5·KC4·4 = 3 MiB: L3) and columns of op(B) per block that
+    // stays in L2 while every row of the band passes over it (NB5·KC4·4 = 384 KiB; a multiple of NR512).
+    const int MB5 = 2048, NB5 = 256;
 
     /// <summary>Largest op(B), in floats (padded to whole micro-panels), that V5 packs once for all
     /// threads; the buffer is kept for the process. K1 n = 2048 needs 4M (16 MiB). Larger ones are
@@ -43,18 +73,14 @@ public static partial class Gemm
         var (mp, np) = (long)M * N * K < ParallelThreshold || threads <= 1 ? (1, 1) : PlanGrid(M, N, K, nr, threads, sharedB: true);
         fixed (float* pA = A, pB = B, pC = C)
         {
-            if (mp * np == 1)
-            {
-                Serial5(transA, transB, M, N, K, alpha, pA, lda, pB, ldb, beta, pC, ldc, nr, KC5, null, 0, 0);
-                return;
-            }
             int nTiles = (N + nr - 1) / nr;
             long packedB = (long)K * nTiles * nr;
             // One shared op(B) at a time, up to SharedPackLimit floats: otherwise (a second caller, a
             // huge op(B)) each part packs its own columns, as V4 does. Same bits either way.
             if (packedB > SharedPackLimit || Interlocked.CompareExchange(ref s_packBBusy, 1, 0) != 0)
             {
-                WorkerPool.Run(new SweptJob(transA, transB, M, N, K, alpha, pA, lda, pB, ldb, beta, pC, ldc, nr, mp, np, null), mp * np);
+                if (mp * np == 1) Serial5(transA, transB, M, N, K, alpha, pA, lda, pB, ldb, beta, pC, ldc, nr, KC4, null, 0, 0);
+                else WorkerPool.Run(new SweptJob(transA, transB, M, N, K, alpha, pA, lda, pB, ldb, beta, pC, ldc, nr, mp, np, null), mp * np);
                 return;
             }
             try
@@ -63,9 +89,13 @@ public static partial class Gemm
                     s_packB = GC.AllocateUninitializedArray<float>((int)packedB + 16, pinned: true);
                 nint p = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(s_packB));
                 float* shared = (float*)((p + 63) & ~(nint)63);
-                int packParts = Math.Min(nTiles, 4 * threads);
-                WorkerPool.Run(new PackBJob(transB, pB, ldb, K, N, nr, KC5, shared, packParts), packParts);
-                WorkerPool.Run(new SweptJob(transA, transB, M, N, K, alpha, pA, lda, pB, ldb, beta, pC, ldc, nr, mp, np, shared), mp * np);
+                int packParts = mp * np == 1 ? 1 : Math.Min(nTiles, 4 * threads);
+                var pack = new PackBJob(transB, pB, ldb, K, N, nr, KC4, shared, packParts);
+                if (packParts == 1) pack.Execute(0);
+                else WorkerPool.Run(pack, packParts);
+                var job = new SweptJob(transA, transB, M, N, K, alpha, pA, lda, pB, ldb, beta, pC, ldc, nr, mp, np, shared);
+                if (mp * np == 1) job.Execute(0);
+                else WorkerPool.Run(job, mp * np);
             }
             finally { Volatile.Write(ref s_packBBusy, 0); }
         }
@@ -102,7 +132,7 @@ public static partial class Gemm
             if (rows <= 0 || cols <= 0) return;
             float* a = A + (transA ? i0 : (nint)i0 * lda);
             float* b = B + (transB ? (nint)j0 * ldb : j0);
-            Serial5(transA, transB, rows, cols, K, alpha, a, lda, b, ldb, beta, C + (nint)i0 * ldc + j0, ldc, nr, KC5,
+            Serial5(transA, transB, rows, cols, K, alpha, a, lda, b, ldb, beta, C + (nint)i0 * ldc + j0, ldc, nr, KC4,
                 sharedB, j0, nTiles * nr);
         }
     }
@@ -165,10 +195,10 @@ public static partial class Gemm
                 float* c = C + (nint)ir * ldc + jr;
                 if (h == MR && w == nr)
                 {
-                    if (nr == NR512 && Pref5 != 0)
+                    // The next tile's C, one whole kernel call ahead: along the row band, then the next band.
+                    if (nr == NR512)
                     {
-                        if (Pref5 == 2) PrefetchTile(c, ldc);
-                        else if (jr + 2 * nr <= nc) PrefetchTile(c + nr, ldc);
+                        if (jr + 2 * nr <= nc) PrefetchTile(c + nr, ldc);
                         else if (ir + 2 * MR <= mc) PrefetchTile(C + (nint)(ir + MR) * ldc, ldc);
                     }
                     Kernel(nr, kc, a, b, c, ldc, alpha, beta);
