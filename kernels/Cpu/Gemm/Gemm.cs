@@ -12,12 +12,21 @@
 //              deterministic split over threads (Parallel.For)         380 / 385     2 threads
 //   V3Pooled   V2's kernel on the WorkerPool, 2-D grid of up to 4 parts per thread chosen to
 //              pack least, 16-wide tile for N ≤ 32; same bits as V2
-//   V4Blocked  V3 with KC = 384, C tile prefetched, vector packing of A,   (current)
+//   V4Blocked  V3 with KC = 384, C tile prefetched, vector packing of A,
 //              narrow products transposed. Thread CPU time, 1 thread, load ~20 (n = 512 / 1024 / 2048):
 //              169 / 167–174 / 174–180; 2 threads in a quiet window: 307 / 380 / 373
 //              (PyTorch + OpenBLAS in the same run: 303 / 338 / 373)
+//   V5Swept    V4's kernel in the BLIS loop order (C swept along rows, op(A) band per K block, 256-wide   (current)
+//              op(B) block in L2), op(B) packed once and shared by the threads; same bits as V4.
+//              Thread CPU time, 1 thread, V4 interleaved, load 13 (n = 256 / 512 / 1024 / 2048, median):
+//              V4 157 / 174 / 161 / 165, V5 144 / 166 / 167 / 177 (256, 512: within the ±5 % noise);
+//              2 threads, GFLOP per second of both threads' summed CPU time (n = 1024 / 2048, load 8):
+//              V4 170 / 152, V5 173 / 157 (V5 packs op(B) once, not once per thread).
+//              Against PyTorch + OpenBLAS, both on one thread (compare.sh --cpu-time, load 11–13),
+//              Denoise/PyTorch: 0.92 / 1.14 / 1.00 / 1.08; an earlier run: 1.14 / 1.04 / 0.94 / 0.94.
 // The 2-thread figures need an otherwise idle machine; rerun `bench -- gemm` rather than trust these.
-// Per-version figures on K1/M2/M3 shapes, side by side with PyTorch: bench/results/cpu-2026-11-23-gemm.md.
+// Per-version figures on K1/M2/M3 shapes, side by side with PyTorch: bench/results/cpu-2026-11-23-gemm.md
+// and bench/results/cpu-2026-11-23-session4-gemm.md (V5).
 //
 // Run:   dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Gemm
 // Bench: dotnet run -c Release --project bench -- gemm [--cpu-time] [--only k1|m2|m3]   (interleaved versions)
