@@ -25,6 +25,12 @@
 //   4. The pack and macro loops were tier-0 (then OSR) JIT code for the first ~30 calls of a process —
 //      every call of the 22-call K1 workload. They are now AggressiveOptimization (V2–V4's too):
 //      n = 256, one thread: 0.30 → 0.22 ms; n = 512: 1.97 → 1.55 ms (bench `workloads --only K1 --cpu-time`).
+//   5. Small row-major op(A) (≤ 1 MiB, so it stays in L2) is not packed: the kernel broadcasts its 6
+//      values per k from 6 rows in place (Kernel6x64Rows); only a last partial panel is packed. Packing
+//      is a large share when N is small (K1 n = 256: 1/N of the FMAs' work per float, at copy speed).
+//      One thread, thread CPU time, interleaved, medians of 15 (load 9.6): n = 256 170 → 184 GFLOP/s,
+//      n = 512 173 → 177; at n = 1024 in-place rows measured 0–3 % slower than packed, so larger
+//      op(A) is still packed.
 // Tried and left out (no gain beyond the ±3 % noise of a machine at load 8–25): MB5 of 144–576 (A band in
 // L2, C band re-read from L3), NB5 of 128–384, KC of 448/512, the C tile prefetched for this call
 // instead of the next, op(B) packed row by row, op(A)'s next panel prefetched while packing, and 12×32
@@ -42,6 +48,9 @@ public static partial class Gemm
     // Rows of op(A) packed per K block (MB5·KC4·4 = 3 MiB: L3) and columns of op(B) per block that
     // stays in L2 while every row of the band passes over it (NB5·KC4·4 = 384 KiB; a multiple of NR512).
     const int MB5 = 2048, NB5 = 256;
+    /// <summary>Up to this many floats of op(A) (1 MiB: it stays in L2) full 6-row panels are read in
+    /// place instead of packed.</summary>
+    const long DirectA = 1 << 18;
 
     /// <summary>Largest op(B), in floats (padded to whole micro-panels), that V5 packs once for all
     /// threads; the buffer is kept for the process. K1 n = 2048 needs 4M (16 MiB). Larger ones are
@@ -157,14 +166,22 @@ public static partial class Gemm
             {
                 int kc = Math.Min(kcBlock, K - pc);
                 float betaK = pc == 0 ? beta : 1f;
-                PackAVector(transA, A, lda, ic, mc, pc, kc, pa);
+                float* aRows = null;
+                if (!transA && nr == NR512 && (long)M * K <= DirectA)
+                {
+                    // Row-major op(A): full 6-row panels are read in place; only a last partial one is packed.
+                    aRows = A + (nint)ic * lda + pc;
+                    int full = mc / MR * MR;
+                    if (full < mc) PackA(false, A, lda, ic + full, mc - full, pc, kc, pa + full * kc);
+                }
+                else PackAVector(transA, A, lda, ic, mc, pc, kc, pa);
                 for (int jc = 0; jc < N; jc += nb)
                 {
                     int nc = Math.Min(nb, N - jc);
                     float* b;
                     if (sharedB != null) b = sharedB + (nint)pc * ldPacked + (nint)(j0 + jc) * kc;
                     else { PackB(transB, B, ldb, pc, kc, jc, nc, nr, pb); b = pb; }
-                    Macro5(mc, nc, kc, pa, b, C + (nint)ic * ldc + jc, ldc, alpha, betaK, nr);
+                    Macro5(mc, nc, kc, pa, aRows, lda, b, C + (nint)ic * ldc + jc, ldc, alpha, betaK, nr);
                 }
             }
         }
@@ -180,7 +197,7 @@ public static partial class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static unsafe void Macro5(int mc, int nc, int kc, float* pa, float* pb, float* C, int ldc,
+    static unsafe void Macro5(int mc, int nc, int kc, float* pa, float* aRows, nint lda, float* pb, float* C, int ldc,
         float alpha, float beta, int nr)
     {
         float* scratch = stackalloc float[MR * NR512];
@@ -201,10 +218,12 @@ public static partial class Gemm
                         if (jr + 2 * nr <= nc) PrefetchTile(c + nr, ldc);
                         else if (ir + 2 * MR <= mc) PrefetchTile(C + (nint)(ir + MR) * ldc, ldc);
                     }
-                    Kernel(nr, kc, a, b, c, ldc, alpha, beta);
+                    if (aRows != null) Kernel6x64Rows(kc, aRows + ir * lda, lda, b, c, ldc, alpha, beta);
+                    else Kernel(nr, kc, a, b, c, ldc, alpha, beta);
                     continue;
                 }
-                Kernel(nr, kc, a, b, scratch, nr, 1f, 0f);
+                if (aRows != null && h == MR) Kernel6x64Rows(kc, aRows + ir * lda, lda, b, scratch, nr, 1f, 0f);
+                else Kernel(nr, kc, a, b, scratch, nr, 1f, 0f);
                 for (int i = 0; i < h; i++)
                     for (int j = 0; j < w; j++)
                     {
@@ -214,5 +233,50 @@ public static partial class Gemm
                     }
             }
         }
+    }
+
+    /// <summary>Kernel6x64 with op(A)'s 6 values per k read from 6 rows of A in place (row-major,
+    /// stride lda) instead of a packed panel: the same FMAs in the same order, so the same bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe void Kernel6x64Rows(int kc, float* a, nint lda, float* b, float* c, nint ldc, float alpha, float beta)
+    {
+        Vector512<float> c00 = default, c01 = default, c02 = default, c03 = default;
+        Vector512<float> c10 = default, c11 = default, c12 = default, c13 = default;
+        Vector512<float> c20 = default, c21 = default, c22 = default, c23 = default;
+        Vector512<float> c30 = default, c31 = default, c32 = default, c33 = default;
+        Vector512<float> c40 = default, c41 = default, c42 = default, c43 = default;
+        Vector512<float> c50 = default, c51 = default, c52 = default, c53 = default;
+        float* a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda, a4 = a + 4 * lda, a5 = a + 5 * lda;
+        for (nint k = 0; k < kc; k++, b += NR512)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + 16);
+            var b2 = Vector512.Load(b + 32);
+            var b3 = Vector512.Load(b + 48);
+            var x = Vector512.Create(a0[k]);
+            c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+            c02 = Vector512.FusedMultiplyAdd(x, b2, c02); c03 = Vector512.FusedMultiplyAdd(x, b3, c03);
+            x = Vector512.Create(a1[k]);
+            c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+            c12 = Vector512.FusedMultiplyAdd(x, b2, c12); c13 = Vector512.FusedMultiplyAdd(x, b3, c13);
+            x = Vector512.Create(a2[k]);
+            c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+            c22 = Vector512.FusedMultiplyAdd(x, b2, c22); c23 = Vector512.FusedMultiplyAdd(x, b3, c23);
+            x = Vector512.Create(a3[k]);
+            c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+            c32 = Vector512.FusedMultiplyAdd(x, b2, c32); c33 = Vector512.FusedMultiplyAdd(x, b3, c33);
+            x = Vector512.Create(a4[k]);
+            c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+            c42 = Vector512.FusedMultiplyAdd(x, b2, c42); c43 = Vector512.FusedMultiplyAdd(x, b3, c43);
+            x = Vector512.Create(a5[k]);
+            c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+            c52 = Vector512.FusedMultiplyAdd(x, b2, c52); c53 = Vector512.FusedMultiplyAdd(x, b3, c53);
+        }
+        StoreRow512(c, c00, c01, c02, c03, alpha, beta);
+        StoreRow512(c + ldc, c10, c11, c12, c13, alpha, beta);
+        StoreRow512(c + 2 * ldc, c20, c21, c22, c23, alpha, beta);
+        StoreRow512(c + 3 * ldc, c30, c31, c32, c33, alpha, beta);
+        StoreRow512(c + 4 * ldc, c40, c41, c42, c43, alpha, beta);
+        StoreRow512(c + 5 * ldc, c50, c51, c52, c53, alpha, beta);
     }
 }
