@@ -26,11 +26,14 @@
 //      every call of the 22-call K1 workload. They are now AggressiveOptimization (V2–V4's too):
 //      n = 256, one thread: 0.30 → 0.22 ms; n = 512: 1.97 → 1.55 ms (bench `workloads --only K1 --cpu-time`).
 //   5. Small row-major op(A) (≤ 1 MiB, so it stays in L2) is not packed: the kernel broadcasts its 6
-//      values per k from 6 rows in place (Kernel6x64Rows); only a last partial panel is packed. Packing
+//      values per k from 6 rows in place (Kernel6x64Strided); only a last partial panel is packed. Packing
 //      is a large share when N is small (K1 n = 256: 1/N of the FMAs' work per float, at copy speed).
 //      One thread, thread CPU time, interleaved, medians of 15 (load 9.6): n = 256 170 → 184 GFLOP/s,
 //      n = 512 173 → 177; at n = 1024 in-place rows measured 0–3 % slower than packed, so larger
-//      op(A) is still packed.
+//      op(A) is still packed. Likewise a small row-major op(B) (≤ 1 MiB): its 64-column micro-panels
+//      are read in place, row k at b + k·ldb (Kernel6x64Strided), and nothing is shared or packed
+//      but a last partial panel: n = 256 180 → 195 GFLOP/s, n = 512 178–187 → 190 (same runs' style,
+//      load 8.5, two interleaved orders).
 // Tried and left out (no gain beyond the ±3 % noise of a machine at load 8–25): MB5 of 144–576 (A band in
 // L2, C band re-read from L3), NB5 of 128–384, KC of 448/512, the C tile prefetched for this call
 // instead of the next, op(B) packed row by row, op(A)'s next panel prefetched while packing, and 12×32
@@ -51,6 +54,10 @@ public static partial class Gemm
     /// <summary>Up to this many floats of op(A) (1 MiB: it stays in L2) full 6-row panels are read in
     /// place instead of packed.</summary>
     const long DirectA = 1 << 18;
+
+    /// <summary>op(B) = B row-major, at most DirectA floats: full 64-column micro-panels are read in
+    /// place, row k of the panel at b + k·ldb (only a last partial panel is packed).</summary>
+    static bool DirectB(bool transB, int nr, int N, int K) => !transB && nr == NR512 && (long)K * N <= DirectA;
 
     /// <summary>Largest op(B), in floats (padded to whole micro-panels), that V5 packs once for all
     /// threads; the buffer is kept for the process. K1 n = 2048 needs 4M (16 MiB). Larger ones are
@@ -86,7 +93,8 @@ public static partial class Gemm
             long packedB = (long)K * nTiles * nr;
             // One shared op(B) at a time, up to SharedPackLimit floats: otherwise (a second caller, a
             // huge op(B)) each part packs its own columns, as V4 does. Same bits either way.
-            if (packedB > SharedPackLimit || Interlocked.CompareExchange(ref s_packBBusy, 1, 0) != 0)
+            // A small row-major op(B) is not packed at all (Serial5 reads it in place).
+            if (DirectB(transB, nr, N, K) || packedB > SharedPackLimit || Interlocked.CompareExchange(ref s_packBBusy, 1, 0) != 0)
             {
                 if (mp * np == 1) Serial5(transA, transB, M, N, K, alpha, pA, lda, pB, ldb, beta, pC, ldc, nr, KC4, null, 0, 0);
                 else WorkerPool.Run(new SweptJob(transA, transB, M, N, K, alpha, pA, lda, pB, ldb, beta, pC, ldc, nr, mp, np, null), mp * np);
@@ -156,6 +164,7 @@ public static partial class Gemm
         int mBlocks = (M + MB5 - 1) / MB5;
         int mb = ((M + mBlocks - 1) / mBlocks + MR - 1) / MR * MR, nb = Math.Min(NB5, (N + nr - 1) / nr * nr);
         int kb = Math.Min(kcBlock, K);
+        bool directB = sharedB == null && DirectB(transB, nr, N, K);
         int aFloats = (mb * kb + 15) & ~15;   // keeps pb 64-byte aligned
         float* pa = PackBuffer5(aFloats + (sharedB == null ? nb * kb : 0));
         float* pb = pa + aFloats;
@@ -178,10 +187,17 @@ public static partial class Gemm
                 for (int jc = 0; jc < N; jc += nb)
                 {
                     int nc = Math.Min(nb, N - jc);
-                    float* b;
+                    float* b, bRows = null;
                     if (sharedB != null) b = sharedB + (nint)pc * ldPacked + (nint)(j0 + jc) * kc;
+                    else if (directB)
+                    {
+                        bRows = B + (nint)pc * ldb + jc;
+                        int full = nc / nr * nr;
+                        if (full < nc) PackB(false, B, ldb, pc, kc, jc + full, nc - full, nr, pb + full * kc);
+                        b = pb;
+                    }
                     else { PackB(transB, B, ldb, pc, kc, jc, nc, nr, pb); b = pb; }
-                    Macro5(mc, nc, kc, pa, aRows, lda, b, C + (nint)ic * ldc + jc, ldc, alpha, betaK, nr);
+                    Macro5(mc, nc, kc, pa, aRows, lda, b, bRows, ldb, C + (nint)ic * ldc + jc, ldc, alpha, betaK, nr);
                 }
             }
         }
@@ -197,8 +213,8 @@ public static partial class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static unsafe void Macro5(int mc, int nc, int kc, float* pa, float* aRows, nint lda, float* pb, float* C, int ldc,
-        float alpha, float beta, int nr)
+    static unsafe void Macro5(int mc, int nc, int kc, float* pa, float* aRows, nint lda, float* pb, float* bRows, nint ldb,
+        float* C, int ldc, float alpha, float beta, int nr)
     {
         float* scratch = stackalloc float[MR * NR512];
         for (int ir = 0; ir < mc; ir += MR)
@@ -218,12 +234,17 @@ public static partial class Gemm
                         if (jr + 2 * nr <= nc) PrefetchTile(c + nr, ldc);
                         else if (ir + 2 * MR <= mc) PrefetchTile(C + (nint)(ir + MR) * ldc, ldc);
                     }
-                    if (aRows != null) Kernel6x64Rows(kc, aRows + ir * lda, lda, b, c, ldc, alpha, beta);
-                    else Kernel(nr, kc, a, b, c, ldc, alpha, beta);
+                    if (aRows == null && bRows == null) Kernel(nr, kc, a, b, c, ldc, alpha, beta);
+                    else if (aRows == null) Kernel6x64Strided(kc, a, 1, MR, bRows + jr, ldb, c, ldc, alpha, beta);
+                    else if (bRows == null) Kernel6x64Strided(kc, aRows + ir * lda, lda, 1, b, NR512, c, ldc, alpha, beta);
+                    else Kernel6x64Strided(kc, aRows + ir * lda, lda, 1, bRows + jr, ldb, c, ldc, alpha, beta);
                     continue;
                 }
-                if (aRows != null && h == MR) Kernel6x64Rows(kc, aRows + ir * lda, lda, b, scratch, nr, 1f, 0f);
-                else Kernel(nr, kc, a, b, scratch, nr, 1f, 0f);
+                // Edge tile: a partial panel is always packed; the other operand may be in place.
+                bool inA = aRows != null && h == MR, inB = bRows != null && w == nr;
+                if (!inA && !inB) Kernel(nr, kc, a, b, scratch, nr, 1f, 0f);
+                else Kernel6x64Strided(kc, inA ? aRows + ir * lda : a, inA ? lda : 1, inA ? 1 : MR,
+                    inB ? bRows + jr : b, inB ? ldb : NR512, scratch, nr, 1f, 0f);
                 for (int i = 0; i < h; i++)
                     for (int j = 0; j < w; j++)
                     {
@@ -235,10 +256,11 @@ public static partial class Gemm
         }
     }
 
-    /// <summary>Kernel6x64 with op(A)'s 6 values per k read from 6 rows of A in place (row-major,
-    /// stride lda) instead of a packed panel: the same FMAs in the same order, so the same bits.</summary>
+    /// <summary>Kernel6x64 with either operand in place: op(A)'s value (r, k) at a[r·aRow + k·aK]
+    /// (packed: aRow 1, aK 6; row-major A: aRow lda, aK 1) and B's row k at b + k·bK (packed: 64;
+    /// row-major B: ldb). The same FMAs in the same order as Kernel6x64, so the same bits.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static unsafe void Kernel6x64Rows(int kc, float* a, nint lda, float* b, float* c, nint ldc, float alpha, float beta)
+    static unsafe void Kernel6x64Strided(int kc, float* a, nint aRow, nint aK, float* b, nint bK, float* c, nint ldc, float alpha, float beta)
     {
         Vector512<float> c00 = default, c01 = default, c02 = default, c03 = default;
         Vector512<float> c10 = default, c11 = default, c12 = default, c13 = default;
@@ -246,8 +268,9 @@ public static partial class Gemm
         Vector512<float> c30 = default, c31 = default, c32 = default, c33 = default;
         Vector512<float> c40 = default, c41 = default, c42 = default, c43 = default;
         Vector512<float> c50 = default, c51 = default, c52 = default, c53 = default;
-        float* a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda, a4 = a + 4 * lda, a5 = a + 5 * lda;
-        for (nint k = 0; k < kc; k++, b += NR512)
+        float* a0 = a, a1 = a + aRow, a2 = a + 2 * aRow, a3 = a + 3 * aRow, a4 = a + 4 * aRow, a5 = a + 5 * aRow;
+        nint end = kc * aK;
+        for (nint k = 0; k < end; k += aK, b += bK)
         {
             var b0 = Vector512.Load(b);
             var b1 = Vector512.Load(b + 16);
