@@ -17,13 +17,13 @@
 //              169 / 167–174 / 174–180; 2 threads in a quiet window: 307 / 380 / 373
 //              (PyTorch + OpenBLAS in the same run: 303 / 338 / 373)
 //   V5Swept    V4's kernel in the BLIS loop order (C swept along rows, op(A) band per K block, 256-wide   (current)
-//              op(B) block in L2), op(B) packed once and shared by the threads; same bits as V4.
-//              Thread CPU time, 1 thread, V4 interleaved, load 13 (n = 256 / 512 / 1024 / 2048, median):
-//              V4 157 / 174 / 161 / 165, V5 144 / 166 / 167 / 177 (256, 512: within the ±5 % noise);
-//              2 threads, GFLOP per second of both threads' summed CPU time (n = 1024 / 2048, load 8):
-//              V4 170 / 152, V5 173 / 157 (V5 packs op(B) once, not once per thread).
-//              Against PyTorch + OpenBLAS, both on one thread (compare.sh --cpu-time, load 11–13),
-//              Denoise/PyTorch: 0.92 / 1.14 / 1.00 / 1.08; an earlier run: 1.14 / 1.04 / 0.94 / 0.94.
+//              op(B) block in L2), op(B) packed once and shared by the threads, small row-major
+//              operands (≤ 1 MiB) read in place instead of packed; same bits as V4.
+//              Thread CPU time, 1 thread, V4 interleaved, load 7 (n = 256 / 512 / 1024 / 2048, median):
+//              V4 186 / 191 / 187 / 190, V5 201 / 191 / 190 / 199. Same, 2 threads, wall clock (load 7,
+//              so both below their 1-thread figures): V4 130 / 170 / 71 / 119, V5 165 / 186 / 77 / 124.
+//              Against PyTorch + OpenBLAS, both on one thread (compare.sh --cpu-time, load 12 → 8),
+//              Denoise/PyTorch: 1.21 / 0.99 / 0.99 / 1.00 (n = 256: 0.208 vs 0.172 ms, ±15 % run to run).
 // The 2-thread figures need an otherwise idle machine; rerun `bench -- gemm` rather than trust these.
 // Per-version figures on K1/M2/M3 shapes, side by side with PyTorch: bench/results/cpu-2026-11-23-gemm.md
 // and bench/results/cpu-2026-11-23-session4-gemm.md (V5).
