@@ -50,7 +50,10 @@ public static partial class Gemm
 {
     // Rows of op(A) packed per K block (MB5·KC4·4 = 3 MiB: L3) and columns of op(B) per block that
     // stays in L2 while every row of the band passes over it (NB5·KC4·4 = 384 KiB; a multiple of NR512).
-    const int MB5 = 2048, NB5 = 256;
+    // When all of N is one block, the band is used by that block only: MB5Narrow rows (432 KiB) keep
+    // it in L2 from packing to use (M3's 4096×128×512, one thread, load 56: 150 GFLOP/s with 2048
+    // rows, 154 with 288, 158 with 144; 512×128×4096 (TN): 140 / 140 / 135; V4: 159 / 141).
+    const int MB5 = 2048, NB5 = 256, MB5Narrow = 288;
     /// <summary>Up to this many floats of op(A) (1 MiB: it stays in L2) full 6-row panels are read in
     /// place instead of packed.</summary>
     const long DirectA = 1 << 18;
@@ -161,7 +164,8 @@ public static partial class Gemm
         float* A, int lda, float* B, int ldb, float beta, float* C, int ldc, int nr, int kcBlock,
         float* sharedB, int j0, int ldPacked)
     {
-        int mBlocks = (M + MB5 - 1) / MB5;
+        int mbMax = N <= NB5 ? MB5Narrow : MB5;
+        int mBlocks = (M + mbMax - 1) / mbMax;
         int mb = ((M + mBlocks - 1) / mBlocks + MR - 1) / MR * MR, nb = Math.Min(NB5, (N + nr - 1) / nr * nr);
         int kb = Math.Min(kcBlock, K);
         bool directB = sharedB == null && DirectB(transB, nr, N, K);
