@@ -3,7 +3,7 @@
 // once for all threads instead of once per thread.
 //
 // Loop nest of one part, outermost first:
-//   ic over M by MB5 = 2048   — one band of op(A) rows (for K1: all of them)
+//   ic over M by MB5 = 2048   — one band of op(A) rows (for K1: all of them; 288 when N ≤ NB5)
 //   pc over K by KC4 = 384    — the band's op(A) is packed for this K block (MB5·KC·4 = 3 MiB, L3)
 //   jc over N by NB5 = 256    — one KC × 256 block of the packed op(B) (384 KiB) stays in L2 …
 //   ir over the band by MR    — … while every 6-row micro-panel of op(A) passes over it,
@@ -34,8 +34,8 @@
 //      are read in place, row k at b + k·ldb (Kernel6x64Strided), and nothing is shared or packed
 //      but a last partial panel: n = 256 180 → 195 GFLOP/s, n = 512 178–187 → 190 (same runs' style,
 //      load 8.5, two interleaved orders).
-// Tried and left out (no gain beyond the ±3 % noise of a machine at load 8–25): MB5 of 144–576 (A band in
-// L2, C band re-read from L3), NB5 of 128–384, KC of 448/512, the C tile prefetched for this call
+// Tried and left out (no gain beyond the ±3 % noise of a machine at load 8–25): for K1, MB5 of 144–576 (A band
+// in L2, C band re-read from L3), NB5 of 128–384, KC of 448/512, the C tile prefetched for this call
 // instead of the next, op(B) packed row by row, op(A)'s next panel prefetched while packing, and 12×32
 // and 8×48 micro-kernels (same 193–211 GFLOP/s as 6×64 with their panels hot).
 // Bits: each element is V4's — one FMA chain over k per KC4 block, the same unfused alpha·ab + beta·C,
