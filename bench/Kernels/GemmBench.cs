@@ -16,7 +16,7 @@ namespace Denoise.Bench;
 [Config(typeof(GemmBenchConfig))]
 public class GemmBench
 {
-    [Params(GemmVersion.V0Naive, GemmVersion.V1Reorder, GemmVersion.V2Packed, GemmVersion.V3Pooled, GemmVersion.V4Blocked)]
+    [Params(GemmVersion.V0Naive, GemmVersion.V1Reorder, GemmVersion.V2Packed, GemmVersion.V3Pooled, GemmVersion.V4Blocked, GemmVersion.V5Swept)]
     public GemmVersion Version { get; set; }
 
     [Params(256, 512, 1024)]

@@ -19,7 +19,7 @@ public static class GemmCompare
             WorkerPool.Threads = 1; Gemm.MaxThreads = 1;
         }
         string? only = Opt(args, "--only");
-        var versions = (Opt(args, "--versions") ?? "V2Packed,V3Pooled,V4Blocked").Split(',').Select(Enum.Parse<GemmVersion>).ToArray();
+        var versions = (Opt(args, "--versions") ?? "V2Packed,V3Pooled,V4Blocked,V5Swept").Split(',').Select(Enum.Parse<GemmVersion>).ToArray();
         var shapes = new List<(string Group, string Name, bool TA, bool TB, int M, int N, int K)>();
         foreach (int n in new[] { 256, 512, 1024, 2048 }) shapes.Add(("k1", $"K1 n={n}", false, false, n, n, n));
         shapes.AddRange(new[]

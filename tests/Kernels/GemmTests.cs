@@ -25,7 +25,7 @@ public class GemmTests
 
     static IEnumerable<TestCaseData> Cases()
     {
-        foreach (var v in new[] { GemmVersion.V1Reorder, GemmVersion.V2Packed, GemmVersion.V3Pooled, GemmVersion.V4Blocked })
+        foreach (var v in new[] { GemmVersion.V1Reorder, GemmVersion.V2Packed, GemmVersion.V3Pooled, GemmVersion.V4Blocked, GemmVersion.V5Swept })
             for (int s = 0; s < Shapes.Length; s++)
                 foreach (bool ta in new[] { false, true })
                     foreach (bool tb in new[] { false, true })
@@ -98,7 +98,7 @@ public class GemmTests
             (131, 517, 200, true, true),
             (512, 2, 256, false, true),     // M2's 256→2 layer: narrow tile, rows split
         };
-        foreach (var v in new[] { GemmVersion.V2Packed, GemmVersion.V3Pooled, GemmVersion.V4Blocked })
+        foreach (var v in new[] { GemmVersion.V2Packed, GemmVersion.V3Pooled, GemmVersion.V4Blocked, GemmVersion.V5Swept })
             foreach (var (M, N, K, ta, tb) in shapes)
                 yield return new TestCaseData(v, M, N, K, ta, tb).SetName($"Gemm_{v}_MultiThread_BitIdentical_{M}x{N}x{K}_{(ta ? "T" : "N")}{(tb ? "T" : "N")}");
     }
@@ -133,6 +133,37 @@ public class GemmTests
         finally { Gemm.MaxThreads = saved; Gemm.ParallelThreshold = savedThreshold; }
     }
 
+    // V5 packs op(B) once for all threads unless it is larger than SharedPackLimit (or another GEMM holds
+    // the shared buffer); then every part packs its own columns. That path must give the same bits too.
+    [TestCase(257, 257, 257, false, false)]
+    [TestCase(131, 517, 200, true, true)]
+    [TestCase(70, 300, 129, false, true)]
+    public void V5_PerPartPacking_BitIdenticalToSingleThread(int M, int N, int K, bool transA, bool transB)
+    {
+        var rng = new Random(17);
+        int lda = transA ? M : K, ldb = transB ? K : N;
+        float[] A = Rand(rng, (transA ? K : M) * lda), B = Rand(rng, (transB ? N : K) * ldb);
+        float[] C0 = Rand(rng, M * N);
+        int saved = Gemm.MaxThreads;
+        long savedThreshold = Gemm.ParallelThreshold, savedLimit = Gemm.SharedPackLimit;
+        try
+        {
+            Gemm.ParallelThreshold = 1;
+            float[] single = (float[])C0.Clone();
+            Gemm.MaxThreads = 1;
+            Gemm.Run(GemmVersion.V5Swept, transA, transB, M, N, K, 0.75f, A, lda, B, ldb, 0.25f, single, N);
+            Gemm.SharedPackLimit = 0;
+            foreach (int threads in new[] { 2, 3, 5 })
+            {
+                float[] multi = (float[])C0.Clone();
+                Gemm.MaxThreads = threads;
+                Gemm.Run(GemmVersion.V5Swept, transA, transB, M, N, K, 0.75f, A, lda, B, ldb, 0.25f, multi, N);
+                Assert.That(multi, Is.EqualTo(single), $"threads={threads}");
+            }
+        }
+        finally { Gemm.MaxThreads = saved; Gemm.ParallelThreshold = savedThreshold; Gemm.SharedPackLimit = savedLimit; }
+    }
+
     // V3 changed only who runs which block: each element's arithmetic is V2's, so the bits are V2's.
     [TestCase(257, 257, 257, false, false)]
     [TestCase(512, 256, 256, false, true)]
@@ -147,6 +178,31 @@ public class GemmTests
         Gemm.Run(GemmVersion.V2Packed, transA, transB, M, N, K, 1.25f, A, lda, B, ldb, 0.5f, v2, N);
         Gemm.Run(GemmVersion.V3Pooled, transA, transB, M, N, K, 1.25f, A, lda, B, ldb, 0.5f, v3, N);
         Assert.That(v3, Is.EqualTo(v2));
+    }
+
+    // V5 changed the loop order and who packs op(B) (once, shared by the threads), not any element's
+    // arithmetic: V4's kernel, K block and edge merge, so V4's bits on one thread or many.
+    [TestCase(257, 257, 257, false, false)]
+    [TestCase(1100, 70, 389, true, false)]   // two K blocks, N-edge panel, several row blocks of tiles
+    [TestCase(70, 1100, 389, false, true)]   // columns past one 256-wide B block; transposed B in the shared pack
+    [TestCase(600, 600, 800, true, true)]
+    public void V5_BitIdenticalToV4(int M, int N, int K, bool transA, bool transB)
+    {
+        var rng = new Random(13);
+        int lda = transA ? M : K, ldb = transB ? K : N;
+        float[] A = Rand(rng, (transA ? K : M) * lda), B = Rand(rng, (transB ? N : K) * ldb);
+        float[] v4 = Rand(rng, M * N), v5 = (float[])v4.Clone(), v5single = (float[])v4.Clone();
+        Gemm.Run(GemmVersion.V4Blocked, transA, transB, M, N, K, 1.25f, A, lda, B, ldb, 0.5f, v4, N);
+        Gemm.Run(GemmVersion.V5Swept, transA, transB, M, N, K, 1.25f, A, lda, B, ldb, 0.5f, v5, N);
+        Assert.That(v5, Is.EqualTo(v4));
+        int saved = Gemm.MaxThreads;
+        try
+        {
+            Gemm.MaxThreads = 1;
+            Gemm.Run(GemmVersion.V5Swept, transA, transB, M, N, K, 1.25f, A, lda, B, ldb, 0.5f, v5single, N);
+        }
+        finally { Gemm.MaxThreads = saved; }
+        Assert.That(v5single, Is.EqualTo(v4));
     }
 
     [TestCase(5, 9, 13, 4, false)]      // small: sequential loop over the batch

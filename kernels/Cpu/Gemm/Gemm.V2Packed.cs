@@ -119,6 +119,7 @@ public static partial class Gemm
     }
 
     /// <summary>op(A)[i0.., p0..] (mc×kc) → MR-row micro-panels; panel element (k, r) at k·MR + r.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static unsafe void PackA(bool transA, float* A, int lda, int i0, int mc, int p0, int kc, float* dst)
     {
         for (int ir = 0; ir < mc; ir += MR, dst += MR * kc)
@@ -159,6 +160,7 @@ public static partial class Gemm
     }
 
     /// <summary>op(B)[p0.., j0..] (kc×nc) → NR-column micro-panels; panel element (k, j) at k·NR + j.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static unsafe void PackB(bool transB, float* B, int ldb, int p0, int kc, int j0, int nc, int nr, float* dst)
     {
         for (int jr = 0; jr < nc; jr += nr, dst += nr * kc)
@@ -207,6 +209,7 @@ public static partial class Gemm
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static unsafe void Macro(int mc, int nc, int kc, float* pa, float* pb, float* C, int ldc,
         float alpha, float beta, int nr, bool prefetchC)
     {

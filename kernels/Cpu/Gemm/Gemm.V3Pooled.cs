@@ -74,7 +74,7 @@ public static partial class Gemm
     /// the least estimated time per thread = (rounds of parts) × (largest part's FMAs, tile-rounded)
     /// + packed floats × PackCostInFmas / threads. Ties go to fewer parts.
     /// </summary>
-    internal static (int mp, int np) PlanGrid(int M, int N, int K, int nr, int threads)
+    internal static (int mp, int np) PlanGrid(int M, int N, int K, int nr, int threads, bool sharedB = false)
     {
         long mTiles = (M + MR - 1) / MR, nTiles = (N + nr - 1) / nr;
         long work = (long)M * N * K;
@@ -92,7 +92,8 @@ public static partial class Gemm
                 long cols = Math.Min(N, (nTiles + np - 1) / np * nr);
                 long rounds = (parts + threads - 1) / threads;
                 // Each block packs its rows of op(A) once per NC slab of its columns, its columns of op(B) once.
-                double packed = (double)M * K * np * ((cols + NC - 1) / NC) + (double)N * K * mp;
+                double packed = sharedB ? (double)M * K * np + (double)N * K   // V5: op(B) packed once for all parts
+                    : (double)M * K * np * ((cols + NC - 1) / NC) + (double)N * K * mp;
                 double cost = rounds * (double)rows * cols * K + packed * PackCostInFmas / threads;
                 if (cost < bestCost * 0.999) { bestCost = cost; best = (mp, np); }
             }

@@ -78,6 +78,7 @@ public static partial class Gemm
     }
 
     /// <summary>PackA's layout (panel element (k, r) at k·MR + r), written with 8-float vector stores.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static unsafe void PackAVector(bool transA, float* A, int lda, int i0, int mc, int p0, int kc, float* dst)
     {
         if (!Avx.IsSupported) { PackA(transA, A, lda, i0, mc, p0, kc, dst); return; }

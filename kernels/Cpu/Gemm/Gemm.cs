@@ -12,12 +12,21 @@
 //              deterministic split over threads (Parallel.For)         380 / 385     2 threads
 //   V3Pooled   V2's kernel on the WorkerPool, 2-D grid of up to 4 parts per thread chosen to
 //              pack least, 16-wide tile for N ≤ 32; same bits as V2
-//   V4Blocked  V3 with KC = 384, C tile prefetched, vector packing of A,   (current)
+//   V4Blocked  V3 with KC = 384, C tile prefetched, vector packing of A,
 //              narrow products transposed. Thread CPU time, 1 thread, load ~20 (n = 512 / 1024 / 2048):
 //              169 / 167–174 / 174–180; 2 threads in a quiet window: 307 / 380 / 373
 //              (PyTorch + OpenBLAS in the same run: 303 / 338 / 373)
+//   V5Swept    V4's kernel in the BLIS loop order (C swept along rows, op(A) band per K block, 256-wide   (current)
+//              op(B) block in L2), op(B) packed once and shared by the threads, small row-major
+//              operands (≤ 1 MiB) read in place instead of packed; same bits as V4.
+//              Thread CPU time, 1 thread, V4 interleaved, load 7 (n = 256 / 512 / 1024 / 2048, median):
+//              V4 186 / 191 / 187 / 190, V5 201 / 191 / 190 / 199. Same, 2 threads, wall clock (load 7,
+//              so both below their 1-thread figures): V4 130 / 170 / 71 / 119, V5 165 / 186 / 77 / 124.
+//              Against PyTorch + OpenBLAS, both on one thread (compare.sh --cpu-time, load 12 → 8),
+//              Denoise/PyTorch: 1.21 / 0.99 / 0.99 / 1.00 (n = 256: 0.208 vs 0.172 ms, ±15 % run to run).
 // The 2-thread figures need an otherwise idle machine; rerun `bench -- gemm` rather than trust these.
-// Per-version figures on K1/M2/M3 shapes, side by side with PyTorch: bench/results/cpu-2026-11-23-gemm.md.
+// Per-version figures on K1/M2/M3 shapes, side by side with PyTorch: bench/results/cpu-2026-11-23-gemm.md
+// and bench/results/cpu-2026-11-23-session4-gemm.md (V5).
 //
 // Run:   dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Gemm
 // Bench: dotnet run -c Release --project bench -- gemm [--cpu-time] [--only k1|m2|m3]   (interleaved versions)
@@ -27,7 +36,7 @@ using System.Runtime.CompilerServices;
 namespace Denoise.Kernels.Cpu;
 
 /// <summary>The GEMM versions kept in the project, slowest to fastest.</summary>
-public enum GemmVersion { V0Naive, V1Reorder, V2Packed, V3Pooled, V4Blocked }
+public enum GemmVersion { V0Naive, V1Reorder, V2Packed, V3Pooled, V4Blocked, V5Swept }
 
 public static partial class Gemm
 {
@@ -45,13 +54,13 @@ public static partial class Gemm
 
     /// <summary>The version <see cref="Run(bool, bool, int, int, int, float, ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, float, Span{float}, int)"/>
     /// uses: the current best unless a benchmark sets another to time a whole training step with it.</summary>
-    public static GemmVersion Current { get; set; } = GemmVersion.V4Blocked;
+    public static GemmVersion Current { get; set; } = GemmVersion.V5Swept;
 
     /// <summary>C = alpha · op(A) · op(B) + beta · C with the current best version.</summary>
     public static void Run(bool transA, bool transB, int M, int N, int K, float alpha,
         ReadOnlySpan<float> A, int lda, ReadOnlySpan<float> B, int ldb, float beta, Span<float> C, int ldc)
     {
-        if (Current == GemmVersion.V4Blocked) V4Blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        if (Current == GemmVersion.V5Swept) V5Swept(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         else Run(Current, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     }
 
@@ -66,6 +75,7 @@ public static partial class Gemm
             case GemmVersion.V2Packed: V2Packed(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
             case GemmVersion.V3Pooled: V3Pooled(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
             case GemmVersion.V4Blocked: V4Blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+            case GemmVersion.V5Swept: V5Swept(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
             default: throw new ArgumentOutOfRangeException(nameof(version));
         }
     }
@@ -131,6 +141,7 @@ public static partial class Gemm
             case GemmVersion.V2Packed: V2Packed(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, maxThreads: 1); break;
             case GemmVersion.V3Pooled: V3Pooled(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, maxThreads: 1); break;
             case GemmVersion.V4Blocked: V4Blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, maxThreads: 1); break;
+            case GemmVersion.V5Swept: V5Swept(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, maxThreads: 1); break;
             default: Run(version, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); break;   // V0, V1: serial anyway
         }
     }
