@@ -232,15 +232,22 @@ public static partial class Gemm
                 // Edge tile: scratch = A·B exactly (alpha 1, beta 0), then the same final
                 // expression the vector store uses, element by element.
                 Kernel(nr, kc, a, b, scratch, nr, 1f, 0f);
-                for (int i = 0; i < h; i++)
-                    for (int j = 0; j < w; j++)
-                    {
-                        float ab = scratch[i * nr + j];
-                        ref float cij = ref c[(nint)i * ldc + j];
-                        cij = beta == 0f ? alpha * ab : alpha * ab + beta * cij;
-                    }
+                StoreEdgeTile(scratch, nr, h, w, c, ldc, alpha, beta);
             }
         }
+    }
+
+    /// <summary>An edge tile's h×w corner of scratch (= A·B exactly, row stride nr) into C with the same final
+    /// expression the vector store uses, element by element (V2–V5).</summary>
+    static unsafe void StoreEdgeTile(float* scratch, int nr, int h, int w, float* c, nint ldc, float alpha, float beta)
+    {
+        for (int i = 0; i < h; i++)
+            for (int j = 0; j < w; j++)
+            {
+                float ab = scratch[i * nr + j];
+                ref float cij = ref c[(nint)i * ldc + j];
+                cij = beta == 0f ? alpha * ab : alpha * ab + beta * cij;
+            }
     }
 
     /// <summary>V4: asks for the 6×64 C tile before the k loop, so its read at the end does not stall

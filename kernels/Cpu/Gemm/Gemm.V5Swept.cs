@@ -249,13 +249,7 @@ public static partial class Gemm
                 if (!inA && !inB) Kernel(nr, kc, a, b, scratch, nr, 1f, 0f);
                 else Kernel6x64Strided(kc, inA ? aRows + ir * lda : a, inA ? lda : 1, inA ? 1 : MR,
                     inB ? bRows + jr : b, inB ? ldb : NR512, scratch, nr, 1f, 0f);
-                for (int i = 0; i < h; i++)
-                    for (int j = 0; j < w; j++)
-                    {
-                        float ab = scratch[i * nr + j];
-                        ref float cij = ref c[(nint)i * ldc + j];
-                        cij = beta == 0f ? alpha * ab : alpha * ab + beta * cij;
-                    }
+                StoreEdgeTile(scratch, nr, h, w, c, ldc, alpha, beta);
             }
         }
     }
