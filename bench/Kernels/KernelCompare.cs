@@ -7,12 +7,14 @@
 //   K5 SiLU over 16M floats (1 thread = the old serial Map, 2 threads = the pool)
 //   --norms: LayerNorm and [log-]softmax, composed (before) vs fused kernels, at M3's shapes, fwd+bwd
 //   --groupnorm: K3's pieces at both shapes: GroupNorm kernel versions ± SiLU, the SiLU maps, and the
-//     engine path F.GroupNorm(x, 8).SiLU() (and F.GroupNormSiLU) on 1 and 2 threads, interleaved
+//     engine path F.GroupNorm(x, 8).SiLU() (and F.GroupNormSiLU) on 1 and 2 threads, interleaved;
+//     the kernel rows "… 1t/2t" pay a worker wake-up when they follow a 1t row (the interleaving);
+//     --profile adds the engine path's per-op profile (OpProfiler) on 1 and 2 threads
 // With --attention: only K4, every WORKLOADS shape: kernel V1 alone, then the engine's composed
 // path against F.ScaledDotProductAttention (fused), forward and forward+backward, with GFLOP/s
 // (forward 4·B·h·T²·d, halved when causal; forward+backward 3× that); then M1's attention block
 // and the M3 training step with the composed path (F.UseFusedAttention off) against the fused one.
-// Run: dotnet run -c Release --project bench -- versions [--quick] [--cpu-time] [--conv | --norms | --groupnorm | --rowsum | --attention [--small]]
+// Run: dotnet run -c Release --project bench -- versions [--quick] [--cpu-time] [--conv | --norms | --groupnorm [--profile] | --rowsum | --attention [--small]]
 using System.Diagnostics;
 using Denoise.Diagnostics;
 using Denoise.Kernels.Cpu;
