@@ -7,13 +7,16 @@
 //   K5 SiLU over 16M floats (1 thread = the old serial Map, 2 threads = the pool)
 //   --norms: LayerNorm and [log-]softmax, composed (before) vs fused kernels, at M3's shapes, fwd+bwd
 //   --groupnorm: K3's pieces at both shapes: GroupNorm kernel versions ± SiLU, the SiLU maps, and the
-//     engine path F.GroupNorm(x, 8).SiLU() (and F.GroupNormSiLU) on 1 and 2 threads, interleaved
+//     engine path F.GroupNorm(x, 8).SiLU() (and F.GroupNormSiLU) on 1 and 2 threads, interleaved;
+//     the kernel rows "… 1t/2t" pay a worker wake-up when they follow a 1t row (the interleaving);
+//     --profile adds the engine path's per-op profile (OpProfiler) on 1 and 2 threads
 // With --attention: only K4, every WORKLOADS shape: kernel V1 alone, then the engine's composed
 // path against F.ScaledDotProductAttention (fused), forward and forward+backward, with GFLOP/s
 // (forward 4·B·h·T²·d, halved when causal; forward+backward 3× that); then M1's attention block
 // and the M3 training step with the composed path (F.UseFusedAttention off) against the fused one.
-// Run: dotnet run -c Release --project bench -- versions [--quick] [--cpu-time] [--conv | --norms | --groupnorm | --rowsum | --attention [--small]]
+// Run: dotnet run -c Release --project bench -- versions [--quick] [--cpu-time] [--conv | --norms | --groupnorm [--profile] | --rowsum | --attention [--small]]
 using System.Diagnostics;
+using Denoise.Diagnostics;
 using Denoise.Kernels.Cpu;
 
 namespace Denoise.Bench;
@@ -34,7 +37,7 @@ public static class KernelCompare
         if (args.Contains("--rowsum")) { RowSumVersions(rounds); return 0; }
         var gen = new Generator(42);
         if (args.Contains("--norms")) { Norms(rounds, gen); return 0; }
-        if (args.Contains("--groupnorm")) { GroupNormParts(rounds); return 0; }
+        if (args.Contains("--groupnorm")) { GroupNormParts(rounds, args.Contains("--profile")); return 0; }
 
         // ── K2 ──
         var x = Tensor.Randn([64, 32, 28, 28], gen);
@@ -123,7 +126,7 @@ public static class KernelCompare
 
     /// <summary>K3's pieces at both WORKLOADS shapes, kernel by kernel: GroupNorm(8) forward and backward
     /// per NormVersion, with and without the fused SiLU, and the separate SiLU map's forward and backward.</summary>
-    static void GroupNormParts(int rounds)
+    static void GroupNormParts(int rounds, bool profile)
     {
         foreach (var (N, C, H, W) in new[] { (64, 64, 14, 14), (64, 128, 7, 7) })
         {
@@ -153,6 +156,14 @@ public static class KernelCompare
             parts.Add(("V2Overlap fwd +SiLU +shift", () => GroupNorm.Forward(NormVersion.V2Overlap, x, ga, be, sh, y, mean, rstd, silu)));
             parts.Add(("V2Overlap bwd +SiLU +shift", () => GroupNorm.Backward(NormVersion.V2Overlap, x, dy, ga, be, sh, mean, rstd, dx, dg, db, dsh, silu)));
             parts.Add(("broadcast add x + shift", () => { for (int i = 0; i < N * C; i++) Map.BinaryScalarB<Denoise.Kernels.Ops.Add>(x.AsSpan(i * S, S), sh[i], xs.AsSpan(i * S, S)); }));
+            int saved0 = WorkerPool.Threads;
+            foreach (int th in saved0 >= 2 ? new[] { 1, 2 } : new[] { 1 })
+            {
+                int t0 = th;
+                parts.Add(($"V2Overlap fwd {th}t", () => { WorkerPool.Threads = t0; GroupNorm.Forward(NormVersion.V2Overlap, x, ga, be, y, mean, rstd, plain); WorkerPool.Threads = saved0; }));
+                parts.Add(($"V2Overlap bwd {th}t", () => { WorkerPool.Threads = t0; GroupNorm.Backward(NormVersion.V2Overlap, x, dy, ga, be, mean, rstd, dx, dg, db, plain); WorkerPool.Threads = saved0; }));
+                parts.Add(($"SiLU map fwd {th}t", () => { WorkerPool.Threads = t0; Map.Unary<Denoise.Kernels.Ops.SiLU>(y, dx); WorkerPool.Threads = saved0; }));
+            }
             Report($"K3 {N}x{C}x{H}x{W} GroupNorm(8) kernels", rounds, null, parts.ToArray());
 
             // The workload's engine path, on 1 and 2 threads interleaved: where the 2-thread backward loses its speed-up.
@@ -171,6 +182,18 @@ public static class KernelCompare
                 engine.Add(($"{th}t fused fwd+Backward", On(th, () => { using var sc = TensorScope.Begin(); F.GroupNormSiLU(xt, 8, gt, bt).Backward(dt); })));
             }
             Report($"K3 {N}x{C}x{H}x{W} engine F.GroupNorm(x, 8).SiLU()", rounds, null, engine.ToArray());
+            if (!profile) continue;
+            // --profile: where the engine path's time goes, op by op (wall clock), 50 fwd+Backward steps each.
+            foreach (int th in saved >= 2 ? new[] { 1, 2 } : new[] { 1 })
+            {
+                var step = On(th, () => { using var sc = TensorScope.Begin(); F.GroupNorm(xt, 8, gt, bt).SiLU().Backward(dt); });
+                for (int i = 0; i < 10; i++) step();
+                OpProfiler.Enabled = true; OpProfiler.Reset();
+                for (int i = 0; i < 50; i++) step();
+                OpProfiler.Enabled = false;
+                Console.WriteLine($"-- K3 {N}x{C}x{H}x{W} F.GroupNorm(x, 8).SiLU().Backward, {th} thread(s), per step:");
+                Console.Write(OpProfiler.Report(20, 50));
+            }
         }
     }
 

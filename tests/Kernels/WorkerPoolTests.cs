@@ -1,6 +1,7 @@
 // WorkerPoolTests.cs — the persistent worker pool (kernels/Cpu/Parallel/WorkerPool.cs): every
 // part runs exactly once, nested and back-to-back jobs work, single-thread mode runs in order, an
-// exception in any part reaches the caller (and the pool still works afterwards), and a float sum
+// exception in any part reaches the caller (and the pool still works afterwards), the caller runs a
+// prefix of the parts (workers claim from the back), and a float sum
 // split by WorkerPool.Range gives the same bits on 1 and 2 threads.
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.WorkerPool
 using Denoise.Kernels.Cpu;
@@ -30,6 +31,36 @@ public class WorkerPoolTests
             WorkerPool.Run(new CountJob(hits, nested: round % 10 == 0), parts);
             Assert.That(hits, Is.All.EqualTo(1), $"round {round}");
         }
+    }
+
+    readonly struct WhoJob(int[] thread) : IParallelJob
+    {
+        public void Execute(int part) { thread[part] = Environment.CurrentManagedThreadId; Thread.SpinWait(2000); }
+    }
+
+    // The caller claims from the front and workers from the back, so the caller's parts are always
+    // 0..k−1 (the half of a tensor it wrote in the last op), whoever is faster.
+    [Test]
+    public void Run_CallerRunsAPrefix_WorkersTheRest()
+    {
+        int saved = WorkerPool.Threads;
+        WorkerPool.Threads = 2;
+        try
+        {
+            bool sawWorker = false;
+            for (int round = 0; round < 200; round++)
+            {
+                var thread = new int[16];
+                WorkerPool.Run(new WhoJob(thread), 16);
+                int me = Environment.CurrentManagedThreadId, k = 0;
+                while (k < 16 && thread[k] == me) k++;
+                Assert.That(thread.Skip(k), Has.None.EqualTo(me), $"round {round}: caller's parts {string.Join(",", thread)} are not a prefix");
+                Assert.That(thread, Has.None.EqualTo(0), $"round {round}: a part did not run");
+                sawWorker |= k < 16;
+            }
+            Assert.That(sawWorker || Environment.ProcessorCount < 2, Is.True, "no part ever ran on a worker");
+        }
+        finally { WorkerPool.Threads = saved; }
     }
 
     [Test]

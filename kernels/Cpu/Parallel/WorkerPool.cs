@@ -25,6 +25,9 @@
 // worker spin of 1.5–8 ms instead of the intended 50–100 µs (see SpinMicroseconds). Measured with
 // both fixed, interleaved, load 16 on 2 cores: K3 forward median 0.43 ms on 2 threads (4.4 ms with
 // the old spin) against 0.43 ms on 1; SiLU over 16M floats 11.2 ms against 12.4 ms on 1.
+// Claim order (caller from the front, workers from the back; see `state`): K3 fwd+bwd in the engine,
+// 2 threads, bench/compare.sh --rounds 2 --only K3, load 2.2: 64×64×14×14 1.011 → 0.685 ms,
+// 64×128×7×7 0.602 → 0.438 ms (PyTorch 1.05–1.15 / 0.60–0.62); K1, K2, M1 unchanged within noise.
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.WorkerPool
 using System.Diagnostics;
 using System.Runtime.ExceptionServices;
@@ -70,10 +73,16 @@ public static class WorkerPool
     static Action<int>? body;        // the current job's Execute, cached per job type
     static ExceptionDispatchInfo? error;   // the first exception thrown by a part of the current job
 
-    // The claim word: generation (bits 40+) | parts (bits 20–39) | next unclaimed part (bits 0–19).
-    // A part is claimed by one compare-and-swap on the whole word, so a worker that woke late can
-    // never claim a part of a job it has not seen: the caller waits only for parts that were
+    // The claim word: generation (bits 40+) | end (bits 20–39) | next (bits 0–19): parts [next, end)
+    // are unclaimed. A part is claimed by one compare-and-swap on the whole word, so a worker that woke
+    // late can never claim a part of a job it has not seen: the caller waits only for parts that were
     // claimed, never for a worker that is asleep or descheduled (this machine is shared).
+    // The caller claims from the front (next++), workers from the back (--end): on 2 threads the caller
+    // runs the first parts and the worker the last, op after op, so the half of a tensor one core wrote
+    // is the half it reads in the next op (kernels cut parts in memory order). With one shared counter
+    // each part went to whichever thread came first, and about half the data of every op had to come
+    // from the other core's cache (K3 in the engine, 2 threads: each part ran at half its one-thread
+    // speed). Which thread runs a part still never changes the bits.
     static long state;
     const int FieldBits = 20;
     const long FieldMask = (1L << FieldBits) - 1;
@@ -99,7 +108,7 @@ public static class WorkerPool
             Interlocked.Exchange(ref state, (gen << (2 * FieldBits)) | ((long)partCount << FieldBits));   // publishes (full fence)
             if (Volatile.Read(ref sleepers) > 0)
                 lock (gate) Monitor.PulseAll(gate);
-            Work();
+            Work(fromFront: true);
             var spin = new SpinWait();
             while (Volatile.Read(ref done) < partCount) spin.SpinOnce(sleep1Threshold: -1);
             JobSlot<TJob>.Job = default;
@@ -110,17 +119,18 @@ public static class WorkerPool
         finally { Volatile.Write(ref busy, 0); }
     }
 
-    /// <summary>Claims and runs parts of the current job until none is left.</summary>
-    static void Work()
+    /// <summary>Claims and runs parts of the current job until none is left: the caller from the front, workers from the back.</summary>
+    static void Work(bool fromFront)
     {
         while (true)
         {
             long s = Volatile.Read(ref state);
-            long next = s & FieldMask, parts = (s >> FieldBits) & FieldMask;
-            if (next >= parts) return;
-            if (Interlocked.CompareExchange(ref state, s + 1, s) != s) continue;
+            long next = s & FieldMask, end = (s >> FieldBits) & FieldMask;
+            if (next >= end) return;
+            long part = fromFront ? next : end - 1;
+            if (Interlocked.CompareExchange(ref state, fromFront ? s + 1 : s - (1L << FieldBits), s) != s) continue;
             // Claimed: the job cannot finish before this part does, so body is this job's.
-            try { body!((int)next); }
+            try { body!((int)part); }
             catch (Exception e) { Interlocked.CompareExchange(ref error, ExceptionDispatchInfo.Capture(e), null); }
             finally { Interlocked.Increment(ref done); }
         }
@@ -174,7 +184,7 @@ public static class WorkerPool
                 }
             }
             seen = Volatile.Read(ref state) >> (2 * FieldBits);
-            Work();
+            Work(fromFront: false);
         }
     }
 
