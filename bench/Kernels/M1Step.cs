@@ -42,22 +42,10 @@ public static class M1Step
         }
 
         for (int i = 0; i < 2; i++) Step();                                  // JIT, pool, workers
-        var wall = new List<double>(); var cpu = new List<double>();
-        var proc = Process.GetCurrentProcess();
         long fresh0 = CpuPool.Floats.AllocatedBytes, managed0 = GC.GetTotalAllocatedBytes(precise: true);
-        for (int i = 0; i < steps; i++)
-        {
-            proc.Refresh();
-            var cpu0 = proc.TotalProcessorTime;
-            var sw = Stopwatch.StartNew();
-            Step();
-            wall.Add(sw.Elapsed.TotalMilliseconds);
-            proc.Refresh();
-            cpu.Add((proc.TotalProcessorTime - cpu0).TotalMilliseconds);
-        }
+        var (wall, cpu) = StepTimer.Measure(Step, steps);
         double freshMb = (CpuPool.Floats.AllocatedBytes - fresh0) / 1e6 / steps;
         double managedMb = (GC.GetTotalAllocatedBytes(precise: true) - managed0) / 1e6 / steps;
-        wall.Sort(); cpu.Sort();
         Console.WriteLine($"M1 step B=64 ({unet.ParameterCount():N0} params, {threads} threads, {steps} steps): wall min {wall[0]:F0} ms, " +
             $"median {wall[steps / 2]:F0} ms; cpu min {cpu[0]:F0}, median {cpu[steps / 2]:F0} ms; fresh pool {freshMb:F1} MB/step, " +
             $"managed {managedMb:F1} MB/step; loss {lastLoss:F4}");

@@ -45,19 +45,7 @@ public static class M4Step
         }
 
         for (int i = 0; i < 2; i++) Step();
-        var proc = Process.GetCurrentProcess();
-        var cpu = new List<double>(); var wall = new List<double>();
-        for (int i = 0; i < steps; i++)
-        {
-            proc.Refresh();
-            var cpu0 = proc.TotalProcessorTime;
-            var sw = Stopwatch.StartNew();
-            Step();
-            wall.Add(sw.Elapsed.TotalMilliseconds);
-            proc.Refresh();
-            cpu.Add((proc.TotalProcessorTime - cpu0).TotalMilliseconds);
-        }
-        wall.Sort(); cpu.Sort();
+        var (wall, cpu) = StepTimer.Measure(Step, steps);
         Console.WriteLine($"M4 step B=64 ({threads} threads, {steps} steps): wall min {wall[0]:F1} ms, median {wall[steps / 2]:F1} ms; " +
             $"cpu min {cpu[0]:F1}, median {cpu[steps / 2]:F1} ms");
         if (args.Contains("--profile"))

@@ -33,19 +33,7 @@ public static class ModelStep
 
         var warm = Stopwatch.StartNew();
         for (int i = 0; i < 3 || (warm.Elapsed.TotalSeconds < 1.0 && i < 300); i++) step();   // past tier-0 JIT
-        var proc = Process.GetCurrentProcess();
-        var cpu = new List<double>(); var wall = new List<double>();
-        for (int i = 0; i < steps; i++)
-        {
-            proc.Refresh();
-            var cpu0 = proc.TotalProcessorTime;
-            var sw = Stopwatch.StartNew();
-            step();
-            wall.Add(sw.Elapsed.TotalMilliseconds);
-            proc.Refresh();
-            cpu.Add((proc.TotalProcessorTime - cpu0).TotalMilliseconds);
-        }
-        wall.Sort(); cpu.Sort();
+        var (wall, cpu) = StepTimer.Measure(step, steps);
         Console.WriteLine($"{model} step (GEMM {Gemm.Current}, {threads} threads, {steps} steps): wall min {wall[0]:F2} ms, median {wall[steps / 2]:F2} ms; " +
             $"cpu min {cpu[0]:F2}, median {cpu[steps / 2]:F2} ms");
         if (args.Contains("--profile"))
