@@ -62,19 +62,21 @@ public static unsafe partial class Conv2d
 
     // ───────────────────── next-part prefetch ─────────────────────
 
-    /// <summary>Images of the part this thread most likely claims after <paramref name="part"/>: the pool hands parts
-    /// out in order, so with T threads that is part + T (count 0 when there is none).</summary>
+    /// <summary>Images of the part this thread most likely claims after <paramref name="part"/> (count 0 when there is
+    /// none): the caller claims parts from the front and a worker from the back (WorkerPool.LikelyNextPart). Until
+    /// session 5 this was part + threads, right for one shared claim counter but, after the pool's claim order
+    /// changed, the other thread's next part on 2 threads: the caller prefetched the worker's input and the worker none.</summary>
     static (int N0, int Count) NextPartRange(int part, int parts, int N)
     {
-        int next = part + Math.Max(1, WorkerPool.Threads);
-        return next < parts ? WorkerPool.Range(N, parts, next) : (0, 0);
+        int next = WorkerPool.LikelyNextPart(part, parts);
+        return next >= 0 ? WorkerPool.Range(N, parts, next) : (0, 0);
     }
 
     /// <summary>As <see cref="NextPartRange"/> for fixed batches of nb images.</summary>
     static (int N0, int Count) NextPartImages(int part, int parts, int nb, int N)
     {
-        int next = part + Math.Max(1, WorkerPool.Threads);
-        return next < parts ? (next * nb, Math.Min(nb, N - next * nb)) : (0, 0);
+        int next = WorkerPool.LikelyNextPart(part, parts);
+        return next >= 0 ? (next * nb, Math.Min(nb, N - next * nb)) : (0, 0);
     }
 
     /// <summary>Prefetches a range of memory into L2 a few lines per <see cref="Step"/>, spread over a part's tiles, so

@@ -95,7 +95,11 @@ public static class WorkerPool
         if (partCount > MaxParts) throw new ArgumentOutOfRangeException(nameof(partCount), $"at most {MaxParts} parts");
         if (threads <= 1 || partCount == 1 || Interlocked.CompareExchange(ref busy, 1, 0) != 0)
         {
-            for (int p = 0; p < partCount; p++) job.Execute(p);
+            // Serial parts run in ascending order on this thread, even on a worker (a job run from inside a job).
+            bool fromBack = t_claimsFromBack;
+            t_claimsFromBack = false;
+            try { for (int p = 0; p < partCount; p++) job.Execute(p); }
+            finally { t_claimsFromBack = fromBack; }
             return;
         }
         try
@@ -136,6 +140,19 @@ public static class WorkerPool
         }
     }
 
+    [ThreadStatic] static bool t_claimsFromBack;
+
+    /// <summary>
+    /// The part this thread will most likely run after <paramref name="part"/>, or −1 if none: part + 1 on the
+    /// caller (and in serial runs), part − 1 on a worker, which claims from the back. Only for prefetching the
+    /// next part's input (Conv2d.V7); never for correctness, since another thread may claim that part first.
+    /// </summary>
+    public static int LikelyNextPart(int part, int parts)
+    {
+        int next = t_claimsFromBack ? part - 1 : part + 1;
+        return next >= 0 && next < parts ? next : -1;
+    }
+
     /// <summary>Splits [0, n) into <paramref name="parts"/> contiguous ranges by arithmetic only.</summary>
     public static (int Start, int Length) Range(int n, int parts, int part)
     {
@@ -170,6 +187,7 @@ public static class WorkerPool
     static void WorkerLoop()
     {
         long seen = -1;   // generation last worked on
+        t_claimsFromBack = true;
         while (true)
         {
             long spinUntil = Stopwatch.GetTimestamp() + SpinMicroseconds * Stopwatch.Frequency / 1_000_000;
