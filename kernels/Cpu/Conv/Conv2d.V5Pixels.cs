@@ -235,7 +235,10 @@ public static unsafe partial class Conv2d
         return G;
     }
 
-    readonly struct PixelWeightGradJob(Conv2dProblem p, float* x, float* gy, float* dwParts, int parts, bool prefetch = false) : IParallelJob
+    /// <param name="dwtParts">V7: each part leaves its dWᵀ (the accumulator layout, <see cref="DwtLength"/> floats) at
+    /// dwParts + part · DwtLength, and <see cref="SumPartsTransposed"/> adds and transposes them in one pass; else each
+    /// part transposes its dWᵀ into its slice of dwParts (V5).</param>
+    readonly struct PixelWeightGradJob(Conv2dProblem p, float* x, float* gy, float* dwParts, int parts, bool prefetch = false, bool dwtParts = false) : IParallelJob
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int part)
@@ -246,10 +249,16 @@ public static unsafe partial class Conv2d
             int Kpad = (K + kt - 1) / kt * kt;
             int Fpad = (Fg + ft - 1) / ft * ft, nbMax = V3BatchImages(p.N, q);
             // dWᵀ of this part, (g, k, f) with row stride Fpad; taps K … Kpad−1 repeat the last one and are dropped.
-            long dwtLen = (long)p.Groups * Kpad * Fpad;
-            if (t_dwt == null || t_dwt.Length < dwtLen + 16) t_dwt = GC.AllocateUninitializedArray<float>((int)dwtLen + 16, pinned: true);
-            float* dwt = (float*)(((nint)Unsafe.AsPointer(ref t_dwt[0]) + 63) & ~(nint)63);
-            new Span<float>(dwt, (int)dwtLen).Clear();
+            long dwtLen = DwtLength(p);
+            float* dwt;
+            if (dwtParts) dwt = dwParts + part * dwtLen;
+            else
+            {
+                if (t_dwt == null || t_dwt.Length < dwtLen + 16) t_dwt = GC.AllocateUninitializedArray<float>((int)dwtLen + 16, pinned: true);
+                dwt = (float*)(((nint)Unsafe.AsPointer(ref t_dwt[0]) + 63) & ~(nint)63);
+            }
+            // The part's first pixel chunk starts each tile from zero (no clear); with no pixels there is no first chunk.
+            if (p.P == 0) new Span<float>(dwt, (int)dwtLen).Clear();
             int* plane = ForwardTaps(p, q, out int* delta);
             for (int b0 = n0; b0 < n0 + count; b0 += nbMax)
             {
@@ -270,16 +279,18 @@ public static unsafe partial class Conv2d
                     {
                         pfx.Step(); pfg.Step();
                         int cnt = Math.Min(PxChunk, npx - j0);
+                        bool first = b0 == n0 && j0 == 0;
                         for (int f0 = 0; f0 < Fpad; f0 += ft)
                             for (int k0 = 0; k0 < Kpad; k0 += kt)
                             {
                                 float* gt = G + ((long)(g * Fpad + f0) * npx + (long)j0 * ft), acc = dwt + ((long)g * Kpad + k0) * Fpad + f0;
-                                if (ft == PxRows) Dw64x6(cnt, gt, ft, Q + j0, L, off + k0, acc, Fpad);
-                                else Dw32x8(cnt, gt, ft, Q + j0, L, off + k0, acc, Fpad);
+                                if (ft == PxRows) Dw64x6(cnt, gt, ft, Q + j0, L, off + k0, acc, Fpad, first);
+                                else Dw32x8(cnt, gt, ft, Q + j0, L, off + k0, acc, Fpad, first);
                             }
                     }
                 }
             }
+            if (dwtParts) return;
             // dWᵀ → dW by 16 × 16 register transposes (a strided scalar copy read one cache line per element).
             float* dw = dwParts + (long)part * p.WeightLength;
             int F16 = Fg & ~15, K16 = K & ~15;
@@ -295,18 +306,28 @@ public static unsafe partial class Conv2d
         }
     }
 
-    /// <summary>acc[t·lda + f] += Σ_{j &lt; n} gt[j·ldg + f] · src[off[t] + Q[j]] for 6 taps t and 64 filters f.</summary>
+    /// <summary>acc[t·lda + f] += Σ_{j &lt; n} gt[j·ldg + f] · src[off[t] + Q[j]] for 6 taps t and 64 filters f
+    /// (<paramref name="zero"/>: acc = the sum, its old contents unread).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Dw64x6(int n, float* gt, int ldg, int* Q, float* src, int* off, float* acc, int lda)
+    static void Dw64x6(int n, float* gt, int ldg, int* Q, float* src, int* off, float* acc, int lda, bool zero = false)
     {
         float* s0 = src + off[0], s1 = src + off[1], s2 = src + off[2], s3 = src + off[3], s4 = src + off[4], s5 = src + off[5];
         float* r0 = acc, r1 = acc + lda, r2 = acc + 2 * lda, r3 = acc + 3 * lda, r4 = acc + 4 * lda, r5 = acc + 5 * lda;
-        var a00 = Vector512.Load(r0); var a01 = Vector512.Load(r0 + 16); var a02 = Vector512.Load(r0 + 32); var a03 = Vector512.Load(r0 + 48);
-        var a10 = Vector512.Load(r1); var a11 = Vector512.Load(r1 + 16); var a12 = Vector512.Load(r1 + 32); var a13 = Vector512.Load(r1 + 48);
-        var a20 = Vector512.Load(r2); var a21 = Vector512.Load(r2 + 16); var a22 = Vector512.Load(r2 + 32); var a23 = Vector512.Load(r2 + 48);
-        var a30 = Vector512.Load(r3); var a31 = Vector512.Load(r3 + 16); var a32 = Vector512.Load(r3 + 32); var a33 = Vector512.Load(r3 + 48);
-        var a40 = Vector512.Load(r4); var a41 = Vector512.Load(r4 + 16); var a42 = Vector512.Load(r4 + 32); var a43 = Vector512.Load(r4 + 48);
-        var a50 = Vector512.Load(r5); var a51 = Vector512.Load(r5 + 16); var a52 = Vector512.Load(r5 + 32); var a53 = Vector512.Load(r5 + 48);
+        Vector512<float> a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33, a40, a41, a42, a43, a50, a51, a52, a53;
+        if (zero)
+        {
+            a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = a20 = a21 = a22 = a23 = Vector512<float>.Zero;
+            a30 = a31 = a32 = a33 = a40 = a41 = a42 = a43 = a50 = a51 = a52 = a53 = Vector512<float>.Zero;
+        }
+        else
+        {
+            a00 = Vector512.Load(r0); a01 = Vector512.Load(r0 + 16); a02 = Vector512.Load(r0 + 32); a03 = Vector512.Load(r0 + 48);
+            a10 = Vector512.Load(r1); a11 = Vector512.Load(r1 + 16); a12 = Vector512.Load(r1 + 32); a13 = Vector512.Load(r1 + 48);
+            a20 = Vector512.Load(r2); a21 = Vector512.Load(r2 + 16); a22 = Vector512.Load(r2 + 32); a23 = Vector512.Load(r2 + 48);
+            a30 = Vector512.Load(r3); a31 = Vector512.Load(r3 + 16); a32 = Vector512.Load(r3 + 32); a33 = Vector512.Load(r3 + 48);
+            a40 = Vector512.Load(r4); a41 = Vector512.Load(r4 + 16); a42 = Vector512.Load(r4 + 32); a43 = Vector512.Load(r4 + 48);
+            a50 = Vector512.Load(r5); a51 = Vector512.Load(r5 + 16); a52 = Vector512.Load(r5 + 32); a53 = Vector512.Load(r5 + 48);
+        }
         for (int j = 0; j < n; j++, gt += ldg)
         {
             nint qj = Q[j];
@@ -339,18 +360,23 @@ public static unsafe partial class Conv2d
     /// <summary>acc[t·lda + f] += Σ_{j &lt; n} gt[j·ldg + f] · src[off[t] + Q[j]] for 8 taps t and 32 filters f
     /// (16 zmm accumulators: still two per FMA pipe and cycle of latency).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Dw32x8(int n, float* gt, int ldg, int* Q, float* src, int* off, float* acc, int lda)
+    static void Dw32x8(int n, float* gt, int ldg, int* Q, float* src, int* off, float* acc, int lda, bool zero = false)
     {
         float* s0 = src + off[0], s1 = src + off[1], s2 = src + off[2], s3 = src + off[3];
         float* s4 = src + off[4], s5 = src + off[5], s6 = src + off[6], s7 = src + off[7];
-        var a00 = Vector512.Load(acc); var a01 = Vector512.Load(acc + 16);
-        var a10 = Vector512.Load(acc + lda); var a11 = Vector512.Load(acc + lda + 16);
-        var a20 = Vector512.Load(acc + 2 * lda); var a21 = Vector512.Load(acc + 2 * lda + 16);
-        var a30 = Vector512.Load(acc + 3 * lda); var a31 = Vector512.Load(acc + 3 * lda + 16);
-        var a40 = Vector512.Load(acc + 4 * lda); var a41 = Vector512.Load(acc + 4 * lda + 16);
-        var a50 = Vector512.Load(acc + 5 * lda); var a51 = Vector512.Load(acc + 5 * lda + 16);
-        var a60 = Vector512.Load(acc + 6 * lda); var a61 = Vector512.Load(acc + 6 * lda + 16);
-        var a70 = Vector512.Load(acc + 7 * lda); var a71 = Vector512.Load(acc + 7 * lda + 16);
+        Vector512<float> a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51, a60, a61, a70, a71;
+        if (zero) a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = a40 = a41 = a50 = a51 = a60 = a61 = a70 = a71 = Vector512<float>.Zero;
+        else
+        {
+            a00 = Vector512.Load(acc); a01 = Vector512.Load(acc + 16);
+            a10 = Vector512.Load(acc + lda); a11 = Vector512.Load(acc + lda + 16);
+            a20 = Vector512.Load(acc + 2 * lda); a21 = Vector512.Load(acc + 2 * lda + 16);
+            a30 = Vector512.Load(acc + 3 * lda); a31 = Vector512.Load(acc + 3 * lda + 16);
+            a40 = Vector512.Load(acc + 4 * lda); a41 = Vector512.Load(acc + 4 * lda + 16);
+            a50 = Vector512.Load(acc + 5 * lda); a51 = Vector512.Load(acc + 5 * lda + 16);
+            a60 = Vector512.Load(acc + 6 * lda); a61 = Vector512.Load(acc + 6 * lda + 16);
+            a70 = Vector512.Load(acc + 7 * lda); a71 = Vector512.Load(acc + 7 * lda + 16);
+        }
         for (int j = 0; j < n; j++, gt += ldg)
         {
             nint qj = Q[j];
@@ -378,9 +404,18 @@ public static unsafe partial class Conv2d
     /// caller) adds a whole partial dW — at 14 × 14 (64 → 64) 12 parts of ~5 images spent ~10% of the map there.</summary>
     static int V5WeightGradParts(in Conv2dProblem p) => Math.Min(8, V5Parts(p.N, Grid.Forward(p.Geo)));
 
-    static void V5WeightGrad(float* x, float* gy, float* dwOrPartials, in Conv2dProblem p, int parts, bool prefetch = false)
+    static void V5WeightGrad(float* x, float* gy, float* dwOrPartials, in Conv2dProblem p, int parts, bool prefetch = false, bool dwtParts = false)
     {
-        var job = new PixelWeightGradJob(p, x, gy, dwOrPartials, parts, prefetch);
+        var job = new PixelWeightGradJob(p, x, gy, dwOrPartials, parts, prefetch, dwtParts);
         if (parts == 1) job.Execute(0); else WorkerPool.Run(job, parts);
+    }
+
+    /// <summary>Floats of one part's dWᵀ accumulator: Groups × Kpad taps × Fpad filters (a multiple of 16, so parts
+    /// laid end to end stay 64-byte aligned).</summary>
+    static long DwtLength(in Conv2dProblem p)
+    {
+        int ft = WeightGradTileFilters(p.CoutG), kt = ft == PxRows ? PxCols : 8;
+        long Kpad = (p.KG + kt - 1) / kt * kt, Fpad = (p.CoutG + ft - 1) / ft * ft;
+        return p.Groups * Kpad * Fpad;
     }
 }

@@ -102,6 +102,73 @@ public static unsafe partial class Conv2d
         }
     }
 
+    // ───────────────────── weight-grad: parts summed in the accumulator layout ─────────────────────
+
+    /// <summary>V7's weight-grad off the stem: V5's pixel tiles (next batch prefetched), each part leaving its dWᵀ
+    /// accumulator where it is; one pass then adds the parts and transposes the sum into dW. V5 transposed every
+    /// part's dWᵀ into a partial dW and then added the partials: two more passes over parts × |dW| (4 × 590 KB at
+    /// 7 × 7, 128 → 128), and a clear of each accumulator, which now starts from zero on the part's first pixels.
+    /// Same bits (each element still sums its part's pixels in order, then the parts in order).</summary>
+    static void V7PixelWeightGrad(float* x, float* gy, float* dw, in Conv2dProblem p, int parts)
+    {
+        long len = DwtLength(p);
+        float[] buffer = System.Buffers.ArrayPool<float>.Shared.Rent(checked((int)(parts * len + 16)));
+        try
+        {
+            fixed (float* pb = buffer)
+            {
+                float* dwt = (float*)(((nint)pb + 63) & ~(nint)63);
+                V5WeightGrad(x, gy, dwt, p, parts, prefetch: true, dwtParts: true);
+                var job = new SumPartsTransposedJob(dwt, dw, p, parts, WorkerPool.PartsFor(parts * len, 1 << 14, 8));
+                if (job.Ranges == 1) job.Execute(0); else WorkerPool.Run(job, job.Ranges);
+            }
+        }
+        finally { System.Buffers.ArrayPool<float>.Shared.Return(buffer); }
+    }
+
+    /// <summary>dW[g, f, k] = Σ_c dWᵀ_c[g, k, f], parts c in order, over ranges of 16-tap blocks: 16 rows of 16 filters
+    /// summed in registers, then one 16 × 16 register transpose into dW; scalar tails.</summary>
+    readonly struct SumPartsTransposedJob(float* dwt, float* dw, Conv2dProblem p, int parts, int ranges) : IParallelJob
+    {
+        public int Ranges => Math.Min(ranges, p.Groups * ((p.KG + 15) / 16));
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Execute(int r)
+        {
+            int ft = WeightGradTileFilters(p.CoutG), kt = ft == PxRows ? PxCols : 8;
+            int K = p.KG, Fg = p.CoutG, Kpad = (K + kt - 1) / kt * kt, Fpad = (Fg + ft - 1) / ft * ft, F16 = Fg & ~15;
+            int kBlocks = (K + 15) / 16;
+            long len = DwtLength(p);
+            var (b0, count) = WorkerPool.Range(p.Groups * kBlocks, Ranges, r);
+            float* block = stackalloc float[256];
+            for (int b = b0; b < b0 + count; b++)
+            {
+                int g = b / kBlocks, k0 = b % kBlocks * 16, kc = Math.Min(16, K - k0);
+                float* s = dwt + (long)g * Kpad * Fpad + (long)k0 * Fpad, d = dw + (long)g * Fg * K + k0;
+                int fVec = kc == 16 ? F16 : 0;
+                for (int f0 = 0; f0 < fVec; f0 += 16)
+                {
+                    for (int t = 0; t < 16; t++)
+                    {
+                        float* a = s + (long)t * Fpad + f0;
+                        var sum = Vector512.Load(a);
+                        for (int c = 1; c < parts; c++) sum += Vector512.Load(a + c * len);
+                        sum.Store(block + t * 16);
+                    }
+                    Transpose16.Run(block, 16, d + (long)f0 * K, K);
+                }
+                for (int f = fVec; f < Fg; f++)
+                    for (int t = 0; t < kc; t++)
+                    {
+                        float* a = s + (long)t * Fpad + f;
+                        float sum = a[0];
+                        for (int c = 1; c < parts; c++) sum += a[c * len];
+                        d[(long)f * K + t] = sum;
+                    }
+            }
+        }
+    }
+
     // ───────────────────── stem forward: a direct stencil ─────────────────────
 
     static void V7StemForward(float* x, float* w, float* bias, float* y, in Conv2dProblem p)

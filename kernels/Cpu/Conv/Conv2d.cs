@@ -264,6 +264,7 @@ public static unsafe partial class Conv2d
                 Conv2dVersion.V7 => V7StemWeightGradParts(p),
                 _ => ImageParts(p),
             };
+            if (v == Conv2dVersion.V5Pixels && prefetch) { V7PixelWeightGrad(px, pg, pd, p, parts); return; }
             if (parts == 1)
             {
                 if (v == Conv2dVersion.V7) V7StemWeightGrad(px, pg, pd, p, 1);
