@@ -250,32 +250,83 @@ public static unsafe partial class Conv2d
         return (float*)Unsafe.AsPointer(ref t_packedA[0]);
     }
 
-    /// <summary>W (Cout × KG per group) → panels of <paramref name="rows"/> filters, element (k, r) at k·rows + r, zero rows past Fg.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    /// <summary>W (Cout × KG per group) → panels of <paramref name="rows"/> filters, element (k, r) at k·rows + r, zero rows past Fg.
+    /// Panels are packed in parallel: serial, the pack ran before the parallel tiles and was ~3% of a 2-thread 7 × 7
+    /// (128 → 128) forward.</summary>
     static float* PackWeights(float* w, in Conv2dProblem p, int rows)
     {
-        int K = p.KG, Fg = p.CoutG, panels = (Fg + rows - 1) / rows, K16 = K & ~15;
-        float* d = PackBuffer((long)p.Groups * panels * rows * K), dst = d;
-        for (int g = 0; g < p.Groups; g++)
-            for (int f0 = 0; f0 < Fg; f0 += rows, d += (long)rows * K)
+        int panels = (p.CoutG + rows - 1) / rows;
+        float* d = PackBuffer((long)p.Groups * panels * rows * p.KG);
+        var job = new PackPanelsJob(w, d, p, rows, null, 0);
+        RunPack(job, p.Groups * panels, (long)p.Groups * panels * rows * p.KG);
+        return d;
+    }
+
+    /// <summary>Panels of the packed weights as parts (each writes only its own panel, so any split gives the same bits);
+    /// serial below ~64K floats, where a hand-off costs more than the copy.</summary>
+    static void RunPack(in PackPanelsJob job, int panels, long floats)
+    {
+        if (panels == 1 || floats < 1 << 16) for (int i = 0; i < panels; i++) job.Execute(i);
+        else WorkerPool.Run(job, panels);
+    }
+
+    /// <summary>One panel of packed weights. Forward (taps == null): W's filters f0 … f0+rows−1 of group g transposed to
+    /// (k, r). Input-grad (taps: the T taps of the phase, as ki·KW + kj): A[m = c, k = (j, t)] = w[g·CoutG + j, c, tap t],
+    /// rows m0 … m0+rows−1 of dx channels.</summary>
+    readonly struct PackPanelsJob(float* w, float* packed, Conv2dProblem p, int rows, int* taps, int T) : IParallelJob
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Execute(int panel)
+        {
+            if (taps == null) PackForward(panel); else PackTransposed(panel);
+        }
+
+        void PackForward(int panel)
+        {
+            int K = p.KG, Fg = p.CoutG, panels = (Fg + rows - 1) / rows, K16 = K & ~15;
+            int g = panel / panels, f0 = panel % panels * rows;
+            float* d = packed + (long)panel * rows * K;
+            if (rows % 16 == 0 && f0 + rows <= Fg)
             {
-                if (rows % 16 == 0 && f0 + rows <= Fg)
-                {
-                    // Whole panels by 16 × 16 register transposes: the element-wise loop read one strided float per
-                    // element and was ~5% of a 7 × 7 (128 → 128) forward, run before the parallel part.
-                    float* src = w + (long)(g * Fg + f0) * K;
-                    for (int r0 = 0; r0 < rows; r0 += 16)
-                        for (int k0 = 0; k0 < K16; k0 += 16)
-                            Transpose16.Run(src + (long)r0 * K + k0, K, d + (long)k0 * rows + r0, rows);
-                    for (int k = K16; k < K; k++)
-                        for (int r = 0; r < rows; r++) d[(long)k * rows + r] = src[(long)r * K + k];
-                    continue;
-                }
-                for (int k = 0; k < K; k++)
-                    for (int r = 0; r < rows; r++)
-                        d[(long)k * rows + r] = f0 + r < Fg ? w[(long)(g * Fg + f0 + r) * K + k] : 0f;
+                // Whole panels by 16 × 16 register transposes: the element-wise loop read one strided float per
+                // element and was ~5% of a 7 × 7 (128 → 128) forward, run before the parallel part.
+                float* src = w + (long)(g * Fg + f0) * K;
+                for (int r0 = 0; r0 < rows; r0 += 16)
+                    for (int k0 = 0; k0 < K16; k0 += 16)
+                        Transpose16.Run(src + (long)r0 * K + k0, K, d + (long)k0 * rows + r0, rows);
+                for (int k = K16; k < K; k++)
+                    for (int r = 0; r < rows; r++) d[(long)k * rows + r] = src[(long)r * K + k];
+                return;
             }
-        return dst;
+            for (int k = 0; k < K; k++)
+                for (int r = 0; r < rows; r++)
+                    d[(long)k * rows + r] = f0 + r < Fg ? w[(long)(g * Fg + f0 + r) * K + k] : 0f;
+        }
+
+        void PackTransposed(int panel)
+        {
+            var geo = p.Geo;
+            int CinG = p.CinG, CoutG = p.CoutG, KK = geo.KH * geo.KW, panels = (CinG + rows - 1) / rows, K = CoutG * T;
+            int gr = panel / panels, m0 = panel % panels * rows;
+            float* d = packed + (long)panel * rows * K;
+            if (T == KK && m0 + rows <= CinG)
+            {
+                // Every tap, in (ki, kj) order, and a whole panel: each row's KK taps are contiguous in w,
+                // so read them in order and scatter into the panel's L1-sized (j) block. (The element-wise
+                // gather below was ~7% of a 7 × 7 (128 → 128) input-grad, run before the parallel part.)
+                for (int j = 0; j < CoutG; j++, d += T * rows)
+                    for (int r = 0; r < rows; r++)
+                    {
+                        float* s = w + ((long)(gr * CoutG + j) * CinG + m0 + r) * KK;
+                        for (int t = 0; t < T; t++) d[t * rows + r] = s[t];
+                    }
+                return;
+            }
+            for (int j = 0; j < CoutG; j++)
+                for (int t = 0; t < T; t++)
+                    for (int r = 0; r < rows; r++)
+                        *d++ = m0 + r < CinG ? w[((long)(gr * CoutG + j) * CinG + m0 + r) * KK + taps[t]] : 0f;
+        }
     }
 
     /// <summary>V7 defers tile stores from this many taps up: the head's input-grad (K = 9) lost 0.45 → 0.54 ms with
@@ -496,6 +547,7 @@ public static unsafe partial class Conv2d
         var g = p.Geo;
         int CinG = p.CinG, CoutG = p.CoutG, KK = g.KH * g.KW;
         Span<int> tapKi = stackalloc int[KK], tapKj = stackalloc int[KK];
+        int* tapIndex = stackalloc int[KK];   // tap t of a phase as ki·KW + kj (for the weight pack)
         for (int rh = 0; rh < g.SH; rh++)
             for (int rw = 0; rw < g.SW; rw++)
             {
@@ -528,29 +580,10 @@ public static unsafe partial class Conv2d
                             // gy (row, col) read for dx phase pixel (a, b): (a + a0 − ⌊ki·DH/SH⌋, b + b0 − ⌊kj·DW/SW⌋).
                             delta[k] = q.Delta(a0 - tapKi[t] * g.DH / g.SH, b0 - tapKj[t] * g.DW / g.SW);
                         }
-                    // A[gr][m = c, k = (j, t)] = w[gr·CoutG + j, c, ki_t, kj_t], in panels of `rows` rows.
-                    float* d = pa + (long)gr * panels * rows * K;
-                    for (int m0 = 0; m0 < CinG; m0 += rows)
-                    {
-                        if (T == KK && m0 + rows <= CinG)
-                        {
-                            // Every tap, in (ki, kj) order, and a whole panel: each row's KK taps are contiguous in w,
-                            // so read them in order and scatter into the panel's L1-sized (j) block. (The element-wise
-                            // gather below was ~7% of a 7 × 7 (128 → 128) input-grad, run before the parallel part.)
-                            for (int j = 0; j < CoutG; j++, d += T * rows)
-                                for (int r = 0; r < rows; r++)
-                                {
-                                    float* s = w + ((long)(gr * CoutG + j) * CinG + m0 + r) * KK;
-                                    for (int t = 0; t < T; t++) d[t * rows + r] = s[t];
-                                }
-                            continue;
-                        }
-                        for (int j = 0; j < CoutG; j++)
-                            for (int t = 0; t < T; t++)
-                                for (int r = 0; r < rows; r++)
-                                    *d++ = m0 + r < CinG ? w[(((long)(gr * CoutG + j) * CinG + m0 + r) * g.KH + tapKi[t]) * g.KW + tapKj[t]] : 0f;
-                    }
                 }
+                // A[gr][m = c, k = (j, t)] = w[gr·CoutG + j, c, ki_t, kj_t], in panels of `rows` rows.
+                for (int t = 0; t < T; t++) tapIndex[t] = tapKi[t] * g.KW + tapKj[t];
+                RunPack(new PackPanelsJob(w, pa, p, rows, tapIndex, T), p.Groups * panels, (long)p.Groups * panels * rows * K);
                 RunPlan(new Plan
                 {
                     Q = q, N = p.N, Groups = p.Groups, M = CinG, K = K, A = pa, TileRows = rows, Prefetch = prefetch, DeferStore = prefetch && K >= DeferMinK, TapPlane = plane, TapDelta = delta, Bias = bias,
