@@ -1,5 +1,5 @@
 // Conv2dTests.cs — every Conv2d version (kernels/Cpu/Conv/Conv2d.cs) against V0PerImage on odd
-// shapes, for the three maps, and the promise of the same bits on 1 and 2 threads (V1–V7).
+// shapes, for the three maps, and the promise of the same bits on 1 and 2 threads (V1–V8).
 // Run: dotnet test tests/Denoise.Tests.csproj -c Release --filter FullyQualifiedName~Kernels.Conv2d
 using Denoise.Kernels.Cpu;
 using NUnit.Framework;
@@ -289,16 +289,109 @@ public class Conv2dTests
         }
     }
 
-    /// <summary>The routed entry points take V7 on AVX-512 machines, V2Batched elsewhere.</summary>
+    /// <summary>V8's Winograd F(2×2, 3×3) shapes: forward where Cin % 16 = 0 and Cout % 64 = 0, input-grad where Cout % 16 = 0
+    /// and Cin % 64 = 0; odd maps whose last tile row/column overhangs (7, 5, 1, 3 × 9), padding 0, 1 and 2 (the
+    /// input-grad then pads 2, 1, 0), one and several batches per part, several panels. Problems 6 and 7 fit only one map
+    /// (the other runs V7's tiles); the rest fit both.</summary>
+    static readonly Conv2dProblem[] V8Problems =
+    {
+        new(5, new Conv2dGeometry(128, 7, 7, 3, 3, PH: 1, PW: 1), 128),            // M1's 7 × 7, 3 batches of 2 images
+        new(3, new Conv2dGeometry(64, 14, 14, 3, 3, PH: 1, PW: 1), 64),            // M1's 14 × 14, one image per batch
+        new(2, new Conv2dGeometry(64, 5, 5, 3, 3, PH: 1, PW: 1), 192),             // odd map, three output panels
+        new(4, new Conv2dGeometry(64, 1, 1, 3, 3, PH: 1, PW: 1), 64),              // 1 × 1 map: one tile, three quarters overhang
+        new(3, new Conv2dGeometry(64, 6, 9, 3, 3), 64),                            // no padding (input-grad pads 2), 4 × 7 out
+        new(2, new Conv2dGeometry(64, 4, 3, 3, 3, PH: 2, PW: 2), 64),              // padding 2 (input-grad pads 0), 6 × 5 out
+        new(3, new Conv2dGeometry(16, 7, 7, 3, 3, PH: 1, PW: 1), 64),              // forward only (Cin 16; dx has 16 outputs)
+        new(2, new Conv2dGeometry(64, 7, 7, 3, 3, PH: 1, PW: 1), 48),              // input-grad only (Cout 48 < 64 panels)
+        new(1, new Conv2dGeometry(256, 7, 7, 3, 3, PH: 1, PW: 1), 128),            // M1's up2 conv1, one image
+        new(0, new Conv2dGeometry(64, 7, 7, 3, 3, PH: 1, PW: 1), 64),              // empty batch
+    };
+
+    static IEnumerable<TestCaseData> V8Cases() => V8Problems.Select((p, i) =>
+        new TestCaseData(i).SetName($"Conv2d_V8MatchesV0_{i}_N{p.N}_C{p.Cin}x{p.Geo.H}x{p.Geo.W}_p{p.Geo.PH}{p.Geo.PW}_to{p.Cout}"));
+
+    /// <summary>Winograd rounds differently from a direct sum (the transforms add up to 16 terms before and after the
+    /// channel sums, G holds halves): the outputs must match V0 within the same tolerances as the direct versions,
+    /// and the bias must be added once.</summary>
+    [TestCaseSource(nameof(V8Cases))]
+    public void V8_MatchesV0_AllThreeMapsAndBias(int index)
+    {
+        var p = V8Problems[index];
+        var rng = new Random(900 + index);
+        float[] x = Rand(rng, p.InputLength), w = Rand(rng, p.WeightLength), gy = Rand(rng, p.OutputLength);
+        float[] b = Rand(rng, p.Cout), bx = Rand(rng, p.Cin);
+        var (y0, dx0, dw0) = RunAll(Conv2dVersion.V0PerImage, x, w, gy, p);
+        var (y8, dx8, dw8) = RunAll(Conv2dVersion.V8Winograd, x, w, gy, p);
+        double tolY = 1e-5 * (2 + p.KG), tolDx = 1e-5 * (2 + p.CoutG * p.Geo.KH * p.Geo.KW), tolDw = 1e-5 * (1 + p.N * p.P * 0.5);
+        for (int i = 0; i < y0.Length; i++) Assert.That(y8[i], Is.EqualTo(y0[i]).Within(tolY), $"y[{i}]");
+        for (int i = 0; i < dx0.Length; i++) Assert.That(dx8[i], Is.EqualTo(dx0[i]).Within(tolDx), $"dx[{i}]");
+        for (int i = 0; i < dw0.Length; i++) Assert.That(dw8[i], Is.EqualTo(dw0[i]).Within(tolDw), $"dw[{i}]");
+        float[] yb = Nan(p.OutputLength), dxb = Nan(p.InputLength);
+        Conv2d.Forward(Conv2dVersion.V8Winograd, x, w, b, yb, p);
+        Conv2d.InputGrad(Conv2dVersion.V8Winograd, gy, w, bx, dxb, p);
+        for (int i = 0; i < y0.Length; i++)
+            Assert.That(yb[i], Is.EqualTo(y0[i] + b[i / p.P % p.Cout]).Within(tolY), $"y+bias[{i}]");
+        for (int i = 0; i < dx0.Length; i++)
+            Assert.That(dxb[i], Is.EqualTo(dx0[i] + bx[i / p.HW % p.Cin]).Within(tolDx), $"dx+bias[{i}]");
+    }
+
+    /// <summary>The Winograd error is bounded like a direct sum's, not merely small on random data: with inputs and weights
+    /// of one sign, the 16 products per tile cannot cancel, so the relative error against a double-precision sum shows
+    /// the transforms' rounding directly.</summary>
     [Test]
-    public void Best_IsV7OnAvx512()
+    public void V8_RelativeErrorStaysNearFp32Rounding()
+    {
+        var p = V8Problems[0];
+        var rng = new Random(5);
+        float[] x = new float[p.InputLength], w = new float[p.WeightLength];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)rng.NextDouble();
+        for (int i = 0; i < w.Length; i++) w[i] = (float)rng.NextDouble();
+        float[] y = Nan(p.OutputLength);
+        Conv2d.Forward(Conv2dVersion.V8Winograd, x, w, y, p);
+        var g = p.Geo;
+        double worst = 0;
+        for (int n = 0; n < p.N; n += 2)
+            for (int f = 0; f < p.Cout; f += 7)
+                for (int oy = 0; oy < g.Hout; oy++)
+                    for (int ox = 0; ox < g.Wout; ox++)
+                    {
+                        double sum = 0;
+                        for (int c = 0; c < p.Cin; c++)
+                            for (int ki = 0; ki < 3; ki++)
+                                for (int kj = 0; kj < 3; kj++)
+                                {
+                                    int iy = oy + ki - g.PH, ix = ox + kj - g.PW;
+                                    if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
+                                    sum += (double)x[((n * p.Cin + c) * g.H + iy) * g.W + ix] * w[((f * p.Cin + c) * 3 + ki) * 3 + kj];
+                                }
+                        double got = y[((n * p.Cout + f) * g.Hout + oy) * g.Wout + ox];
+                        worst = Math.Max(worst, Math.Abs(got - sum) / sum);
+                    }
+        // A direct fp32 sum of 1152 positive terms errs by ~1e-6 relative; Winograd's transforms add a few roundings.
+        Assert.That(worst, Is.LessThan(2e-5), "worst relative error");
+    }
+
+    [Test]
+    public void V8_SameBitsOnOneAndTwoThreads() =>
+        AssertSameBitsOnOneAndTwoThreads(Conv2dVersion.V8Winograd, seed: 14, V8Problems[0], V8Problems[1], V8Problems[2], V8Problems[6], V8Problems[7]);
+
+    /// <summary>The routed entry points take V8 (forward, input-grad) and V7 (weight-grad) on AVX-512 machines, V2Batched
+    /// elsewhere; V8 runs V7 wherever Winograd does not fit (the stem: one input channel).</summary>
+    [Test]
+    public void Best_IsV8OrV7OnAvx512()
     {
         var stem = new Conv2dProblem(64, new Conv2dGeometry(1, 28, 28, 3, 3, PH: 1, PW: 1), 32);
-        var expected = System.Runtime.Intrinsics.X86.Avx512F.IsSupported && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated
-            ? Conv2dVersion.V7 : Conv2dVersion.V2Batched;
-        Assert.That(Conv2d.BestForward(stem), Is.EqualTo(expected));
-        Assert.That(Conv2d.BestInputGrad(stem), Is.EqualTo(expected));
-        Assert.That(Conv2d.BestWeightGrad(stem), Is.EqualTo(expected));
+        bool avx512 = System.Runtime.Intrinsics.X86.Avx512F.IsSupported && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated;
+        Assert.That(Conv2d.BestForward(stem), Is.EqualTo(avx512 ? Conv2dVersion.V8Winograd : Conv2dVersion.V2Batched));
+        Assert.That(Conv2d.BestInputGrad(stem), Is.EqualTo(avx512 ? Conv2dVersion.V8Winograd : Conv2dVersion.V2Batched));
+        Assert.That(Conv2d.BestWeightGrad(stem), Is.EqualTo(avx512 ? Conv2dVersion.V7 : Conv2dVersion.V2Batched));
+        var rng = new Random(15);
+        float[] x = Rand(rng, stem.InputLength), w = Rand(rng, stem.WeightLength), gy = Rand(rng, stem.OutputLength);
+        var seven = RunAll(Conv2dVersion.V7, x, w, gy, stem);
+        var eight = RunAll(Conv2dVersion.V8Winograd, x, w, gy, stem);
+        Assert.That(eight.Y, Is.EqualTo(seven.Y));
+        Assert.That(eight.Dx, Is.EqualTo(seven.Dx));
+        Assert.That(eight.Dw, Is.EqualTo(seven.Dw));
     }
 
     /// <summary>Conv2d.BiasGrad (the bias gradient, Σ over images and pixels per channel) against a double sum on

@@ -70,7 +70,7 @@ using System.Runtime.CompilerServices;
 namespace Denoise.Kernels.Cpu;
 
 /// <summary>The convolution versions kept in the project, slowest to fastest.</summary>
-public enum Conv2dVersion { V0PerImage, V1Chunked, V2Batched, V3Implicit, V4Shaped, V5Pixels, V6Stem, V7 }
+public enum Conv2dVersion { V0PerImage, V1Chunked, V2Batched, V3Implicit, V4Shaped, V5Pixels, V6Stem, V7, V8Winograd }
 
 /// <summary>A batched 2-D convolution: N images of geometry <paramref name="Geo"/>, Cout filters, Groups groups.</summary>
 public readonly record struct Conv2dProblem(int N, Conv2dGeometry Geo, int Cout, int Groups = 1)
@@ -107,14 +107,14 @@ public static unsafe partial class Conv2d
     /// <summary>The version <see cref="Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs for p:
     /// V7 on AVX-512 (the stem's stencil, else V6's route — V5's or V4's tile — with the next part's input prefetched;
     /// M1's K2 maps 1 thread 2–9% faster than V6, bench/results/cpu-2026-11-23-session4-conv.md).</summary>
-    public static Conv2dVersion BestForward(in Conv2dProblem p) => V3Supported ? Conv2dVersion.V7 : Best;
+    public static Conv2dVersion BestForward(in Conv2dProblem p) => V3Supported ? Conv2dVersion.V8Winograd : Best;
 
     /// <summary>What the routed forward ran before V7 (V6Stem has no forward kernel of its own).</summary>
     static Conv2dVersion V6ForwardRoute(in Conv2dProblem p) => V5Fits(p.CoutG, p) ? Conv2dVersion.V5Pixels : Best;
 
     /// <summary>The version <see cref="InputGrad(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs for p:
     /// V7 on AVX-512 (V6's stencil for the stem, else V6's route with the next part's gy prefetched).</summary>
-    public static Conv2dVersion BestInputGrad(in Conv2dProblem p) => V3Supported ? Conv2dVersion.V7 : Best;
+    public static Conv2dVersion BestInputGrad(in Conv2dProblem p) => V3Supported ? Conv2dVersion.V8Winograd : Best;
 
     /// <summary>V6Stem has its own kernel only for the stem's input-grad (<see cref="V6StemFits"/>); every other
     /// map and shape runs what the routed entry points would have run before it (V5Pixels or V4Shaped).</summary>
@@ -164,7 +164,8 @@ public static unsafe partial class Conv2d
         {
             Check(p, x.Length, p.InputLength, "x"); Check(p, w.Length, p.WeightLength, "w"); Check(p, y.Length, p.OutputLength, "y");
             fixed (float* px = x, pw = w, pb = bias, py = y)
-                if (v == Conv2dVersion.V7) V7Forward(px, pw, pb, py, p);
+                if (v == Conv2dVersion.V8Winograd) V8Forward(px, pw, pb, py, p);
+                else if (v == Conv2dVersion.V7) V7Forward(px, pw, pb, py, p);
                 else if (v == Conv2dVersion.V5Pixels) V5Forward(px, pw, pb, py, p);
                 else if (v == Conv2dVersion.V4Shaped) V4Forward(px, pw, pb, py, p); else V3Forward(px, pw, pb, py, p);
             return;
@@ -184,7 +185,8 @@ public static unsafe partial class Conv2d
         {
             Check(p, gy.Length, p.OutputLength, "gy"); Check(p, w.Length, p.WeightLength, "w"); Check(p, dx.Length, p.InputLength, "dx");
             fixed (float* pg = gy, pw = w, pb = bias, pd = dx)
-                if (v == Conv2dVersion.V7) V7InputGrad(pg, pw, pb, pd, p);
+                if (v == Conv2dVersion.V8Winograd) V8InputGrad(pg, pw, pb, pd, p);
+                else if (v == Conv2dVersion.V7) V7InputGrad(pg, pw, pb, pd, p);
                 else if (v == Conv2dVersion.V6Stem) V6InputGrad(pg, pw, pb, pd, p);
                 else if (v == Conv2dVersion.V5Pixels) V5InputGrad(pg, pw, pb, pd, p);
                 else if (v == Conv2dVersion.V4Shaped) V4InputGrad(pg, pw, pb, pd, p); else V3InputGrad(pg, pw, pb, pd, p);
@@ -211,6 +213,7 @@ public static unsafe partial class Conv2d
         {
             switch (Supported(V6Route(v, V6ForwardRoute(p))))
             {
+                case Conv2dVersion.V8Winograd: V8Forward(px, pw, null, py, p); return;
                 case Conv2dVersion.V7: V7Forward(px, pw, null, py, p); return;
                 case Conv2dVersion.V0PerImage: V0Forward(px, pw, py, p); return;
                 case Conv2dVersion.V2Batched: V2Forward(px, pw, py, p); return;
@@ -232,6 +235,7 @@ public static unsafe partial class Conv2d
             if (v == Conv2dVersion.V6Stem && !V6StemFits(p)) v = V5InputGradRoute(p);
             switch (v)
             {
+                case Conv2dVersion.V8Winograd: V8InputGrad(pg, pw, null, pd, p); return;
                 case Conv2dVersion.V7: V7InputGrad(pg, pw, null, pd, p); return;
                 case Conv2dVersion.V6Stem: V6InputGrad(pg, pw, null, pd, p); return;
                 case Conv2dVersion.V0PerImage: V0InputGrad(pg, pw, pd, p); return;
@@ -252,6 +256,7 @@ public static unsafe partial class Conv2d
         fixed (float* px = x, pg = gy, pd = dw)
         {
             if (v == Conv2dVersion.V0PerImage) { V0WeightGrad(px, pg, pd, p); return; }
+            if (v == Conv2dVersion.V8Winograd) v = Conv2dVersion.V7;   // V8's weight-grad is V7's
             bool stem = v == Conv2dVersion.V7 && V6StemFits(p), prefetch = v == Conv2dVersion.V7;
             v = stem ? v : Supported(WeightGradRoute(v, p));
             if (v == Conv2dVersion.V4Shaped) v = V4WeightGradVersion(p);

@@ -1,0 +1,286 @@
+// Conv2d.V8Winograd.cs — V7 plus Winograd's minimal filtering F(2 × 2, 3 × 3) for the forward and input-grad of
+// 3 × 3, stride-1 convolutions (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016).
+//
+// Why: V5/V7's direct tiles run these maps at 80–90% of the FMA peak, level with PyTorch's oneDNN, and
+// the FMAs are the bound. Winograd computes a 2 × 2 block of outputs from a 4 × 4 input patch with 16
+// multiplies per (input, output) channel pair instead of 36, so the multiply-adds of a map drop 2.25×
+// (less where the last tile row or column overhangs an odd map: 49 of 64 outputs used at 7 × 7).
+// Per 2 × 2 output tile and channel pair, with d the 4 × 4 input patch and g the 3 × 3 kernel:
+//   U = G g Gᵀ  (weights, once per call)     V = Bᵀ d B  (input, once per tile and channel)
+//   Y = Aᵀ [ Σ_c U[c] ⊙ V[c] ] A             (16 independent GEMMs over channels, one per element ξ of the 4 × 4)
+//   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]   G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]   Aᵀ = [1 1 1 0; 0 1 −1 −1]
+// Per batch of images (its transformed input and products sized to stay in L2):
+//   1. the images, transposed to channel-last with zero padding (TransposeCopy), so a tile's 4 × 4 patch is
+//      16 contiguous channel vectors;
+//   2. V[ξ][tile][c] = Bᵀ d B, 16 channels per vector, additions only;
+//   3. for each ξ, M[ξ][tile][f] = Σ_c V[ξ][tile][c] · U[ξ][c][f]: V5's 64-filter × 6-column register tile
+//      (Px64x6) with the "columns" six tiles, Cout in panels of 64;
+//   4. Y = Aᵀ M A per tile, 16 filters per vector, plus the bias, channel-last (the overhang of odd maps dropped);
+//      transposed back to NCHW.
+// The input-grad of a stride-1 convolution is the same transform run on gy with the kernel flipped and its
+// channels swapped (padding 2 − PH); the weight-grad stays V7's.
+// Numerics: G's halves and the transforms' sums round differently from a direct sum of 9·Cin products; the
+// error stays at the level of fp32 summation (tests compare with V0 at the same tolerance as the other versions).
+// Bits: each output is one fixed sequence of operations whatever the image partition, so 1 and 2 threads agree.
+// Routed (Conv2d.BestForward / BestInputGrad) where it fits: 3 × 3, stride 1, dilation 1, one group, padding
+// ≤ 2, the transformed conv's input channels a multiple of 16 and its output channels of 64; else V7.
+// Bench: dotnet run -c Release --project bench -- m1conv --versions V7,V8Winograd
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Denoise.Kernels.Cpu;
+
+public static unsafe partial class Conv2d
+{
+    /// <summary>Whether V8's Winograd path runs the forward of p (else V7's).</summary>
+    static bool V8ForwardFits(in Conv2dProblem p) => WinogradFits(p, p.Cin, p.Cout, p.Geo.PH, p.Geo.PW);
+
+    /// <summary>Whether V8's Winograd path runs the input-grad of p: a forward conv of gy (Cout channels) to dx (Cin).</summary>
+    static bool V8InputGradFits(in Conv2dProblem p) => WinogradFits(p, p.Cout, p.Cin, 2 - p.Geo.PH, 2 - p.Geo.PW);
+
+    static bool WinogradFits(in Conv2dProblem p, int ci, int co, int ph, int pw)
+    {
+        var g = p.Geo;
+        return V3Supported && p.Groups == 1 && g.KH == 3 && g.KW == 3 && g.SH == 1 && g.SW == 1 && g.DH == 1 && g.DW == 1
+            && ph >= 0 && pw >= 0 && ph <= 2 && pw <= 2 && g.Hout >= 1 && g.Wout >= 1
+            && ci % 16 == 0 && co % PxRows == 0;
+    }
+
+    static void V8Forward(float* x, float* w, float* bias, float* y, in Conv2dProblem p)
+    {
+        if (!V8ForwardFits(p)) { V7Forward(x, w, bias, y, p); return; }
+        var g = p.Geo;
+        Winograd(new WinogradShape(p.N, p.Cin, g.H, g.W, p.Cout, g.PH, g.PW), x, w, adjoint: false, bias, y);
+    }
+
+    static void V8InputGrad(float* gy, float* w, float* bias, float* dx, in Conv2dProblem p)
+    {
+        if (!V8InputGradFits(p)) { V7InputGrad(gy, w, bias, dx, p); return; }
+        var g = p.Geo;
+        Winograd(new WinogradShape(p.N, p.Cout, g.Hout, g.Wout, p.Cin, 2 - g.PH, 2 - g.PW), gy, w, adjoint: true, bias, dx);
+    }
+
+    /// <summary>A 3 × 3 stride-1 convolution (N, Ci, H, W) → (N, Co, Ho, Wo), Ho = H + 2·PH − 2, in 2 × 2 output tiles.</summary>
+    readonly record struct WinogradShape(int N, int Ci, int H, int W, int Co, int PH, int PW)
+    {
+        public int Ho => H + 2 * PH - 2;
+        public int Wo => W + 2 * PW - 2;
+        public int TilesH => (Ho + 1) / 2;
+        public int TilesW => (Wo + 1) / 2;
+        public int TilesPerImage => TilesH * TilesW;
+        /// <summary>The channel-last padded image: rows and columns cover every tile's 4 × 4 patch.</summary>
+        public int PaddedH => 2 * TilesH + 2;
+        public int PaddedW => 2 * TilesW + 2;
+        public int Panels => Co / PxRows;
+
+        /// <summary>Images per batch: V (16 × tiles × Ci) and M (16 × tiles × Co) together near 512 KB, half of L2.</summary>
+        public int BatchImages => Math.Clamp(WinogradBudgetFloats / (16 * TilesPerImage * (Ci + Co)), 1, Math.Max(1, N));
+    }
+
+    const int WinogradBudgetFloats = 128 * 1024;
+
+    /// <param name="adjoint">false: w is (Co, Ci, 3, 3), the forward; true: w is (Ci, Co, 3, 3) of the forward conv
+    /// whose input-grad this is, used flipped (the transposed convolution).</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Winograd(in WinogradShape s, float* input, float* w, bool adjoint, float* bias, float* output)
+    {
+        if (s.N == 0) return;
+        float* U = WinogradWeights(s, w, adjoint);
+        int nb = s.BatchImages, batches = (s.N + nb - 1) / nb;
+        int parts = Math.Min(batches, Math.Min(16, (batches + 3) / 4 * 4));
+        var job = new WinogradJob(s, input, U, bias, output, parts);
+        if (parts == 1) job.Execute(0); else WorkerPool.Run(job, parts);
+    }
+
+    [ThreadStatic] static float[]? t_winogradU;
+
+    /// <summary>U[ξ][panel][c][f] = (G g Gᵀ)[ξ] for the kernel g of output channel panel·64 + f and input channel c, in
+    /// Px64x6's packed-panel layout (64 filters per row, one row per input channel). Output channels split over the pool.</summary>
+    static float* WinogradWeights(in WinogradShape s, float* w, bool adjoint)
+    {
+        long need = 16L * s.Co * s.Ci + 16;
+        if (t_winogradU == null || t_winogradU.Length < need) t_winogradU = GC.AllocateUninitializedArray<float>((int)need, pinned: true);
+        float* U = (float*)(((nint)Unsafe.AsPointer(ref t_winogradU[0]) + 63) & ~(nint)63);
+        var job = new WinogradWeightsJob(s, w, adjoint, U, WorkerPool.PartsFor((long)s.Co * s.Ci, 2048, 16));
+        if (job.Parts == 1) job.Execute(0); else WorkerPool.Run(job, job.Parts);
+        return U;
+    }
+
+    readonly struct WinogradWeightsJob(WinogradShape s, float* w, bool adjoint, float* U, int parts) : IParallelJob
+    {
+        public int Parts => Math.Min(parts, s.Co);
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Execute(int part)
+        {
+            var (o0, count) = WorkerPool.Range(s.Co, Parts, part);
+            float* gk = stackalloc float[9];
+            long plane = (long)s.Co * s.Ci;   // floats per ξ
+            for (int o = o0; o < o0 + count; o++)
+                for (int c = 0; c < s.Ci; c++)
+                {
+                    // The 3 × 3 kernel from output o to input c; the adjoint reads the forward's (c → o) kernel flipped.
+                    if (!adjoint) for (int k = 0; k < 9; k++) gk[k] = w[((long)o * s.Ci + c) * 9 + k];
+                    else for (int k = 0; k < 9; k++) gk[k] = w[((long)c * s.Co + o) * 9 + 8 - k];
+                    // Rows: h = G g (4 × 3), then columns: u = h Gᵀ (4 × 4).
+                    float h00 = gk[0], h01 = gk[1], h02 = gk[2];
+                    float h10 = 0.5f * (gk[0] + gk[3] + gk[6]), h11 = 0.5f * (gk[1] + gk[4] + gk[7]), h12 = 0.5f * (gk[2] + gk[5] + gk[8]);
+                    float h20 = 0.5f * (gk[0] - gk[3] + gk[6]), h21 = 0.5f * (gk[1] - gk[4] + gk[7]), h22 = 0.5f * (gk[2] - gk[5] + gk[8]);
+                    float h30 = gk[6], h31 = gk[7], h32 = gk[8];
+                    float* u = U + ((long)(o / PxRows) * s.Ci + c) * PxRows + o % PxRows;
+                    Row(u, plane, 0, h00, h01, h02); Row(u, plane, 1, h10, h11, h12);
+                    Row(u, plane, 2, h20, h21, h22); Row(u, plane, 3, h30, h31, h32);
+                }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Row(float* u, long plane, int r, float a, float b, float c)
+        {
+            u[(4 * r + 0) * plane] = a;
+            u[(4 * r + 1) * plane] = 0.5f * (a + b + c);
+            u[(4 * r + 2) * plane] = 0.5f * (a - b + c);
+            u[(4 * r + 3) * plane] = c;
+        }
+    }
+
+    [ThreadStatic] static float[]? t_winogradWork;
+    [ThreadStatic] static int[]? t_winogradOff;
+
+    readonly struct WinogradJob(WinogradShape s, float* input, float* U, float* bias, float* output, int parts) : IParallelJob
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Execute(int part)
+        {
+            var (n0, count) = WorkerPool.Range(s.N, parts, part);
+            int nb = s.BatchImages, tpi = s.TilesPerImage;
+            int Tmax = nb * tpi, TmaxPad = (Tmax + PxCols - 1) / PxCols * PxCols;
+            long imageP = (long)s.PaddedH * s.PaddedW * s.Ci, imageY = (long)s.Ho * s.Wo * s.Co;
+            long xLen = nb * imageP, vLen = 16L * Tmax * s.Ci, mLen = 16L * TmaxPad * s.Co, yLen = Math.Max(nb * imageY, (long)s.H * s.W * s.Ci);
+            long need = xLen + vLen + mLen + yLen + 64;
+            if (t_winogradWork == null || t_winogradWork.Length < need) t_winogradWork = GC.AllocateUninitializedArray<float>((int)need, pinned: true);
+            float* X = (float*)(((nint)Unsafe.AsPointer(ref t_winogradWork[0]) + 63) & ~(nint)63);
+            float* V = X + xLen, M = V + vLen, Y = M + mLen;
+            if (t_winogradOff == null || t_winogradOff.Length < s.Ci) t_winogradOff = GC.AllocateUninitializedArray<int>(s.Ci, pinned: true);
+            int* off = (int*)Unsafe.AsPointer(ref t_winogradOff[0]);
+            for (int c = 0; c < s.Ci; c++) off[c] = c;
+            int* Q = stackalloc int[PxCols];
+            for (int b0 = n0; b0 < n0 + count; b0 += nb)
+            {
+                int images = Math.Min(nb, n0 + count - b0), T = images * tpi, Tpad = (T + PxCols - 1) / PxCols * PxCols;
+                PadChannelLast(X, Y, b0, images, imageP);
+                TransformInput(X, V, T, imageP);
+                // 16 GEMMs (one per ξ), each Co × T over Ci: V5's 64 × 6 register tile, six tiles as its columns.
+                for (int xi = 0; xi < 16; xi++)
+                    for (int pi = 0; pi < s.Panels; pi++)
+                    {
+                        float* a = U + ((long)xi * s.Panels + pi) * s.Ci * PxRows, v = V + (long)xi * T * s.Ci;
+                        float* m = M + ((long)xi * s.Panels + pi) * Tpad * PxRows;
+                        for (int t0 = 0; t0 < T; t0 += PxCols)
+                        {
+                            // The last group's missing tiles repeat the last tile; their rows of M are never read.
+                            for (int j = 0; j < PxCols; j++) Q[j] = Math.Min(t0 + j, T - 1) * s.Ci;
+                            Px64x6(s.Ci, a, v, off, Q, m + (long)t0 * PxRows);
+                        }
+                    }
+                TransformOutput(M, Y, T, Tpad);
+                // Channel-last (Ho·Wo × Co) → the image's Co planes, one transposed copy per image.
+                int HWo = s.Ho * s.Wo;
+                for (int i = 0; i < images; i++)
+                    TransposeCopy.Run(Y + i * imageY, s.Co, output + (long)(b0 + i) * s.Co * HWo, HWo, HWo, s.Co);
+            }
+        }
+
+        /// <summary>Images b0 … b0+count−1 into zero-padded channel-last planes: pixel (y, x) at ((y + PH)·PaddedW + x + PW)·Ci.
+        /// Each image is transposed whole into <paramref name="dense"/> (H·W × Ci: 16 × 16 register tiles; per row, a 7- or
+        /// 14-pixel row is narrower than one tile), then copied row by row into the padded plane.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        void PadChannelLast(float* X, float* dense, int b0, int count, long imageP)
+        {
+            new Span<float>(X, (int)(count * imageP)).Clear();
+            int HW = s.H * s.W, rowLen = s.W * s.Ci;
+            for (int i = 0; i < count; i++)
+            {
+                TransposeCopy.Run(input + (long)(b0 + i) * s.Ci * HW, HW, dense, s.Ci, s.Ci, HW);
+                for (int r = 0; r < s.H; r++)
+                    new ReadOnlySpan<float>(dense + (long)r * rowLen, rowLen)
+                        .CopyTo(new Span<float>(X + i * imageP + ((long)(r + s.PH) * s.PaddedW + s.PW) * s.Ci, rowLen));
+            }
+        }
+
+        /// <summary>V[ξ][t][c] = (Bᵀ d B)[ξ] for the 4 × 4 patch d of tile t, 16 channels at a time.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        void TransformInput(float* X, float* V, int T, long imageP)
+        {
+            int tpi = s.TilesPerImage, Ci = s.Ci;
+            long row = (long)s.PaddedW * Ci, plane = (long)T * Ci;
+            for (int t = 0; t < T; t++)
+            {
+                int img = t / tpi, ti = t % tpi / s.TilesW, tj = t % s.TilesW;
+                float* d = X + img * imageP + 2 * ti * row + 2L * tj * Ci;
+                float* v = V + (long)t * Ci;
+                for (int c = 0; c < Ci; c += 16)
+                {
+                    // e = Bᵀ d: rows combined (row r of the patch is four channel vectors).
+                    Vector512<float> e00, e01, e02, e03, e10, e11, e12, e13, e20, e21, e22, e23, e30, e31, e32, e33;
+                    {
+                        float* p0 = d + c, p1 = p0 + row, p2 = p1 + row, p3 = p2 + row;
+                        var a0 = Vector512.Load(p0); var a1 = Vector512.Load(p0 + Ci); var a2 = Vector512.Load(p0 + 2 * Ci); var a3 = Vector512.Load(p0 + 3 * Ci);
+                        var b0 = Vector512.Load(p1); var b1 = Vector512.Load(p1 + Ci); var b2 = Vector512.Load(p1 + 2 * Ci); var b3 = Vector512.Load(p1 + 3 * Ci);
+                        var c0 = Vector512.Load(p2); var c1 = Vector512.Load(p2 + Ci); var c2 = Vector512.Load(p2 + 2 * Ci); var c3 = Vector512.Load(p2 + 3 * Ci);
+                        var d0 = Vector512.Load(p3); var d1 = Vector512.Load(p3 + Ci); var d2 = Vector512.Load(p3 + 2 * Ci); var d3 = Vector512.Load(p3 + 3 * Ci);
+                        e00 = a0 - c0; e01 = a1 - c1; e02 = a2 - c2; e03 = a3 - c3;
+                        e10 = b0 + c0; e11 = b1 + c1; e12 = b2 + c2; e13 = b3 + c3;
+                        e20 = c0 - b0; e21 = c1 - b1; e22 = c2 - b2; e23 = c3 - b3;
+                        e30 = b0 - d0; e31 = b1 - d1; e32 = b2 - d2; e33 = b3 - d3;
+                    }
+                    // V = e B: columns combined the same way; element (r, q) is ξ = 4r + q.
+                    float* o = v + c;
+                    Columns(e00, e01, e02, e03, o, plane, 0); Columns(e10, e11, e12, e13, o, plane, 4);
+                    Columns(e20, e21, e22, e23, o, plane, 8); Columns(e30, e31, e32, e33, o, plane, 12);
+                }
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Columns(Vector512<float> e0, Vector512<float> e1, Vector512<float> e2, Vector512<float> e3, float* o, long plane, int xi)
+        {
+            (e0 - e2).Store(o + xi * plane);
+            (e1 + e2).Store(o + (xi + 1) * plane);
+            (e2 - e1).Store(o + (xi + 2) * plane);
+            (e1 - e3).Store(o + (xi + 3) * plane);
+        }
+
+        /// <summary>Y[img][(2ti + a)·Wo + 2tj + b][f] = (Aᵀ m A)[a][b] + bias[f] for tile t, 16 filters at a time; outputs past
+        /// Ho or Wo (the last tile row or column of an odd map) are dropped.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        void TransformOutput(float* M, float* Y, int T, int Tpad)
+        {
+            int tpi = s.TilesPerImage, Co = s.Co;
+            long plane = (long)s.Panels * Tpad * PxRows;   // floats per ξ
+            long imageY = (long)s.Ho * s.Wo * Co;
+            for (int t = 0; t < T; t++)
+            {
+                int img = t / tpi, ti = t % tpi / s.TilesW, tj = t % s.TilesW;
+                bool row1 = 2 * ti + 1 < s.Ho, col1 = 2 * tj + 1 < s.Wo;
+                float* y0 = Y + img * imageY + ((long)(2 * ti) * s.Wo + 2 * tj) * Co, y1 = y0 + (long)s.Wo * Co;
+                for (int f = 0; f < Co; f += 16)
+                {
+                    float* m = M + ((long)(f / PxRows) * Tpad + t) * PxRows + f % PxRows;
+                    var bv = bias == null ? Vector512<float>.Zero : Vector512.Load(bias + f);
+                    // Rows: r0 = m0 + m1 + m2, r1 = m1 − m2 − m3 (m_k the k-th row of the 4 × 4, four ξ each).
+                    var m0 = Vector512.Load(m); var m1 = Vector512.Load(m + plane); var m2 = Vector512.Load(m + 2 * plane); var m3 = Vector512.Load(m + 3 * plane);
+                    var m4 = Vector512.Load(m + 4 * plane); var m5 = Vector512.Load(m + 5 * plane); var m6 = Vector512.Load(m + 6 * plane); var m7 = Vector512.Load(m + 7 * plane);
+                    var m8 = Vector512.Load(m + 8 * plane); var m9 = Vector512.Load(m + 9 * plane); var m10 = Vector512.Load(m + 10 * plane); var m11 = Vector512.Load(m + 11 * plane);
+                    var m12 = Vector512.Load(m + 12 * plane); var m13 = Vector512.Load(m + 13 * plane); var m14 = Vector512.Load(m + 14 * plane); var m15 = Vector512.Load(m + 15 * plane);
+                    var r00 = m0 + m4 + m8; var r01 = m1 + m5 + m9; var r02 = m2 + m6 + m10; var r03 = m3 + m7 + m11;
+                    var r10 = m4 - m8 - m12; var r11 = m5 - m9 - m13; var r12 = m6 - m10 - m14; var r13 = m7 - m11 - m15;
+                    (bv + (r00 + r01 + r02)).Store(y0 + f);
+                    if (col1) (bv + (r01 - r02 - r03)).Store(y0 + Co + f);
+                    if (!row1) continue;
+                    (bv + (r10 + r11 + r12)).Store(y1 + f);
+                    if (col1) (bv + (r11 - r12 - r13)).Store(y1 + Co + f);
+                }
+            }
+        }
+    }
+}
