@@ -289,8 +289,8 @@ public class Conv2dTests
         }
     }
 
-    /// <summary>V8's Winograd F(2×2, 3×3) shapes: forward where Cin % 16 = 0 and Cout % 64 = 0, input-grad where Cout % 16 = 0
-    /// and Cin % 64 = 0; odd maps whose last tile row/column overhangs (7, 5, 1, 3 × 9), padding 0, 1 and 2 (the
+    /// <summary>V8's Winograd F(2×2, 3×3) shapes: forward where Cin % 16 = 0 and Cout % 32 = 0, input-grad where Cout % 16 = 0
+    /// and Cin % 32 = 0 (64-filter panels, or 32-filter ones where only 32 divides); odd maps whose last tile row/column overhangs (7, 5, 1, 3 × 9), padding 0, 1 and 2 (the
     /// input-grad then pads 2, 1, 0), one and several batches per part, several panels. Problems 6 and 7 fit only one map
     /// (the other runs V7's tiles); the rest fit both.</summary>
     static readonly Conv2dProblem[] V8Problems =
@@ -302,8 +302,10 @@ public class Conv2dTests
         new(3, new Conv2dGeometry(64, 6, 9, 3, 3), 64),                            // no padding (input-grad pads 2), 4 × 7 out
         new(2, new Conv2dGeometry(64, 4, 3, 3, 3, PH: 2, PW: 2), 64),              // padding 2 (input-grad pads 0), 6 × 5 out
         new(3, new Conv2dGeometry(16, 7, 7, 3, 3, PH: 1, PW: 1), 64),              // forward only (Cin 16; dx has 16 outputs)
-        new(2, new Conv2dGeometry(64, 7, 7, 3, 3, PH: 1, PW: 1), 48),              // input-grad only (Cout 48 < 64 panels)
+        new(2, new Conv2dGeometry(64, 7, 7, 3, 3, PH: 1, PW: 1), 48),              // input-grad only (Cout 48: no 32-filter panels)
         new(1, new Conv2dGeometry(256, 7, 7, 3, 3, PH: 1, PW: 1), 128),            // M1's up2 conv1, one image
+        new(2, new Conv2dGeometry(32, 28, 28, 3, 3, PH: 1, PW: 1), 32),            // K2's 32-channel map: 32 × 12 panels
+        new(3, new Conv2dGeometry(96, 9, 5, 3, 3, PH: 1, PW: 1), 96),              // 96 = three 32-filter panels, odd map
         new(0, new Conv2dGeometry(64, 7, 7, 3, 3, PH: 1, PW: 1), 64),              // empty batch
     };
 
@@ -373,7 +375,8 @@ public class Conv2dTests
 
     [Test]
     public void V8_SameBitsOnOneAndTwoThreads() =>
-        AssertSameBitsOnOneAndTwoThreads(Conv2dVersion.V8Winograd, seed: 14, V8Problems[0], V8Problems[1], V8Problems[2], V8Problems[6], V8Problems[7]);
+        AssertSameBitsOnOneAndTwoThreads(Conv2dVersion.V8Winograd, seed: 14, V8Problems[0], V8Problems[1], V8Problems[2], V8Problems[6], V8Problems[7],
+            V8Problems[9], V8Problems[10]);
 
     /// <summary>The routed entry points take V8 (forward, input-grad) and V7 (weight-grad) on AVX-512 machines, V2Batched
     /// elsewhere; V8 runs V7 wherever Winograd does not fit (the stem: one input channel).</summary>

@@ -14,7 +14,8 @@
 //      16 contiguous channel vectors;
 //   2. V[ξ][tile][c] = Bᵀ d B, 16 channels per vector, additions only;
 //   3. for each ξ, M[ξ][tile][f] = Σ_c V[ξ][tile][c] · U[ξ][c][f]: V5's 64-filter × 6-column register tile
-//      (Px64x6) with the "columns" six tiles, Cout in panels of 64;
+//      (Px64x6) with the "columns" six tiles, Cout in panels of 64 (32-filter × 12-tile panels, Px32x12, where
+//      Cout is a multiple of 32 only);
 //   4. Y = Aᵀ M A per tile, 16 filters per vector, plus the bias, channel-last (the overhang of odd maps dropped);
 //      transposed back to NCHW.
 // The input-grad of a stride-1 convolution is the same transform run on gy with the kernel flipped and its
@@ -23,7 +24,7 @@
 // error stays at the level of fp32 summation (tests compare with V0 at the same tolerance as the other versions).
 // Bits: each output is one fixed sequence of operations whatever the image partition, so 1 and 2 threads agree.
 // Routed (Conv2d.BestForward / BestInputGrad) where it fits: 3 × 3, stride 1, dilation 1, one group, padding
-// ≤ 2, the transformed conv's input channels a multiple of 16 and its output channels of 64; else V7.
+// ≤ 2, the transformed conv's input channels a multiple of 16 and its output channels of 32; else V7.
 // Bench: dotnet run -c Release --project bench -- m1conv --versions V7,V8Winograd
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -43,7 +44,7 @@ public static unsafe partial class Conv2d
         var g = p.Geo;
         return V3Supported && p.Groups == 1 && g.KH == 3 && g.KW == 3 && g.SH == 1 && g.SW == 1 && g.DH == 1 && g.DW == 1
             && ph >= 0 && pw >= 0 && ph <= 2 && pw <= 2 && g.Hout >= 1 && g.Wout >= 1
-            && ci % 16 == 0 && co % PxRows == 0;
+            && ci % 16 == 0 && co % 32 == 0;
     }
 
     static void V8Forward(float* x, float* w, float* bias, float* y, in Conv2dProblem p)
@@ -71,7 +72,11 @@ public static unsafe partial class Conv2d
         /// <summary>The channel-last padded image: rows and columns cover every tile's 4 × 4 patch.</summary>
         public int PaddedH => 2 * TilesH + 2;
         public int PaddedW => 2 * TilesW + 2;
-        public int Panels => Co / PxRows;
+        /// <summary>Filters per GEMM panel: 64 (Px64x6, six tiles per register tile) or, where Co is not a multiple of 64,
+        /// 32 (Px32x12, twelve tiles): a 64-filter panel would pad a 32-channel map's GEMM with zeros to twice its work.</summary>
+        public int PanelRows => Co % PxRows == 0 ? PxRows : 32;
+        public int TileCols => PanelRows == PxRows ? PxCols : 12;
+        public int Panels => Co / PanelRows;
 
         /// <summary>Images per batch: V (16 × tiles × Ci) and M (16 × tiles × Co) together near 512 KB, half of L2.</summary>
         public int BatchImages => Math.Clamp(WinogradBudgetFloats / (16 * TilesPerImage * (Ci + Co)), 1, Math.Max(1, N));
@@ -127,7 +132,8 @@ public static unsafe partial class Conv2d
                     float h10 = 0.5f * (gk[0] + gk[3] + gk[6]), h11 = 0.5f * (gk[1] + gk[4] + gk[7]), h12 = 0.5f * (gk[2] + gk[5] + gk[8]);
                     float h20 = 0.5f * (gk[0] - gk[3] + gk[6]), h21 = 0.5f * (gk[1] - gk[4] + gk[7]), h22 = 0.5f * (gk[2] - gk[5] + gk[8]);
                     float h30 = gk[6], h31 = gk[7], h32 = gk[8];
-                    float* u = U + ((long)(o / PxRows) * s.Ci + c) * PxRows + o % PxRows;
+                    int pr = s.PanelRows;
+                    float* u = U + ((long)(o / pr) * s.Ci + c) * pr + o % pr;
                     Row(u, plane, 0, h00, h01, h02); Row(u, plane, 1, h10, h11, h12);
                     Row(u, plane, 2, h20, h21, h22); Row(u, plane, 3, h30, h31, h32);
                 }
@@ -153,7 +159,8 @@ public static unsafe partial class Conv2d
         {
             var (n0, count) = WorkerPool.Range(s.N, parts, part);
             int nb = s.BatchImages, tpi = s.TilesPerImage;
-            int Tmax = nb * tpi, TmaxPad = (Tmax + PxCols - 1) / PxCols * PxCols;
+            int pr = s.PanelRows, cols = s.TileCols;
+            int Tmax = nb * tpi, TmaxPad = (Tmax + cols - 1) / cols * cols;
             long imageP = (long)s.PaddedH * s.PaddedW * s.Ci, imageY = (long)s.Ho * s.Wo * s.Co;
             long xLen = nb * imageP, vLen = 16L * Tmax * s.Ci, mLen = 16L * TmaxPad * s.Co, yLen = Math.Max(nb * imageY, (long)s.H * s.W * s.Ci);
             long need = xLen + vLen + mLen + yLen + 64;
@@ -163,23 +170,24 @@ public static unsafe partial class Conv2d
             if (t_winogradOff == null || t_winogradOff.Length < s.Ci) t_winogradOff = GC.AllocateUninitializedArray<int>(s.Ci, pinned: true);
             int* off = (int*)Unsafe.AsPointer(ref t_winogradOff[0]);
             for (int c = 0; c < s.Ci; c++) off[c] = c;
-            int* Q = stackalloc int[PxCols];
+            int* Q = stackalloc int[12];
             for (int b0 = n0; b0 < n0 + count; b0 += nb)
             {
-                int images = Math.Min(nb, n0 + count - b0), T = images * tpi, Tpad = (T + PxCols - 1) / PxCols * PxCols;
+                int images = Math.Min(nb, n0 + count - b0), T = images * tpi, Tpad = (T + cols - 1) / cols * cols;
                 PadChannelLast(X, Y, b0, images, imageP);
                 TransformInput(X, V, T, imageP);
-                // 16 GEMMs (one per ξ), each Co × T over Ci: V5's 64 × 6 register tile, six tiles as its columns.
+                // 16 GEMMs (one per ξ), each Co × T over Ci: V5's 64 × 6 register tile (or 32 × 12), tiles as its columns.
                 for (int xi = 0; xi < 16; xi++)
                     for (int pi = 0; pi < s.Panels; pi++)
                     {
-                        float* a = U + ((long)xi * s.Panels + pi) * s.Ci * PxRows, v = V + (long)xi * T * s.Ci;
-                        float* m = M + ((long)xi * s.Panels + pi) * Tpad * PxRows;
-                        for (int t0 = 0; t0 < T; t0 += PxCols)
+                        float* a = U + ((long)xi * s.Panels + pi) * s.Ci * pr, v = V + (long)xi * T * s.Ci;
+                        float* m = M + ((long)xi * s.Panels + pi) * Tpad * pr;
+                        for (int t0 = 0; t0 < T; t0 += cols)
                         {
                             // The last group's missing tiles repeat the last tile; their rows of M are never read.
-                            for (int j = 0; j < PxCols; j++) Q[j] = Math.Min(t0 + j, T - 1) * s.Ci;
-                            Px64x6(s.Ci, a, v, off, Q, m + (long)t0 * PxRows);
+                            for (int j = 0; j < cols; j++) Q[j] = Math.Min(t0 + j, T - 1) * s.Ci;
+                            if (pr == PxRows) Px64x6(s.Ci, a, v, off, Q, m + (long)t0 * pr);
+                            else Px32x12(s.Ci, a, v, off, Q, m + (long)t0 * pr);
                         }
                     }
                 TransformOutput(M, Y, T, Tpad);
@@ -256,7 +264,8 @@ public static unsafe partial class Conv2d
         void TransformOutput(float* M, float* Y, int T, int Tpad)
         {
             int tpi = s.TilesPerImage, Co = s.Co;
-            long plane = (long)s.Panels * Tpad * PxRows;   // floats per ξ
+            int pr = s.PanelRows;
+            long plane = (long)s.Panels * Tpad * pr;   // floats per ξ
             long imageY = (long)s.Ho * s.Wo * Co;
             for (int t = 0; t < T; t++)
             {
@@ -265,7 +274,7 @@ public static unsafe partial class Conv2d
                 float* y0 = Y + img * imageY + ((long)(2 * ti) * s.Wo + 2 * tj) * Co, y1 = y0 + (long)s.Wo * Co;
                 for (int f = 0; f < Co; f += 16)
                 {
-                    float* m = M + ((long)(f / PxRows) * Tpad + t) * PxRows + f % PxRows;
+                    float* m = M + ((long)(f / pr) * Tpad + t) * pr + f % pr;
                     var bv = bias == null ? Vector512<float>.Zero : Vector512.Load(bias + f);
                     // Rows: r0 = m0 + m1 + m2, r1 = m1 − m2 − m3 (m_k the k-th row of the 4 × 4, four ξ each).
                     var m0 = Vector512.Load(m); var m1 = Vector512.Load(m + plane); var m2 = Vector512.Load(m + 2 * plane); var m3 = Vector512.Load(m + 3 * plane);
@@ -282,5 +291,38 @@ public static unsafe partial class Conv2d
                 }
             }
         }
+    }
+
+    /// <summary>c[j·32 + f] = Σ_k a[k·32 + f] · src[off[k] + Q[j]] for 12 columns j and 32 filters f: Px64x6's tile with
+    /// its shape turned (2 weight loads and 12 broadcasts feed 24 FMAs), for 32-channel maps.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Px32x12(int K, float* a, float* src, int* off, int* Q, float* c)
+    {
+        nint q0 = Q[0], q1 = Q[1], q2 = Q[2], q3 = Q[3], q4 = Q[4], q5 = Q[5], q6 = Q[6], q7 = Q[7], q8 = Q[8], q9 = Q[9], q10 = Q[10], q11 = Q[11];
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        Vector512<float> c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default;
+        Vector512<float> c90 = default, c91 = default, ca0 = default, ca1 = default, cb0 = default, cb1 = default;
+        for (int k = 0; k < K; k++, a += 32)
+        {
+            float* b = src + off[k];
+            var w0 = Vector512.Load(a); var w1 = Vector512.Load(a + 16);
+            var x = Vector512.Create(b[q0]); c00 = Vector512.FusedMultiplyAdd(w0, x, c00); c01 = Vector512.FusedMultiplyAdd(w1, x, c01);
+            x = Vector512.Create(b[q1]); c10 = Vector512.FusedMultiplyAdd(w0, x, c10); c11 = Vector512.FusedMultiplyAdd(w1, x, c11);
+            x = Vector512.Create(b[q2]); c20 = Vector512.FusedMultiplyAdd(w0, x, c20); c21 = Vector512.FusedMultiplyAdd(w1, x, c21);
+            x = Vector512.Create(b[q3]); c30 = Vector512.FusedMultiplyAdd(w0, x, c30); c31 = Vector512.FusedMultiplyAdd(w1, x, c31);
+            x = Vector512.Create(b[q4]); c40 = Vector512.FusedMultiplyAdd(w0, x, c40); c41 = Vector512.FusedMultiplyAdd(w1, x, c41);
+            x = Vector512.Create(b[q5]); c50 = Vector512.FusedMultiplyAdd(w0, x, c50); c51 = Vector512.FusedMultiplyAdd(w1, x, c51);
+            x = Vector512.Create(b[q6]); c60 = Vector512.FusedMultiplyAdd(w0, x, c60); c61 = Vector512.FusedMultiplyAdd(w1, x, c61);
+            x = Vector512.Create(b[q7]); c70 = Vector512.FusedMultiplyAdd(w0, x, c70); c71 = Vector512.FusedMultiplyAdd(w1, x, c71);
+            x = Vector512.Create(b[q8]); c80 = Vector512.FusedMultiplyAdd(w0, x, c80); c81 = Vector512.FusedMultiplyAdd(w1, x, c81);
+            x = Vector512.Create(b[q9]); c90 = Vector512.FusedMultiplyAdd(w0, x, c90); c91 = Vector512.FusedMultiplyAdd(w1, x, c91);
+            x = Vector512.Create(b[q10]); ca0 = Vector512.FusedMultiplyAdd(w0, x, ca0); ca1 = Vector512.FusedMultiplyAdd(w1, x, ca1);
+            x = Vector512.Create(b[q11]); cb0 = Vector512.FusedMultiplyAdd(w0, x, cb0); cb1 = Vector512.FusedMultiplyAdd(w1, x, cb1);
+        }
+        c00.Store(c); c01.Store(c + 16); c10.Store(c + 32); c11.Store(c + 48); c20.Store(c + 64); c21.Store(c + 80);
+        c30.Store(c + 96); c31.Store(c + 112); c40.Store(c + 128); c41.Store(c + 144); c50.Store(c + 160); c51.Store(c + 176);
+        c60.Store(c + 192); c61.Store(c + 208); c70.Store(c + 224); c71.Store(c + 240); c80.Store(c + 256); c81.Store(c + 272);
+        c90.Store(c + 288); c91.Store(c + 304); ca0.Store(c + 320); ca1.Store(c + 336); cb0.Store(c + 352); cb1.Store(c + 368);
     }
 }
