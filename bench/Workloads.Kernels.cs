@@ -1,6 +1,7 @@
 // Kernel workloads K2–K4 of shared/bench/WORKLOADS.md for the WORKLOADS runner (see Workloads.cs):
 //   K2 Conv2d 3×3 s1 p1 with bias, fwd and fwd+bwd (dX, dW, db) through F.Conv2d;
-//      FLOPs: fwd 2·N·Cout·Hout·Wout·Cin·9, fwd+bwd 3× that (dX and dW each cost one forward).
+//      FLOPs: fwd 2·N·Cout·Hout·Wout·Cin·9, fwd+bwd 3× that (dX and dW each cost one forward), the direct
+//      convolution's count for both engines (Winograd maps, conv V8, do fewer: their rate is an effective one).
 //   K3 GroupNorm(8) + SiLU (affine), fwd and fwd+bwd, via F.GroupNorm(...).SiLU().
 //   K4 attention core softmax(QKᵀ/√d)V on (B, heads, T, d) via F.ScaledDotProductAttention (the
 //      fused blockwise kernel, kernels/Cpu/Attention); the T = 1024 case is causal and skipped by

@@ -4,6 +4,8 @@
 #   key · Denoise ms · PyTorch ms · ratio (Denoise time / PyTorch time; < 1: Denoise is faster)
 #   · GFLOP/s of each where the workload has a FLOP count · Denoise as % of the measured 2-thread peak.
 # Timings on a shared 2-core machine wander; a ratio from one invocation is what to quote.
+# K2's GFLOP/s count the direct convolution's FLOPs (2·N·Cout·P·Cin·9 per map) for both engines: Denoise's Winograd
+# maps (conv V8) do 2.25× fewer multiply-adds, so their effective rate can read above the FMA peak.
 # Run (from anywhere):  bench/compare.sh [--rounds N] [--only K1,K2,M3] [--quick] [--threads 1 | --cpu-time]
 # (--rounds N: the two engines take turns N times (D, P, D, P, …); each key's time is the best of its N
 # medians, and the table adds the spread of the N per-round ratios: drift in the machine's load then

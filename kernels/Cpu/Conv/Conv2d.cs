@@ -55,7 +55,12 @@
 //               elsewhere V6's tiles with the next part's input prefetched into L2 and each 8 × 48 tile
 //               stored one tile later, its output lines prefetched. Stem (1,28,32), 1 thread, CPU ms:
 //               forward 0.64 → 0.29, weight 0.65 → 0.47 (m1conv --shapes 0 --versions V6Stem,V7); M1's maps
-//               0.92–0.97 of V6 at 28 × 28, ~1.0 at 14 × 14 and 7 × 7                               (current)
+//               0.92–0.97 of V6 at 28 × 28, ~1.0 at 14 × 14 and 7 × 7
+//   V8Winograd  V7 plus Winograd F(2 × 2, 3 × 3) for the forward and input-grad of 3 × 3 stride-1 maps (Conv2d.V8Winograd.cs):
+//               2.25× fewer multiply-adds, input and output transforms channel-last, the 16 per-element GEMMs on V5's
+//               64 × 6 tile (or a 32 × 12 one). Weight-grad is V7's. M1's 3 × 3 maps, 2 threads, wall ms (m1conv --versions
+//               V7,V8Winograd): 14 × 14 (64 → 64) forward 3.22 → 1.96, 7 × 7 (128 → 128) 3.50 → 2.62, 28 × 28 (32 → 32) 3.03 → 2.00
+//                                                                                                   (current)
 // Every helper with a loop that a pass runs (lowering, tap tables, packing, transposes, part jobs, the bias
 // sum) is compiled fully optimised on its first call: under tiered compilation a K2 benchmark (22 calls of a
 // few ms) ran inside the 100 ms call-counting delay, so PlaneSum, LowerRow and the 16 × 16 transposes ran as
