@@ -19,11 +19,18 @@
 //   4. Y = Aᵀ M A per tile, 16 filters per vector, plus the bias, channel-last (the overhang of odd maps dropped);
 //      transposed back to NCHW.
 // The input-grad of a stride-1 convolution is the same transform run on gy with the kernel flipped and its
-// channels swapped (padding 2 − PH); the weight-grad stays V7's.
+// channels swapped (padding 2 − PH). The weight-grad is F(3 × 3, 2 × 2), the same trilinear form with filter and
+// output swapped (below): V = Bᵀ d B again, gy's 2 × 2 blocks through A, a per-ξ GEMM reduced over tiles on V5's
+// weight-grad tiles, and Gᵀ · G once after the parts are summed.
+// M1's maps, 2 threads, wall ms, V7 → V8 (m1conv --versions V7,V8Winograd, one run): forward / input / weight
+//   (32,28,32)  3.03 → 2.00 / 3.01 → 2.02 / 2.75 → 1.79      (64,14,64)   3.22 → 1.96 / 3.26 → 1.88 / 2.43 → 1.40
+//   (128,7,128) 3.50 → 2.62 / 3.27 → 2.70 / 2.46 → 1.91      (128,14,128) 11.2 → 6.7 / 11.4 → 6.8 / 9.8 → 5.7
 // Numerics: G's halves and the transforms' sums round differently from a direct sum of 9·Cin products; the
 // error stays at the level of fp32 summation (tests compare with V0 at the same tolerance as the other versions).
-// Bits: each output is one fixed sequence of operations whatever the image partition, so 1 and 2 threads agree.
-// Routed (Conv2d.BestForward / BestInputGrad) where it fits: 3 × 3, stride 1, dilation 1, one group, padding
+// Bits: each forward / input-grad output is one fixed sequence of operations whatever the image partition; the
+// weight-grad's parts are image ranges fixed by N, each summing its tiles in order, added in part order. So 1 and 2
+// threads agree (tests/Kernels/Conv2dTests.cs).
+// Routed (Conv2d.BestForward / BestInputGrad / BestWeightGrad) where it fits: 3 × 3, stride 1, dilation 1, one group, padding
 // ≤ 2, the transformed conv's input channels a multiple of 16 and its output channels of 32; else V7.
 // Bench: dotnet run -c Release --project bench -- m1conv --versions V7,V8Winograd
 using System.Runtime.CompilerServices;
@@ -174,8 +181,8 @@ public static unsafe partial class Conv2d
             for (int b0 = n0; b0 < n0 + count; b0 += nb)
             {
                 int images = Math.Min(nb, n0 + count - b0), T = images * tpi, Tpad = (T + cols - 1) / cols * cols;
-                PadChannelLast(X, Y, b0, images, imageP);
-                TransformInput(X, V, T, imageP);
+                PadChannelLast(s, input, X, Y, b0, images, imageP);
+                TransformInput(s, X, V, T, imageP);
                 // 16 GEMMs (one per ξ), each Co × T over Ci: V5's 64 × 6 register tile (or 32 × 12), tiles as its columns.
                 for (int xi = 0; xi < 16; xi++)
                     for (int pi = 0; pi < s.Panels; pi++)
@@ -202,7 +209,7 @@ public static unsafe partial class Conv2d
         /// Each image is transposed whole into <paramref name="dense"/> (H·W × Ci: 16 × 16 register tiles; per row, a 7- or
         /// 14-pixel row is narrower than one tile), then copied row by row into the padded plane.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        void PadChannelLast(float* X, float* dense, int b0, int count, long imageP)
+        internal static void PadChannelLast(in WinogradShape s, float* input, float* X, float* dense, int b0, int count, long imageP)
         {
             new Span<float>(X, (int)(count * imageP)).Clear();
             int HW = s.H * s.W, rowLen = s.W * s.Ci;
@@ -217,7 +224,7 @@ public static unsafe partial class Conv2d
 
         /// <summary>V[ξ][t][c] = (Bᵀ d B)[ξ] for the 4 × 4 patch d of tile t, 16 channels at a time.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        void TransformInput(float* X, float* V, int T, long imageP)
+        internal static void TransformInput(in WinogradShape s, float* X, float* V, int T, long imageP)
         {
             int tpi = s.TilesPerImage, Ci = s.Ci;
             long row = (long)s.PaddedW * Ci, plane = (long)T * Ci;
@@ -324,5 +331,193 @@ public static unsafe partial class Conv2d
         c30.Store(c + 96); c31.Store(c + 112); c40.Store(c + 128); c41.Store(c + 144); c50.Store(c + 160); c51.Store(c + 176);
         c60.Store(c + 192); c61.Store(c + 208); c70.Store(c + 224); c71.Store(c + 240); c80.Store(c + 256); c81.Store(c + 272);
         c90.Store(c + 288); c91.Store(c + 304); ca0.Store(c + 320); ca1.Store(c + 336); cb0.Store(c + 352); cb1.Store(c + 368);
+    }
+
+    // ───────────────────── weight-grad: F(3 × 3, 2 × 2) ─────────────────────
+    //
+    // dW[f, c] (3 × 3) = Σ over images and 2 × 2 output tiles of the correlation of the tile's 4 × 4 input patch d with its
+    // 2 × 2 block of gy: the same trilinear form as the forward's, with the filter and the output swapping roles, so
+    //   dW = Gᵀ [ Σ_tiles (Bᵀ d B) ⊙ (A gy Aᵀ) ] G       (A = (Aᵀ)ᵀ, 4 × 2; Gᵀ 3 × 4)
+    // V = Bᵀ d B is the forward's input transform; the sum over tiles is, per ξ, a Co × Ci GEMM reduced over tiles (V5's
+    // weight-grad tiles, Dw64x6 / Dw32x8, with input channels as their "taps"); Gᵀ · G runs once, after the parts are added.
+
+    /// <summary>Whether V8's Winograd path runs the weight-grad of p (the forward's shapes).</summary>
+    static bool V8WeightGradFits(in Conv2dProblem p) => V8ForwardFits(p);
+
+    /// <summary>Images per weight-grad batch: the forward's batch × this, so each tile-reduction call runs over more tiles
+    /// (its 6 × 64 accumulator block is loaded and stored once per call).</summary>
+    const int WinogradGradBatchScale = 4;
+
+    static void V8WeightGrad(float* x, float* gy, float* dw, in Conv2dProblem p)
+    {
+        var g = p.Geo;
+        var s = new WinogradShape(p.N, p.Cin, g.H, g.W, p.Cout, g.PH, g.PW);
+        int nb = GradBatchImages(s), batches = (s.N + nb - 1) / nb, parts = Math.Min(batches, 4);
+        long accLen = WinogradAccLength(s);
+        float[] buffer = System.Buffers.ArrayPool<float>.Shared.Rent(checked((int)(parts * accLen + 16)));
+        try
+        {
+            fixed (float* pb = buffer)
+            {
+                float* acc = (float*)(((nint)pb + 63) & ~(nint)63);
+                var job = new WinogradWeightGradJob(s, x, gy, acc, parts);
+                if (parts == 1) job.Execute(0); else WorkerPool.Run(job, parts);
+                var sum = new WinogradWeightSumJob(s, acc, parts, dw, WorkerPool.PartsFor((long)parts * accLen, 1 << 15, 16));
+                if (sum.Ranges == 1) sum.Execute(0); else WorkerPool.Run(sum, sum.Ranges);
+            }
+        }
+        finally { System.Buffers.ArrayPool<float>.Shared.Return(buffer); }
+    }
+
+    static int GradBatchImages(in WinogradShape s) => Math.Min(Math.Max(1, s.N), s.BatchImages * WinogradGradBatchScale);
+
+    /// <summary>Input channels rounded up to whole weight-grad tiles (6 with 64-filter panels, 8 with 32).</summary>
+    static int WinogradTaps(in WinogradShape s) => s.PanelRows == PxRows ? PxCols : 8;
+    static int WinogradCiPad(in WinogradShape s) => (s.Ci + WinogradTaps(s) - 1) / WinogradTaps(s) * WinogradTaps(s);
+
+    /// <summary>Floats of one part's accumulator M[ξ][c][f]: 16 × CiPad × Co (a multiple of 16: parts stay aligned).</summary>
+    static long WinogradAccLength(in WinogradShape s) => 16L * WinogradCiPad(s) * s.Co;
+
+    [ThreadStatic] static float[]? t_winogradGradWork;
+    [ThreadStatic] static int[]? t_winogradGradIdx;
+
+    readonly struct WinogradWeightGradJob(WinogradShape s, float* x, float* gy, float* accParts, int parts) : IParallelJob
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Execute(int part)
+        {
+            var (n0, count) = WorkerPool.Range(s.N, parts, part);
+            int nb = GradBatchImages(s), tpi = s.TilesPerImage, Tmax = nb * tpi;
+            int pr = s.PanelRows, kt = WinogradTaps(s), ciPad = WinogradCiPad(s);
+            long imageP = (long)s.PaddedH * s.PaddedW * s.Ci;
+            long xLen = nb * imageP, denseLen = Math.Max((long)s.H * s.W * s.Ci, (long)s.Ho * s.Wo * s.Co);
+            long vLen = 16L * Tmax * s.Ci, gLen = 16L * Tmax * s.Co;
+            long need = xLen + denseLen + vLen + gLen + 64;
+            if (t_winogradGradWork == null || t_winogradGradWork.Length < need) t_winogradGradWork = GC.AllocateUninitializedArray<float>((int)need, pinned: true);
+            float* X = (float*)(((nint)Unsafe.AsPointer(ref t_winogradGradWork[0]) + 63) & ~(nint)63);
+            float* dense = X + xLen, V = dense + denseLen, GY = V + vLen;
+            if (t_winogradGradIdx == null || t_winogradGradIdx.Length < Tmax + ciPad) t_winogradGradIdx = GC.AllocateUninitializedArray<int>(Tmax + ciPad, pinned: true);
+            int* Q = (int*)Unsafe.AsPointer(ref t_winogradGradIdx[0]), off = Q + Tmax;
+            // Channels past Ci (padding to whole tiles) repeat the last one; their accumulator rows are never read.
+            for (int c = 0; c < ciPad; c++) off[c] = Math.Min(c, s.Ci - 1);
+            for (int j = 0; j < Tmax; j++) Q[j] = j * s.Ci;
+            float* acc = accParts + part * WinogradAccLength(s);
+            for (int b0 = n0; b0 < n0 + count; b0 += nb)
+            {
+                int images = Math.Min(nb, n0 + count - b0), T = images * tpi;
+                WinogradJob.PadChannelLast(s, x, X, dense, b0, images, imageP);
+                WinogradJob.TransformInput(s, X, V, T, imageP);
+                TransformGrad(gy, dense, GY, b0, images, T);
+                // Per ξ: M[ξ][c][f] += Σ_t GY[ξ][t][f] · V[ξ][t][c], tiles in order; the part's first tiles start from zero.
+                for (int xi = 0; xi < 16; xi++)
+                {
+                    float* v = V + (long)xi * T * s.Ci, gt = GY + (long)xi * T * s.Co, m = acc + (long)xi * ciPad * s.Co;
+                    for (int f0 = 0; f0 < s.Co; f0 += pr)
+                        for (int j0 = 0; j0 < T; j0 += PxChunk)
+                        {
+                            int cnt = Math.Min(PxChunk, T - j0);
+                            bool first = b0 == n0 && j0 == 0;
+                            for (int c0 = 0; c0 < ciPad; c0 += kt)
+                                if (pr == PxRows) Dw64x6(cnt, gt + (long)j0 * s.Co + f0, s.Co, Q + j0, v, off + c0, m + (long)c0 * s.Co + f0, s.Co, first);
+                                else Dw32x8(cnt, gt + (long)j0 * s.Co + f0, s.Co, Q + j0, v, off + c0, m + (long)c0 * s.Co + f0, s.Co, first);
+                        }
+                }
+            }
+        }
+
+        /// <summary>GY[ξ][t][f] = (A g Aᵀ)[ξ] for the 2 × 2 block g of gy at tile t (outputs past Ho or Wo are zero),
+        /// 16 filters at a time; each image's gy is first made channel-last (Ho·Wo × Co).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        void TransformGrad(float* gy, float* dense, float* GY, int b0, int images, int T)
+        {
+            int tpi = s.TilesPerImage, Co = s.Co, HWo = s.Ho * s.Wo;
+            long plane = (long)T * Co;
+            for (int i = 0; i < images; i++)
+            {
+                TransposeCopy.Run(gy + (long)(b0 + i) * Co * HWo, HWo, dense, Co, Co, HWo);
+                for (int tt = 0; tt < tpi; tt++)
+                {
+                    int ti = tt / s.TilesW, tj = tt % s.TilesW;
+                    bool row1 = 2 * ti + 1 < s.Ho, col1 = 2 * tj + 1 < s.Wo;
+                    float* g0 = dense + ((long)(2 * ti) * s.Wo + 2 * tj) * Co, g1 = g0 + (long)s.Wo * Co;
+                    float* o = GY + (long)(i * tpi + tt) * Co;
+                    for (int f = 0; f < Co; f += 16)
+                    {
+                        var a00 = Vector512.Load(g0 + f);
+                        var a01 = col1 ? Vector512.Load(g0 + Co + f) : Vector512<float>.Zero;
+                        var a10 = row1 ? Vector512.Load(g1 + f) : Vector512<float>.Zero;
+                        var a11 = row1 && col1 ? Vector512.Load(g1 + Co + f) : Vector512<float>.Zero;
+                        // Rows: h = A g (h0 = g0, h1 = g0 + g1, h2 = g0 − g1, h3 = −g1); then the same on columns.
+                        Grad4(a00, a01, o + f, plane, 0);
+                        Grad4(a00 + a10, a01 + a11, o + f, plane, 4);
+                        Grad4(a00 - a10, a01 - a11, o + f, plane, 8);
+                        Grad4(-a10, -a11, o + f, plane, 12);
+                    }
+                }
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Grad4(Vector512<float> u0, Vector512<float> u1, float* o, long plane, int xi)
+        {
+            u0.Store(o + xi * plane);
+            (u0 + u1).Store(o + (xi + 1) * plane);
+            (u0 - u1).Store(o + (xi + 2) * plane);
+            (-u1).Store(o + (xi + 3) * plane);
+        }
+    }
+
+    /// <summary>dW[f, c] = Gᵀ (Σ_parts M_part[·][c][f]) G, parts added in order, over ranges of input channels; 16 filters
+    /// per vector, the 3 × 3 results written out through a small transpose.</summary>
+    readonly struct WinogradWeightSumJob(WinogradShape s, float* accParts, int parts, float* dw, int ranges) : IParallelJob
+    {
+        public int Ranges => Math.Min(ranges, s.Ci);
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Execute(int r)
+        {
+            var (c0, count) = WorkerPool.Range(s.Ci, Ranges, r);
+            int Co = s.Co, Ci = s.Ci;
+            long accLen = WinogradAccLength(s), plane = (long)WinogradCiPad(s) * Co;
+            float* m = stackalloc float[16 * 16];
+            float* w9 = stackalloc float[9 * 16];
+            for (int c = c0; c < c0 + count; c++)
+                for (int f = 0; f < Co; f += 16)
+                {
+                    float* src = accParts + (long)c * Co + f;
+                    for (int xi = 0; xi < 16; xi++)
+                    {
+                        var sum = Vector512.Load(src + xi * plane);
+                        for (int q = 1; q < parts; q++) sum += Vector512.Load(src + q * accLen + xi * plane);
+                        sum.Store(m + xi * 16);
+                    }
+                    // Rows: w0 = m0 + ½(m1 + m2), w1 = ½(m1 − m2), w2 = ½(m1 + m2) + m3 (m_r the r-th row of the 4 × 4).
+                    var half = Vector512.Create(0.5f);
+                    for (int col = 0; col < 4; col++)
+                    {
+                        var r0 = Vector512.Load(m + col * 16); var r1 = Vector512.Load(m + (4 + col) * 16);
+                        var r2 = Vector512.Load(m + (8 + col) * 16); var r3 = Vector512.Load(m + (12 + col) * 16);
+                        var s12 = half * (r1 + r2);
+                        (r0 + s12).Store(m + col * 16);
+                        (half * (r1 - r2)).Store(m + (4 + col) * 16);
+                        (s12 + r3).Store(m + (8 + col) * 16);
+                    }
+                    // Columns, the same combination: row ki of the 3 × 3 from row ki of the 3 × 4.
+                    for (int ki = 0; ki < 3; ki++)
+                    {
+                        var u0 = Vector512.Load(m + (4 * ki) * 16); var u1 = Vector512.Load(m + (4 * ki + 1) * 16);
+                        var u2 = Vector512.Load(m + (4 * ki + 2) * 16); var u3 = Vector512.Load(m + (4 * ki + 3) * 16);
+                        var s12 = half * (u1 + u2);
+                        (u0 + s12).Store(w9 + (3 * ki) * 16);
+                        (half * (u1 - u2)).Store(w9 + (3 * ki + 1) * 16);
+                        (s12 + u3).Store(w9 + (3 * ki + 2) * 16);
+                    }
+                    for (int j = 0; j < 16; j++)
+                    {
+                        float* d = dw + ((long)(f + j) * Ci + c) * 9;
+                        for (int k = 0; k < 9; k++) d[k] = w9[k * 16 + j];
+                    }
+                }
+        }
     }
 }

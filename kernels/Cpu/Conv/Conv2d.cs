@@ -58,8 +58,10 @@
 //               0.92–0.97 of V6 at 28 × 28, ~1.0 at 14 × 14 and 7 × 7
 //   V8Winograd  V7 plus Winograd F(2 × 2, 3 × 3) for the forward and input-grad of 3 × 3 stride-1 maps (Conv2d.V8Winograd.cs):
 //               2.25× fewer multiply-adds, input and output transforms channel-last, the 16 per-element GEMMs on V5's
-//               64 × 6 tile (or a 32 × 12 one). Weight-grad is V7's. M1's 3 × 3 maps, 2 threads, wall ms (m1conv --versions
-//               V7,V8Winograd): 14 × 14 (64 → 64) forward 3.22 → 1.96, 7 × 7 (128 → 128) 3.50 → 2.62, 28 × 28 (32 → 32) 3.03 → 2.00
+//               64 × 6 tile (or a 32 × 12 one); weight-grad as F(3 × 3, 2 × 2), the per-ξ GEMMs reduced over tiles on V5's
+//               weight-grad tiles. M1's 3 × 3 maps, 2 threads, wall ms (m1conv --versions V7,V8Winograd), forward / weight:
+//               14 × 14 (64 → 64) 3.22 → 1.96 / 2.43 → 1.40, 7 × 7 (128 → 128) 3.50 → 2.62 / 2.46 → 1.91, 28 × 28 (32 → 32)
+//               3.03 → 2.00 / 2.75 → 1.79
 //                                                                                                   (current)
 // Every helper with a loop that a pass runs (lowering, tap tables, packing, transposes, part jobs, the bias
 // sum) is compiled fully optimised on its first call: under tiered compilation a K2 benchmark (22 calls of a
@@ -133,7 +135,7 @@ public static unsafe partial class Conv2d
 
     /// <summary>The version <see cref="WeightGrad(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs
     /// for p: V7 on AVX-512 (the stem's stencil, else <see cref="V6WeightGradRoute"/> with V5's next batch prefetched).</summary>
-    public static Conv2dVersion BestWeightGrad(in Conv2dProblem p) => V3Supported ? Conv2dVersion.V7 : Best;
+    public static Conv2dVersion BestWeightGrad(in Conv2dProblem p) => V3Supported ? Conv2dVersion.V8Winograd : Best;
 
     /// <summary>V6's weight-grad: V5's outer-product tiles win at every map size where their filter panels (32 or 64) are full (no
     /// horizontal sums, no padding columns; 28 × 28 (64 → 64) 105 → 133 GFLOP/s, (32 → 32) 83–113 → 137), but not
@@ -261,7 +263,11 @@ public static unsafe partial class Conv2d
         fixed (float* px = x, pg = gy, pd = dw)
         {
             if (v == Conv2dVersion.V0PerImage) { V0WeightGrad(px, pg, pd, p); return; }
-            if (v == Conv2dVersion.V8Winograd) v = Conv2dVersion.V7;   // V8's weight-grad is V7's
+            if (v == Conv2dVersion.V8Winograd)
+            {
+                if (V8WeightGradFits(p)) { V8WeightGrad(px, pg, pd, p); return; }
+                v = Conv2dVersion.V7;
+            }
             bool stem = v == Conv2dVersion.V7 && V6StemFits(p), prefetch = v == Conv2dVersion.V7;
             v = stem ? v : Supported(WeightGradRoute(v, p));
             if (v == Conv2dVersion.V4Shaped) v = V4WeightGradVersion(p);
