@@ -373,6 +373,40 @@ public class Conv2dTests
         Assert.That(worst, Is.LessThan(2e-5), "worst relative error");
     }
 
+    /// <summary>The weight-grad's F(3 × 3, 2 × 2) error, as above: positive x and gy, so the 2 × 2 · 64-image sums cannot
+    /// cancel, against a double-precision sum.</summary>
+    [Test]
+    public void V8_WeightGradRelativeErrorStaysNearFp32Rounding()
+    {
+        var p = V8Problems[1];
+        var rng = new Random(6);
+        float[] x = new float[p.InputLength], gy = new float[p.OutputLength];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)rng.NextDouble();
+        for (int i = 0; i < gy.Length; i++) gy[i] = (float)rng.NextDouble();
+        float[] dw = Nan(p.WeightLength);
+        Conv2d.WeightGrad(Conv2dVersion.V8Winograd, x, gy, dw, p);
+        var g = p.Geo;
+        double worst = 0;
+        for (int f = 0; f < p.Cout; f += 5)
+            for (int c = 0; c < p.Cin; c += 3)
+                for (int ki = 0; ki < 3; ki++)
+                    for (int kj = 0; kj < 3; kj++)
+                    {
+                        double sum = 0;
+                        for (int n = 0; n < p.N; n++)
+                            for (int oy = 0; oy < g.Hout; oy++)
+                                for (int ox = 0; ox < g.Wout; ox++)
+                                {
+                                    int iy = oy + ki - g.PH, ix = ox + kj - g.PW;
+                                    if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
+                                    sum += (double)gy[((n * p.Cout + f) * g.Hout + oy) * g.Wout + ox] * x[((n * p.Cin + c) * g.H + iy) * g.W + ix];
+                                }
+                        double got = dw[((f * p.Cin + c) * 3 + ki) * 3 + kj];
+                        worst = Math.Max(worst, Math.Abs(got - sum) / sum);
+                    }
+        Assert.That(worst, Is.LessThan(2e-5), "worst relative error");
+    }
+
     [Test]
     public void V8_SameBitsOnOneAndTwoThreads() =>
         AssertSameBitsOnOneAndTwoThreads(Conv2dVersion.V8Winograd, seed: 14, V8Problems[0], V8Problems[1], V8Problems[2], V8Problems[6], V8Problems[7],
