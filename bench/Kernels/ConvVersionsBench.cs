@@ -16,7 +16,7 @@ namespace Denoise.Bench;
 [Config(typeof(ConvVersionsBenchConfig))]
 public class ConvVersionsBench
 {
-    [Params(Conv2dVersion.V1Chunked, Conv2dVersion.V2Batched, Conv2dVersion.V3Implicit, Conv2dVersion.V4Shaped, Conv2dVersion.V5Pixels, Conv2dVersion.V6Stem, Conv2dVersion.V7)]
+    [Params(Conv2dVersion.V1Chunked, Conv2dVersion.V2Batched, Conv2dVersion.V3Implicit, Conv2dVersion.V4Shaped, Conv2dVersion.V5Pixels, Conv2dVersion.V6Stem, Conv2dVersion.V7, Conv2dVersion.V8Winograd)]
     public Conv2dVersion Version { get; set; }
 
     /// <summary>"N,Cin,H,W,Cout,k,stride,pad".</summary>
