@@ -51,7 +51,11 @@ public static unsafe partial class Conv2d
         var g = p.Geo;
         return V3Supported && p.Groups == 1 && g.KH == 3 && g.KW == 3 && g.SH == 1 && g.SW == 1 && g.DH == 1 && g.DW == 1
             && ph >= 0 && pw >= 0 && ph <= 2 && pw <= 2 && g.Hout >= 1 && g.Wout >= 1
-            && ci % 16 == 0 && co % 32 == 0;
+            && ci % 16 == 0 && co % 32 == 0
+            // One image's transformed input and products (a batch holds at least one) within 2^26 floats: the workspaces
+            // are single arrays, and beyond that V7's tiles, which need no per-image buffer of this size, are the safer path.
+            && 16L * ((Math.Max(g.H, g.Hout) + 1) / 2) * ((Math.Max(g.W, g.Wout) + 1) / 2) * (ci + co) <= 1L << 26
+            && 16L * ci * co <= 1L << 26;   // the transformed weights, and each weight-grad part's accumulator
     }
 
     static void V8Forward(float* x, float* w, float* bias, float* y, in Conv2dProblem p)
