@@ -30,6 +30,10 @@
 // (V5's valid-pixel walk with full 32-row panels: forward 8.10 vs V4's 7.50 ms, input-grad 8.27 vs 7.42,
 // 5–12% slower in three runs), and V5's pixel tiles with taps in blocks of 48/96/192 so a block of weights
 // stays in L1 across a pixel group (64 → 64 at 14 × 14, 128 → 128 at 7 × 7: within ±5%, no consistent sign).
+// (3) Weight-grad off the stem (session 5): each part leaves its dWᵀ accumulator in place and one pass adds the parts
+// and transposes the sum into dW (V5 transposed every part, then added the partial dWs: two more passes over
+// parts × |dW|); a part's first pixels start its tiles from zero instead of a cleared accumulator. 7 × 7 (128 → 128),
+// 2 threads: 2.83–3.37 → 2.71–3.06 ms (m1conv --versions V5Pixels,Best, three runs). Same bits as V6.
 // Bits: stem forward outputs are one sum in a fixed order (bias, then ki, kj), whatever the image partition;
 // stem weight-grad parts are image ranges fixed by N (at most 8), summed in part order; prefetches and store
 // timing change no arithmetic. So 1 and 2 threads give the same bits (tests/Kernels/Conv2dTests.cs).

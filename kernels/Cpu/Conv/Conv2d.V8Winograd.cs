@@ -1,5 +1,6 @@
-// Conv2d.V8Winograd.cs — V7 plus Winograd's minimal filtering F(2 × 2, 3 × 3) for the forward and input-grad of
-// 3 × 3, stride-1 convolutions (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016).
+// Conv2d.V8Winograd.cs — V7 plus Winograd's minimal filtering for 3 × 3, stride-1 convolutions (Lavin & Gray, "Fast
+// Algorithms for Convolutional Neural Networks", 2016): F(2 × 2, 3 × 3) for the forward and input-grad, F(3 × 3, 2 × 2)
+// for the weight-grad.
 //
 // Why: V5/V7's direct tiles run these maps at 80–90% of the FMA peak, level with PyTorch's oneDNN, and
 // the FMAs are the bound. Winograd computes a 2 × 2 block of outputs from a 4 × 4 input patch with 16
@@ -22,11 +23,16 @@
 // channels swapped (padding 2 − PH). The weight-grad is F(3 × 3, 2 × 2), the same trilinear form with filter and
 // output swapped (below): V = Bᵀ d B again, gy's 2 × 2 blocks through A, a per-ξ GEMM reduced over tiles on V5's
 // weight-grad tiles, and Gᵀ · G once after the parts are summed.
-// M1's maps, 2 threads, wall ms, V7 → V8 (m1conv --versions V7,V8Winograd, one run): forward / input / weight
-//   (32,28,32)  3.03 → 2.00 / 3.01 → 2.02 / 2.75 → 1.79      (64,14,64)   3.22 → 1.96 / 3.26 → 1.88 / 2.43 → 1.40
-//   (128,7,128) 3.50 → 2.62 / 3.27 → 2.70 / 2.46 → 1.91      (128,14,128) 11.2 → 6.7 / 11.4 → 6.8 / 9.8 → 5.7
+// M1's maps, 2 threads, wall ms, V7 → V8 (m1conv --rounds 5 --versions V7,V8Winograd; bench/results/
+// cpu-2026-11-23-session5-final.md): forward / input / weight
+//   (32,28,32)  2.79 → 1.76 / 2.80 → 1.85 / 2.72 → 1.89      (64,14,64)   2.41 → 1.53 / 2.50 → 1.53 / 2.44 → 1.52
+//   (128,7,128) 2.58 → 2.19 / 2.51 → 2.15 / 2.61 → 2.11      (128,14,128) 9.66 → 5.69 / 9.81 → 5.82 / 9.94 → 5.62
+//   all of M1's conv maps per step 251 → 182 ms. 7 × 7 gains least: its tiles overhang (49 of 64 outputs) and the
+//   per-ξ GEMMs are short (K = Cin = 128).
+// Tried: weight-grad batches of 2× and 8× the forward's (instead of 4×): 7 × 7 and 28 × 28 slower by 5–25%.
 // Numerics: G's halves and the transforms' sums round differently from a direct sum of 9·Cin products; the
-// error stays at the level of fp32 summation (tests compare with V0 at the same tolerance as the other versions).
+// error stays at the level of fp32 summation (tests compare with V0 at the same tolerance as the other versions,
+// and bound the relative error of the forward and weight-grad against a double sum, non-cancelling inputs: < 2e-5).
 // Bits: each forward / input-grad output is one fixed sequence of operations whatever the image partition; the
 // weight-grad's parts are image ranges fixed by N, each summing its tiles in order, added in part order. So 1 and 2
 // threads agree (tests/Kernels/Conv2dTests.cs).
