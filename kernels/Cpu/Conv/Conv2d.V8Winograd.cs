@@ -123,46 +123,67 @@ public static unsafe partial class Conv2d
         long need = 16L * s.Co * s.Ci + 16;
         if (t_winogradU == null || t_winogradU.Length < need) t_winogradU = GC.AllocateUninitializedArray<float>((int)need, pinned: true);
         float* U = (float*)(((nint)Unsafe.AsPointer(ref t_winogradU[0]) + 63) & ~(nint)63);
-        var job = new WinogradWeightsJob(s, w, adjoint, U, WorkerPool.PartsFor((long)s.Co * s.Ci, 2048, 16));
+        var job = new WinogradWeightsJob(s, w, adjoint, U, WorkerPool.PartsFor((long)s.Co * s.Ci, 2048, 16));   // Co % 16 == 0 (routing)
         if (job.Parts == 1) job.Execute(0); else WorkerPool.Run(job, job.Parts);
         return U;
     }
 
+    [ThreadStatic] static float[]? t_winogradKernels;
+
+    /// <summary>16 output channels at a time: their kernels transposed so that tap k of the 16 is one vector (forward: one
+    /// TransposeCopy of the 16 rows of w; adjoint: a 16 × 9 block per input channel), G g Gᵀ in vectors, and each ξ
+    /// stored as 16 contiguous floats of the panel. (Per (o, c) in scalars, the 16 stores of a kernel went to 16 planes
+    /// 64 KB apart: 14% of a 7 × 7 (128 → 128) forward.) Same arithmetic per lane as a scalar loop.</summary>
     readonly struct WinogradWeightsJob(WinogradShape s, float* w, bool adjoint, float* U, int parts) : IParallelJob
     {
-        public int Parts => Math.Min(parts, s.Co);
+        public int Parts => Math.Min(parts, s.Co / 16);
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int part)
         {
-            var (o0, count) = WorkerPool.Range(s.Co, Parts, part);
-            float* gk = stackalloc float[9];
+            var (b0, count) = WorkerPool.Range(s.Co / 16, Parts, part);
+            int K9 = s.Ci * 9, pr = s.PanelRows;
             long plane = (long)s.Co * s.Ci;   // floats per ξ
-            for (int o = o0; o < o0 + count; o++)
+            long need = adjoint ? 9 * 16 : (long)K9 * 16;
+            if (t_winogradKernels == null || t_winogradKernels.Length < need) t_winogradKernels = GC.AllocateUninitializedArray<float>((int)need, pinned: true);
+            float* T = (float*)Unsafe.AsPointer(ref t_winogradKernels[0]);
+            var half = Vector512.Create(0.5f);
+            for (int ob = b0; ob < b0 + count; ob++)
+            {
+                int o0 = ob * 16;
+                // T[(c·9 + k)·16 + j] = tap k of the kernel from output o0 + j to input c.
+                if (!adjoint) TransposeCopy.Run(w + (long)o0 * K9, K9, T, 16, 16, K9);
                 for (int c = 0; c < s.Ci; c++)
                 {
-                    // The 3 × 3 kernel from output o to input c; the adjoint reads the forward's (c → o) kernel flipped.
-                    if (!adjoint) for (int k = 0; k < 9; k++) gk[k] = w[((long)o * s.Ci + c) * 9 + k];
-                    else for (int k = 0; k < 9; k++) gk[k] = w[((long)c * s.Co + o) * 9 + 8 - k];
+                    float* g = T + (long)c * 9 * 16;
+                    if (adjoint)
+                    {
+                        // The forward's kernel from c to o0 + j, flipped: taps read in reverse below.
+                        TransposeCopy.Run(w + ((long)c * s.Co + o0) * 9, 9, T, 16, 16, 9);
+                        g = T;
+                    }
+                    int k0 = adjoint ? 8 : 0, dk = adjoint ? -16 : 16;
+                    float* gp = g + k0 * 16;
+                    var g0 = Vector512.Load(gp); var g1 = Vector512.Load(gp + dk); var g2 = Vector512.Load(gp + 2 * dk);
+                    var g3 = Vector512.Load(gp + 3 * dk); var g4 = Vector512.Load(gp + 4 * dk); var g5 = Vector512.Load(gp + 5 * dk);
+                    var g6 = Vector512.Load(gp + 6 * dk); var g7 = Vector512.Load(gp + 7 * dk); var g8 = Vector512.Load(gp + 8 * dk);
                     // Rows: h = G g (4 × 3), then columns: u = h Gᵀ (4 × 4).
-                    float h00 = gk[0], h01 = gk[1], h02 = gk[2];
-                    float h10 = 0.5f * (gk[0] + gk[3] + gk[6]), h11 = 0.5f * (gk[1] + gk[4] + gk[7]), h12 = 0.5f * (gk[2] + gk[5] + gk[8]);
-                    float h20 = 0.5f * (gk[0] - gk[3] + gk[6]), h21 = 0.5f * (gk[1] - gk[4] + gk[7]), h22 = 0.5f * (gk[2] - gk[5] + gk[8]);
-                    float h30 = gk[6], h31 = gk[7], h32 = gk[8];
-                    int pr = s.PanelRows;
-                    float* u = U + ((long)(o / pr) * s.Ci + c) * pr + o % pr;
-                    Row(u, plane, 0, h00, h01, h02); Row(u, plane, 1, h10, h11, h12);
-                    Row(u, plane, 2, h20, h21, h22); Row(u, plane, 3, h30, h31, h32);
+                    float* u = U + ((long)(o0 / pr) * s.Ci + c) * pr + o0 % pr;
+                    Row(u, plane, 0, g0, g1, g2, half);
+                    Row(u, plane, 1, half * (g0 + g3 + g6), half * (g1 + g4 + g7), half * (g2 + g5 + g8), half);
+                    Row(u, plane, 2, half * (g0 - g3 + g6), half * (g1 - g4 + g7), half * (g2 - g5 + g8), half);
+                    Row(u, plane, 3, g6, g7, g8, half);
                 }
+            }
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static void Row(float* u, long plane, int r, float a, float b, float c)
+        static void Row(float* u, long plane, int r, Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> half)
         {
-            u[(4 * r + 0) * plane] = a;
-            u[(4 * r + 1) * plane] = 0.5f * (a + b + c);
-            u[(4 * r + 2) * plane] = 0.5f * (a - b + c);
-            u[(4 * r + 3) * plane] = c;
+            a.Store(u + (4 * r + 0) * plane);
+            (half * (a + b + c)).Store(u + (4 * r + 1) * plane);
+            (half * (a - b + c)).Store(u + (4 * r + 2) * plane);
+            c.Store(u + (4 * r + 3) * plane);
         }
     }
 
