@@ -112,15 +112,16 @@ public static unsafe partial class Conv2d
     static Conv2dVersion Supported(Conv2dVersion v) => v >= Conv2dVersion.V3Implicit && !V3Supported ? Conv2dVersion.V2Batched : v;
 
     /// <summary>The version <see cref="Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs for p:
-    /// V7 on AVX-512 (the stem's stencil, else V6's route — V5's or V4's tile — with the next part's input prefetched;
-    /// M1's K2 maps 1 thread 2–9% faster than V6, bench/results/cpu-2026-11-23-session4-conv.md).</summary>
+    /// V8 on AVX-512 — Winograd F(2 × 2, 3 × 3) where it fits (3 × 3 stride-1 maps, Conv2d.V8Winograd.cs), else V7 (the stem's
+    /// stencil, else V6's route — V5's or V4's tile — with the next part's input prefetched).</summary>
     public static Conv2dVersion BestForward(in Conv2dProblem p) => V3Supported ? Conv2dVersion.V8Winograd : Best;
 
     /// <summary>What the routed forward ran before V7 (V6Stem has no forward kernel of its own).</summary>
     static Conv2dVersion V6ForwardRoute(in Conv2dProblem p) => V5Fits(p.CoutG, p) ? Conv2dVersion.V5Pixels : Best;
 
     /// <summary>The version <see cref="InputGrad(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs for p:
-    /// V7 on AVX-512 (V6's stencil for the stem, else V6's route with the next part's gy prefetched).</summary>
+    /// V8 on AVX-512 — Winograd where it fits, else V7 (V6's stencil for the stem, else V6's route with the next part's gy
+    /// prefetched).</summary>
     public static Conv2dVersion BestInputGrad(in Conv2dProblem p) => V3Supported ? Conv2dVersion.V8Winograd : Best;
 
     /// <summary>V6Stem has its own kernel only for the stem's input-grad (<see cref="V6StemFits"/>); every other
@@ -134,7 +135,8 @@ public static unsafe partial class Conv2d
     static Conv2dVersion V5InputGradRoute(in Conv2dProblem p) => V5Fits(p.CinG, p) ? Conv2dVersion.V5Pixels : Best;
 
     /// <summary>The version <see cref="WeightGrad(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, in Conv2dProblem)"/> runs
-    /// for p: V7 on AVX-512 (the stem's stencil, else <see cref="V6WeightGradRoute"/> with V5's next batch prefetched).</summary>
+    /// for p: V8 on AVX-512 — Winograd F(3 × 3, 2 × 2) where it fits, else V7 (the stem's stencil, else
+    /// <see cref="V6WeightGradRoute"/> with V5's next batch prefetched).</summary>
     public static Conv2dVersion BestWeightGrad(in Conv2dProblem p) => V3Supported ? Conv2dVersion.V8Winograd : Best;
 
     /// <summary>V6's weight-grad: V5's outer-product tiles win at every map size where their filter panels (32 or 64) are full (no
