@@ -306,6 +306,8 @@ public class Conv2dTests
         new(1, new Conv2dGeometry(256, 7, 7, 3, 3, PH: 1, PW: 1), 128),            // M1's up2 conv1, one image
         new(2, new Conv2dGeometry(32, 28, 28, 3, 3, PH: 1, PW: 1), 32),            // K2's 32-channel map: 32 × 12 panels
         new(3, new Conv2dGeometry(96, 9, 5, 3, 3, PH: 1, PW: 1), 96),              // 96 = three 32-filter panels, odd map
+        new(2, new Conv2dGeometry(64, 6, 5, 3, 3, PH: 1, PW: 0), 64),              // padding differs per axis: 6 × 3 out
+        new(2, new Conv2dGeometry(32, 3, 8, 3, 3, PH: 0, PW: 2), 32),              // 1 × 10 out, input-grad pads (2, 0)
         new(0, new Conv2dGeometry(64, 7, 7, 3, 3, PH: 1, PW: 1), 64),              // empty batch
     };
 
