@@ -241,6 +241,20 @@ public class ConvTests
             [GradCheck.Rand(26, 2, 3, 3, 4), GradCheck.Rand(27, 2, 3, 1, 1), GradCheck.Rand(28, 2)], what: "conv2d 1x1");
     }
 
+    /// <summary>Shapes the CPU routes through Winograd (conv V8): 3 × 3, stride 1, 16 → 32 channels (forward F(2 × 2, 3 × 3) and
+    /// weight-grad F(3 × 3, 2 × 2)) and 32 → 16 (its input-grad, the adjoint F(2 × 2, 3 × 3)); odd 2 × 3 maps, so tiles
+    /// overhang. Small on purpose: the numeric side's float32 rounding noise grows with the terms per output (at 32 → 32
+    /// channels on a 3 × 5 map it reaches 1.5e-3 for the direct kernel too, against an exact double-precision gradient),
+    /// while Winograd's own error stays at 1e-6–1e-5 (tests/Kernels/Conv2dTests.cs). Without AVX-512 the same checks run V2.</summary>
+    [Test]
+    public void Conv2d_WinogradShapes_Backward_MatchesFiniteDifferences()
+    {
+        GradCheck.Check(xs => F.Conv2d(xs[0], xs[1], xs[2], padding: 1),
+            [GradCheck.Rand(29, 1, 16, 2, 3), GradCheck.Rand(30, 32, 16, 3, 3), GradCheck.Rand(31, 32)], what: "conv2d 16 -> 32, 3x3 p1 (Winograd forward, weight-grad)");
+        GradCheck.Check(xs => F.Conv2d(xs[0], xs[1], xs[2], padding: 1),
+            [GradCheck.Rand(32, 1, 32, 2, 3), GradCheck.Rand(33, 16, 32, 3, 3), GradCheck.Rand(34, 16)], what: "conv2d 32 -> 16, 3x3 p1 (Winograd input-grad)");
+    }
+
     [Test]
     public void Conv1d_Backward_MatchesFiniteDifferences()
     {

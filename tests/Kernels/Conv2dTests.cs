@@ -409,6 +409,41 @@ public class Conv2dTests
         Assert.That(worst, Is.LessThan(2e-5), "worst relative error");
     }
 
+    /// <summary>The input-grad's (adjoint F(2 × 2, 3 × 3)) error, as above: positive gy and w against a double sum. (V0's
+    /// tolerance in V8_MatchesV0 allows 1e-5 per summed term, loose enough that only these bounds would catch an error of
+    /// 1e-3 in one transform coefficient.)</summary>
+    [Test]
+    public void V8_InputGradRelativeErrorStaysNearFp32Rounding()
+    {
+        var p = V8Problems[0];
+        var rng = new Random(7);
+        float[] gy = new float[p.OutputLength], w = new float[p.WeightLength];
+        for (int i = 0; i < gy.Length; i++) gy[i] = (float)rng.NextDouble();
+        for (int i = 0; i < w.Length; i++) w[i] = (float)rng.NextDouble();
+        float[] dx = Nan(p.InputLength);
+        Conv2d.InputGrad(Conv2dVersion.V8Winograd, gy, w, dx, p);
+        var g = p.Geo;
+        double worst = 0;
+        for (int n = 0; n < p.N; n += 2)
+            for (int c = 0; c < p.Cin; c += 7)
+                for (int iy = 0; iy < g.H; iy++)
+                    for (int ix = 0; ix < g.W; ix++)
+                    {
+                        double sum = 0;
+                        for (int f = 0; f < p.Cout; f++)
+                            for (int ki = 0; ki < 3; ki++)
+                                for (int kj = 0; kj < 3; kj++)
+                                {
+                                    int oy = iy - ki + g.PH, ox = ix - kj + g.PW;
+                                    if (oy < 0 || oy >= g.Hout || ox < 0 || ox >= g.Wout) continue;
+                                    sum += (double)gy[((n * p.Cout + f) * g.Hout + oy) * g.Wout + ox] * w[((f * p.Cin + c) * 3 + ki) * 3 + kj];
+                                }
+                        double got = dx[((n * p.Cin + c) * g.H + iy) * g.W + ix];
+                        worst = Math.Max(worst, Math.Abs(got - sum) / sum);
+                    }
+        Assert.That(worst, Is.LessThan(2e-5), "worst relative error");
+    }
+
     [Test]
     public void V8_SameBitsOnOneAndTwoThreads() =>
         AssertSameBitsOnOneAndTwoThreads(Conv2dVersion.V8Winograd, seed: 14, V8Problems[0], V8Problems[1], V8Problems[2], V8Problems[6], V8Problems[7],
