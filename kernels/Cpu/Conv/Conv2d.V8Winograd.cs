@@ -116,13 +116,20 @@ public static unsafe partial class Conv2d
 
     [ThreadStatic] static float[]? t_winogradU;
 
+    /// <summary>A 64-byte-aligned pointer to at least <paramref name="floats"/> floats of a thread's pinned buffer, grown
+    /// on demand and kept (V8's per-thread workspaces: transformed weights, kernels, batch buffers).</summary>
+    static float* Scratch(ref float[]? buffer, long floats)
+    {
+        if (buffer == null || buffer.Length < floats + 16) buffer = GC.AllocateUninitializedArray<float>(checked((int)(floats + 16)), pinned: true);
+        return (float*)(((nint)Unsafe.AsPointer(ref buffer[0]) + 63) & ~(nint)63);
+    }
+
     /// <summary>U[ξ][panel][c][f] = (G g Gᵀ)[ξ] for the kernel g of output channel panel·64 + f and input channel c, in
     /// Px64x6's packed-panel layout (64 filters per row, one row per input channel). Output channels split over the pool.</summary>
     static float* WinogradWeights(in WinogradShape s, float* w, bool adjoint)
     {
-        long need = 16L * s.Co * s.Ci + 16;
-        if (t_winogradU == null || t_winogradU.Length < need) t_winogradU = GC.AllocateUninitializedArray<float>((int)need, pinned: true);
-        float* U = (float*)(((nint)Unsafe.AsPointer(ref t_winogradU[0]) + 63) & ~(nint)63);
+        long need = 16L * s.Co * s.Ci;
+        float* U = Scratch(ref t_winogradU, need);
         var job = new WinogradWeightsJob(s, w, adjoint, U, WorkerPool.PartsFor((long)s.Co * s.Ci, 2048, 16));   // Co % 16 == 0 (routing)
         if (job.Parts == 1) job.Execute(0); else WorkerPool.Run(job, job.Parts);
         return U;
@@ -145,8 +152,7 @@ public static unsafe partial class Conv2d
             int K9 = s.Ci * 9, pr = s.PanelRows;
             long plane = (long)s.Co * s.Ci;   // floats per ξ
             long need = adjoint ? 9 * 16 : (long)K9 * 16;
-            if (t_winogradKernels == null || t_winogradKernels.Length < need) t_winogradKernels = GC.AllocateUninitializedArray<float>((int)need, pinned: true);
-            float* T = (float*)Unsafe.AsPointer(ref t_winogradKernels[0]);
+            float* T = Scratch(ref t_winogradKernels, need);
             var half = Vector512.Create(0.5f);
             for (int ob = b0; ob < b0 + count; ob++)
             {
@@ -201,9 +207,8 @@ public static unsafe partial class Conv2d
             int Tmax = nb * tpi, TmaxPad = (Tmax + cols - 1) / cols * cols;
             long imageP = (long)s.PaddedH * s.PaddedW * s.Ci, imageY = (long)s.Ho * s.Wo * s.Co;
             long xLen = nb * imageP, vLen = 16L * Tmax * s.Ci, mLen = 16L * TmaxPad * s.Co, yLen = Math.Max(nb * imageY, (long)s.H * s.W * s.Ci);
-            long need = xLen + vLen + mLen + yLen + 64;
-            if (t_winogradWork == null || t_winogradWork.Length < need) t_winogradWork = GC.AllocateUninitializedArray<float>((int)need, pinned: true);
-            float* X = (float*)(((nint)Unsafe.AsPointer(ref t_winogradWork[0]) + 63) & ~(nint)63);
+            long need = xLen + vLen + mLen + yLen;
+            float* X = Scratch(ref t_winogradWork, need);
             float* V = X + xLen, M = V + vLen, Y = M + mLen;
             if (t_winogradOff == null || t_winogradOff.Length < s.Ci) t_winogradOff = GC.AllocateUninitializedArray<int>(s.Ci, pinned: true);
             int* off = (int*)Unsafe.AsPointer(ref t_winogradOff[0]);
@@ -423,9 +428,8 @@ public static unsafe partial class Conv2d
             long imageP = (long)s.PaddedH * s.PaddedW * s.Ci;
             long xLen = nb * imageP, denseLen = Math.Max((long)s.H * s.W * s.Ci, (long)s.Ho * s.Wo * s.Co);
             long vLen = 16L * Tmax * s.Ci, gLen = 16L * Tmax * s.Co;
-            long need = xLen + denseLen + vLen + gLen + 64;
-            if (t_winogradGradWork == null || t_winogradGradWork.Length < need) t_winogradGradWork = GC.AllocateUninitializedArray<float>((int)need, pinned: true);
-            float* X = (float*)(((nint)Unsafe.AsPointer(ref t_winogradGradWork[0]) + 63) & ~(nint)63);
+            long need = xLen + denseLen + vLen + gLen;
+            float* X = Scratch(ref t_winogradGradWork, need);
             float* dense = X + xLen, V = dense + denseLen, GY = V + vLen;
             if (t_winogradGradIdx == null || t_winogradGradIdx.Length < Tmax + ciPad) t_winogradGradIdx = GC.AllocateUninitializedArray<int>(Tmax + ciPad, pinned: true);
             int* Q = (int*)Unsafe.AsPointer(ref t_winogradGradIdx[0]), off = Q + Tmax;
